@@ -1,0 +1,346 @@
+"""The one MQTT client adapter: aiomqtt inside, the project's errors outside.
+
+``BusClient`` is an async context manager that owns one broker connection for its whole life:
+it connects (with a last will), dispatches incoming messages to handlers in arrival order,
+reconnects with exponential backoff when the connection drops, resubscribes, and calls
+``on_connect`` after every (re)connect so its owner can republish what it must.
+
+Handlers run one at a time, in the order messages arrive; they must be quick (start a task for
+anything that waits), because a handler that waits on another message would wait forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+from pydantic import BaseModel
+
+from hyperhome.broker.credentials import Login
+from hyperhome.broker.wire import dumps
+from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from hyperhome.broker.sync import SyncBarrier
+
+log = logging.getLogger(__name__)
+
+Payload = bytes | str | dict[str, Any] | list[Any] | BaseModel | None
+Handler = Callable[["Message"], Awaitable[None] | None]
+
+_SUBACK_FAILURE = 0x80
+_client_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a broker listens."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+
+    def json(self) -> Any:
+        """The payload parsed as JSON (ValueError if it is not)."""
+        return json.loads(self.payload)
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True)
+class _Subscription:
+    topic_filter: str
+    handler: Handler
+    qos: int
+
+
+def encode(payload: Payload) -> bytes:
+    if payload is None:
+        return b""
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    if isinstance(payload, BaseModel):
+        return payload.model_dump_json().encode()
+    return dumps(payload)
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential reconnect backoff with jitter, in wall-clock seconds (it is about the network)."""
+
+    initial_s: float = 0.05
+    maximum_s: float = 5.0
+    factor: float = 2.0
+    _next: float = field(default=0.0, init=False)
+
+    def reset(self) -> None:
+        self._next = self.initial_s
+
+    def next_delay(self) -> float:
+        delay = self._next or self.initial_s
+        self._next = min(delay * self.factor, self.maximum_s)
+        return delay * random.uniform(0.8, 1.2)
+
+
+class BusClient:
+    """One connection to the broker under one login; see the module docstring."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        login: Login,
+        *,
+        client_id: str | None = None,
+        will: Will | None = None,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        barrier: SyncBarrier | None = None,
+        sync_name: str | None = None,
+        keepalive_s: int = 30,
+        connect_timeout_s: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.login = login
+        self.client_id = client_id or f"{login.username}-{next(_client_ids)}-{random.getrandbits(24):06x}"
+        self._will = will
+        self._on_connect = on_connect
+        self._barrier = barrier
+        self.sync_name = sync_name
+        self._keepalive_s = keepalive_s
+        self._connect_timeout_s = connect_timeout_s
+        self._backoff = backoff or Backoff()
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._first_connect: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.connects = 0
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> BusClient:
+        if self._task is not None:
+            msg = "BusClient is not reentrant"
+            raise BusError(msg)
+        self._closing = False
+        self._first_connect = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._run(), name=f"bus:{self.client_id}")
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await asyncio.shield(self._first_connect)
+        except BaseException as exc:
+            await self._stop()
+            if isinstance(exc, TimeoutError):
+                msg = f"could not connect to {self.endpoint.host}:{self.endpoint.port} as {self.login.username} within {self._connect_timeout_s} s"
+                raise ConnectError(msg) from None
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
+        self._closing = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            await self._connected.wait()
+
+    async def _run(self) -> None:
+        self._backoff.reset()
+        while not self._closing:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                if self._fail_first_connect(exc):
+                    return
+                log.info("%s: connection lost (%s); reconnecting", self.client_id, exc)
+            except OSError as exc:  # socket errors that slipped past aiomqtt
+                if self._fail_first_connect(exc):
+                    return
+                log.info("%s: socket error (%s); reconnecting", self.client_id, exc)
+            finally:
+                self._client = None
+                self._connected.clear()
+                if self._barrier is not None:
+                    self._barrier.leave(self)
+            await asyncio.sleep(self._backoff.next_delay())
+
+    def _fail_first_connect(self, exc: Exception) -> bool:
+        """Before the first connect succeeded, errors go to ``__aenter__`` instead of retrying."""
+        first = self._first_connect
+        if first is None or first.done():
+            return False
+        refused = isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (4, 5, 134, 135)
+        reason = "refused: bad username or password / not authorised" if refused else str(exc)
+        msg = f"could not connect to {self.endpoint.host}:{self.endpoint.port} as {self.login.username}: {reason}"
+        first.set_exception(ConnectError(msg))
+        return True
+
+    async def _session(self) -> None:
+        will = None
+        if self._will is not None:
+            w = self._will
+            will = aiomqtt.Will(topic=w.topic, payload=w.payload, qos=w.qos, retain=w.retain)
+        client = aiomqtt.Client(
+            self.endpoint.host,
+            self.endpoint.port,
+            username=self.login.username,
+            password=self.login.password,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            will=will,
+            clean_session=True,
+            keepalive=self._keepalive_s,
+            timeout=self._connect_timeout_s,
+            max_inflight_messages=1000,
+        )
+        async with client:
+            self._client = client
+            self.connects += 1
+            await self._after_connect(client)
+            async for raw in client.messages:
+                await self._dispatch(Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain)))
+
+    async def _after_connect(self, client: aiomqtt.Client) -> None:
+        for sub in list(self._subscriptions.values()):
+            await self._subscribe_now(client, sub)
+        if self._barrier is not None:
+            await self._barrier.join(self, client)
+        self._connected.set()
+        if self._on_connect is not None:
+            await self._on_connect()
+        self._backoff.reset()
+        if self._first_connect is not None and not self._first_connect.done():
+            self._first_connect.set_result(None)
+
+    async def _dispatch(self, message: Message) -> None:
+        if self._barrier is not None and self._barrier.consume(self, message):
+            return
+        for sub in list(self._subscriptions.values()):
+            if aiomqtt.Topic(message.topic).matches(sub.topic_filter):
+                try:
+                    result = sub.handler(message)
+                    if result is not None:
+                        await result
+                except Exception:
+                    log.exception("%s: handler for %s failed on %s", self.client_id, sub.topic_filter, message.topic)
+
+    # -- operations -------------------------------------------------------------------------
+    async def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        """Subscribe now (if connected) and again after every reconnect.
+
+        Raises ForbiddenError when the broker refuses the subscription.
+        """
+        sub = _Subscription(topic_filter, handler, qos)
+        self._subscriptions[topic_filter] = sub
+        client = self._client
+        if client is not None and self.connected:
+            try:
+                await self._subscribe_now(client, sub)
+            except ForbiddenError:
+                del self._subscriptions[topic_filter]
+                raise
+
+    async def _subscribe_now(self, client: aiomqtt.Client, sub: _Subscription) -> None:
+        try:
+            granted = await client.subscribe(sub.topic_filter, qos=sub.qos, timeout=self._connect_timeout_s)
+        except aiomqtt.MqttError as exc:
+            msg = f"subscribe to {sub.topic_filter} failed: {exc}"
+            raise NotConnectedError(msg) from None
+        codes = [int(getattr(g, "value", g)) for g in granted]
+        if any(code >= _SUBACK_FAILURE for code in codes):
+            msg = f"the broker refused {self.login.username} a subscription to {sub.topic_filter}"
+            raise ForbiddenError(msg)
+
+    async def unsubscribe(self, topic_filter: str) -> None:
+        self._subscriptions.pop(topic_filter, None)
+        client = self._client
+        if client is not None and self.connected:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.unsubscribe(topic_filter, timeout=self._connect_timeout_s)
+
+    async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish; NotConnectedError if there is no connection right now."""
+        client = self._client
+        if client is None or not self.connected:
+            msg = f"{self.client_id} is not connected; cannot publish to {topic}"
+            raise NotConnectedError(msg)
+        if self._barrier is not None:
+            self._barrier.note_activity()
+        try:
+            await client.publish(topic, encode(payload), qos=qos, retain=retain, timeout=self._connect_timeout_s)
+        except aiomqtt.MqttError as exc:
+            msg = f"publish to {topic} failed: {exc}"
+            raise NotConnectedError(msg) from None
+
+    async def publish_token(self, topic: str, payload: bytes) -> None:
+        """Publish a barrier token: like ``publish`` but not counted as activity, errors ignored."""
+        client = self._client
+        if client is None:
+            return
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(topic, payload, qos=1, timeout=self._connect_timeout_s)
+
+    def drop_connection(self) -> None:
+        """Cut the TCP connection without a DISCONNECT, as a network fault would.
+
+        The broker then publishes this client's last will; the client reconnects by itself.
+        """
+        client = self._client
+        if client is None:
+            return
+        sock = client._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if payload is None:
+        return b""
+    return str(payload).encode()

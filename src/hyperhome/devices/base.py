@@ -1,0 +1,414 @@
+"""The device runtime: everything every device does, once.
+
+A device kind is a subclass that declares, as data:
+
+- ``State``: a pydantic model of its whole state (published retained on ``state``);
+- ``Config``: a pydantic model of its fixed parameters (physics constants, ...);
+- its commands, as methods decorated with ``@command("name", ArgsModel)``;
+- ``events`` it may publish, ``streams`` it can serve, ``capabilities``;
+- optionally ``advance(now)``, which brings time-dependent state (physics) up to ``now``.
+
+The base class owns the MQTT life cycle of the contract: the last will, ``$meta`` then ``state``
+then ``$availability = online`` on every (re)connect, command decoding and validation, exactly
+one reply per command with the contract's error codes, duplicate-id suppression over the last
+1,000 commands, and ``$availability = offline`` on a clean stop. A bad command never changes
+state: state is restored when a handler fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hyperhome.broker.client import BusClient, Endpoint, Message, Will
+from hyperhome.broker.credentials import Login
+from hyperhome.broker.topics import Topics, check_id
+from hyperhome.broker.wire import (
+    OFFLINE,
+    ONLINE,
+    Command,
+    ErrorCode,
+    ErrorInfo,
+    Meta,
+    Reply,
+    decode_command,
+    dumps,
+)
+from hyperhome.errors import ConfigError, NotConnectedError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from hyperhome.broker.sync import SyncBarrier
+    from hyperhome.devices.clock import Clock, TimerHandle
+
+log = logging.getLogger(__name__)
+
+SW_VERSION = "0.1.0"
+REPLY_CACHE_SIZE = 1000
+
+
+class Args(BaseModel):
+    """Base of every command's args model: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoArgs(Args):
+    pass
+
+
+class DeviceState(BaseModel):
+    """Base of every kind's state: unknown keys are an error, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DeviceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rejected(Exception):
+    """Raise from a handler: well-formed but not allowed now (reply code ``rejected``)."""
+
+
+class Forbidden(Exception):
+    """Raise from a handler: the sender may not do this (reply code ``forbidden``)."""
+
+
+A = TypeVar("A", bound=Args)
+D = TypeVar("D", bound="Device")
+HandlerResult = dict[str, Any] | None
+CommandHandler = Callable[[Any, Any], Awaitable[HandlerResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    args: type[Args]
+    handler: CommandHandler
+    doc: str
+
+
+def command(
+    name: str, args: type[A] | None = None
+) -> Callable[
+    [Callable[[D, A], Coroutine[Any, Any, HandlerResult]]], Callable[[D, A], Coroutine[Any, Any, HandlerResult]]
+]:
+    """Mark a method as the handler of command ``name`` whose args are ``args``."""
+
+    def mark(
+        fn: Callable[[D, A], Coroutine[Any, Any, HandlerResult]],
+    ) -> Callable[[D, A], Coroutine[Any, Any, HandlerResult]]:
+        fn.__hyperhome_command__ = (name, args or NoArgs)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class DeviceSpec(BaseModel):
+    """One device as a home file describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    kind: str
+    name: str | None = None
+    room: str | None = None
+    owner: str | None = None
+    state: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "args"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Device:
+    """Base class of every simulated device; see the module docstring."""
+
+    kind: ClassVar[str]
+    State: ClassVar[type[DeviceState]]
+    Config: ClassVar[type[DeviceConfig]] = DeviceConfig
+    capabilities: ClassVar[tuple[str, ...]] = ()
+    events: ClassVar[dict[str, str]] = {}
+    streams: ClassVar[tuple[str, ...]] = ()
+    refresh_s: ClassVar[float | None] = None
+    """Publish state every this many simulated seconds if it changed (for continuous physics)."""
+    commands: ClassVar[dict[str, CommandSpec]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, CommandSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                mark = getattr(attr, "__hyperhome_command__", None)
+                if mark is not None:
+                    name, args = mark
+                    found[name] = CommandSpec(name, args, attr, (attr.__doc__ or "").strip())
+        cls.commands = found
+
+    def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
+        self.id = check_id(spec.id, "device id")
+        self.spec = spec
+        self.home = home
+        self.clock = clock
+        self.topics = topics or Topics(home)
+        self.name = spec.name or spec.id
+        self.config, self.state = self.check_spec(spec)
+        self.seq = 0
+        self.bus: BusClient | None = None
+        self._replies: OrderedDict[str, bytes] = OrderedDict()
+        self._last_published: dict[str, Any] | None = None
+        self._timers: list[TimerHandle] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_advance: float | None = None
+
+    @classmethod
+    def check_spec(cls, spec: DeviceSpec) -> tuple[Any, Any]:
+        """Validate a spec's config and initial state; ConfigError naming the device."""
+        try:
+            return cls.Config.model_validate(spec.config), cls.State.model_validate(spec.state)
+        except ValidationError as exc:
+            msg = f"device {spec.id!r} ({cls.kind}): {format_validation_error(exc)}"
+            raise ConfigError(msg) from None
+
+    # -- description -------------------------------------------------------------------------
+    def meta(self) -> Meta:
+        return Meta(
+            id=self.id,
+            home=self.home,
+            kind=self.kind,
+            name=self.name,
+            room=self.spec.room,
+            owner=self.spec.owner,
+            sw_version=SW_VERSION,
+            capabilities=list(self.capabilities),
+            commands={name: spec.args.model_json_schema() for name, spec in self.commands.items()},
+            streams=list(self.streams),
+            events=list(self.events),
+        )
+
+    # -- life cycle --------------------------------------------------------------------------
+    async def start(self, endpoint: Endpoint, login: Login, *, barrier: SyncBarrier | None = None) -> None:
+        """Connect, announce, and start the device's own timers."""
+        self._last_advance = self.clock.now()
+        bus = BusClient(
+            endpoint,
+            login,
+            client_id=f"{login.username}",
+            will=Will(self.topics.availability(self.id), OFFLINE.encode()),
+            on_connect=self._announce,
+            barrier=barrier,
+            sync_name=self.id,
+        )
+        await bus.subscribe(self.topics.cmd(self.id, "#"), self._on_command)
+        self.bus = bus
+        await bus.__aenter__()
+        if self.refresh_s:
+            self.every(self.refresh_s, self.publish_state_if_changed)
+        await self.on_start()
+
+    async def stop(self) -> None:
+        """Clean stop: ``$availability = offline``, nothing else cleared."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        bus, self.bus = self.bus, None
+        if bus is not None:
+            with contextlib.suppress(NotConnectedError):
+                await bus.publish(self.topics.availability(self.id), OFFLINE, retain=True)
+            await bus.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> Device:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def on_start(self) -> None:
+        """Hook: schedule the kind's own timers. Called once after the first connect."""
+
+    async def _announce(self) -> None:
+        bus = self.bus
+        if bus is None:
+            return
+        self._advance()
+        await bus.publish(self.topics.meta(self.id), self.meta().to_payload(), retain=True)
+        await bus.publish(self.topics.state(self.id), self._state_payload(), retain=True)
+        await bus.publish(self.topics.availability(self.id), ONLINE, retain=True)
+
+    # -- time ----------------------------------------------------------------------------------
+    def advance(self, now: float, elapsed_s: float) -> None:
+        """Hook: bring time-dependent state from ``now - elapsed_s`` up to ``now``."""
+
+    def _advance(self) -> None:
+        now = self.clock.now()
+        last = self._last_advance if self._last_advance is not None else now
+        if now > last:
+            self.advance(now, now - last)
+        self._last_advance = now
+
+    def every(self, period_s: float, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action`` every ``period_s`` simulated seconds, aligned to multiples of the period."""
+
+        async def loop() -> None:
+            while True:
+                now = self.clock.now()
+                await self.clock.sleep_until((math.floor(now / period_s) + 1) * period_s)
+                await action()
+
+        self.spawn(loop())
+
+    def at(self, when: float, action: Callable[[], Awaitable[None]]) -> TimerHandle:
+        """Run ``action`` once at simulated time ``when``; cancel with the returned handle."""
+
+        def fire() -> None:
+            self.spawn(action())
+
+        handle = self.clock.call_at(when, fire)
+        self._timers.append(handle)
+        return handle
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a task owned by this device (cancelled on stop, errors logged)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: background task failed", self.id, exc_info=task.exception())
+
+    # -- publishing ----------------------------------------------------------------------------
+    def _state_payload(self) -> bytes:
+        self.seq += 1
+        body = self.state.model_dump(mode="json")
+        self._last_published = body
+        return dumps({**body, "ts": self.clock.iso(), "seq": self.seq})
+
+    async def publish_state(self) -> None:
+        self._advance()
+        await self._publish(self.topics.state(self.id), self._state_payload(), retain=True)
+
+    async def publish_state_if_changed(self) -> None:
+        self._advance()
+        if self.state.model_dump(mode="json") != self._last_published:
+            await self._publish(self.topics.state(self.id), self._state_payload(), retain=True)
+
+    async def emit(self, event: str, **fields: Any) -> None:
+        """Publish ``event/{event}`` with ``ts`` and the fields."""
+        if event not in self.events:
+            msg = f"{self.kind} declares no event {event!r}"
+            raise ConfigError(msg)
+        payload = {"ts": self.clock.iso(), **{k: _jsonable(v) for k, v in fields.items()}}
+        await self._publish(self.topics.event(self.id, event), dumps(payload))
+
+    async def _publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
+        bus = self.bus
+        if bus is None:
+            return
+        try:
+            await bus.publish(topic, payload, qos=qos, retain=retain)
+        except NotConnectedError:
+            log.debug("%s: offline, not publishing %s (republished on reconnect)", self.id, topic)
+
+    # -- commands ------------------------------------------------------------------------------
+    async def _on_command(self, message: Message) -> None:
+        name = message.topic.rsplit("/cmd/", 1)[-1]
+        try:
+            cmd = decode_command(message.payload)
+        except ValueError as exc:
+            await self._reply(Command(), name, error=(ErrorCode.BAD_REQUEST, str(exc)))
+            return
+        if cmd.id is not None and cmd.id in self._replies:
+            self._replies.move_to_end(cmd.id)
+            await self._publish(self.topics.reply(self.id), self._replies[cmd.id])
+            return
+        spec = self.commands.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self.commands))
+            await self._reply(
+                cmd, name, error=(ErrorCode.UNKNOWN_COMMAND, f"{self.kind} has no command {name!r} (known: {known})")
+            )
+            return
+        try:
+            args = spec.args.model_validate(cmd.args)
+        except ValidationError as exc:
+            await self._reply(cmd, name, error=(ErrorCode.INVALID_ARGS, format_validation_error(exc)))
+            return
+        await self._execute(cmd, spec, args)
+
+    async def _execute(self, cmd: Command, spec: CommandSpec, args: Args) -> None:
+        self._advance()
+        before = self.state.model_copy(deep=True)
+        try:
+            result = await spec.handler(self, args)
+        except Rejected as exc:
+            self.state = before
+            await self._reply(cmd, spec.name, error=(ErrorCode.REJECTED, str(exc)))
+            return
+        except Forbidden as exc:
+            self.state = before
+            await self._reply(cmd, spec.name, error=(ErrorCode.FORBIDDEN, str(exc)))
+            return
+        except (ValidationError, ValueError) as exc:
+            self.state = before
+            reason = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            await self._reply(cmd, spec.name, error=(ErrorCode.INVALID_ARGS, reason))
+            return
+        except Exception:
+            log.exception("%s: command %s failed", self.id, spec.name)
+            self.state = before
+            await self._reply(cmd, spec.name, error=(ErrorCode.INTERNAL, f"{spec.name} failed inside the device"))
+            return
+        if self.state != before:
+            await self.publish_state()
+        await self._reply(cmd, spec.name, result=result or {})
+
+    async def _reply(
+        self,
+        cmd: Command,
+        name: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[ErrorCode, str] | None = None,
+    ) -> None:
+        reply = Reply(
+            id=cmd.id,
+            command=name,
+            ok=error is None,
+            result=result if error is None else None,
+            error=ErrorInfo(code=error[0], message=error[1]) if error else None,
+            ts=self.clock.iso(),
+        )
+        payload = reply.to_payload()
+        if cmd.id is not None:
+            self._replies[cmd.id] = payload
+            while len(self._replies) > REPLY_CACHE_SIZE:
+                self._replies.popitem(last=False)
+        await self._publish(self.topics.reply(self.id), payload)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value

@@ -1,0 +1,18 @@
+"""Every device kind by name: the one table the home loader and docs read."""
+
+from __future__ import annotations
+
+from hyperhome.devices.air_conditioner import AirConditioner
+from hyperhome.devices.base import Device
+from hyperhome.devices.phone import Phone
+from hyperhome.errors import ConfigError
+
+KINDS: dict[str, type[Device]] = {cls.kind: cls for cls in (AirConditioner, Phone)}
+
+
+def kind(name: str) -> type[Device]:
+    try:
+        return KINDS[name]
+    except KeyError:
+        msg = f"unknown device kind {name!r} (known: {', '.join(sorted(KINDS))})"
+        raise ConfigError(msg) from None

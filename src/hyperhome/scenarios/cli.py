@@ -1,0 +1,248 @@
+"""The ``hyperhome`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from hyperhome import __version__
+from hyperhome.broker.client import Endpoint
+from hyperhome.broker.credentials import HomeCredentials
+from hyperhome.broker.launch import BrokerChoice, open_broker
+from hyperhome.broker.topics import Topics
+from hyperhome.errors import CommandError, HyperHomeError
+from hyperhome.orchestrator.controller import Controller
+from hyperhome.scenarios.homefile import load_home
+from hyperhome.scenarios.runtime import Home
+
+app = typer.Typer(
+    name="hyperhome",
+    no_args_is_help=True,
+    add_completion=False,
+    help="HyperHome: a smart-home and Human x Car x Home emulator over a real MQTT broker.",
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def default_credentials_path() -> Path:
+    env = os.environ.get("HYPERHOME_CREDENTIALS")
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "hyperhome" / "credentials.json"
+
+
+HomeOpt = Annotated[str, typer.Option("--home", help="Home file, or the name of a shipped home.")]
+BrokerOpt = Annotated[
+    str,
+    typer.Option(
+        "--broker", help="embedded (amqtt in-process), mosquitto (managed child), or mqtt://user:pass@host:port"
+    ),
+]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Broker port (default: a free one).")]
+CredsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--credentials",
+        help="Credentials file [default: $HYPERHOME_CREDENTIALS or ~/.local/state/hyperhome/credentials.json]",
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _run(main: Any) -> None:
+    """Run a coroutine; Ctrl-C and SIGTERM stop it cleanly; project errors become messages."""
+
+    async def guarded() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        await main
+
+    try:
+        asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.print("[dim]stopped[/]")
+    except HyperHomeError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        console.print(f"hyperhome {__version__}")
+        raise typer.Exit
+
+
+@app.command()
+def up(
+    home: HomeOpt = "demo",
+    broker: BrokerOpt = "embedded",
+    port: PortOpt = None,
+    speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per wall second.", min=0.001)] = 1.0,
+    credentials: CredsOpt = None,
+    password: Annotated[
+        str | None, typer.Option("--password", help="One password for every login instead of random ones.")
+    ] = None,
+) -> None:
+    """Bring a home up: broker, devices and orchestrator, until Ctrl-C."""
+    plan = load_home(home)
+    choice = BrokerChoice.parse(broker)
+    creds_path = credentials or default_credentials_path()
+
+    async def main() -> None:
+        async with Home(plan, broker=choice, port=port, speed=speed, password=password) as running:
+            assert running.credentials is not None
+            running.credentials.save(creds_path)
+            _print_up(running, creds_path)
+            await asyncio.Event().wait()
+
+    _run(main())
+
+
+def _print_up(running: Home, creds_path: Path) -> None:
+    creds = running.credentials
+    assert creds is not None
+    table = Table("device", "kind", "room", "owner", title=f"home [bold]{creds.home}[/]", title_justify="left")
+    for spec in running.plan.devices:
+        table.add_row(spec.id, spec.kind, spec.room or "", spec.owner or "")
+    ctl = creds.controller
+    topic = Topics(creds.home, creds.root)
+    console.print(
+        Panel.fit(
+            f"broker      [bold]{running.choice.describe()}[/] listening on [bold]{creds.host}:{creds.port}[/]\n"
+            f"clock       {running.clock.mode}\n"
+            f"credentials {creds_path} (mode 0600)\n\n"
+            f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} -u '{ctl.username}' -P \"$(jq -r .controller.password {creds_path})\" -t '{topic.everything}' -v\n"
+            f'drive:  hyperhome send living-ac set \'{{"power": true, "target_c": 24}}\'',
+            title="HyperHome is up",
+            border_style="green",
+        )
+    )
+    console.print(table)
+    console.print("[dim]Ctrl-C to stop[/]")
+
+
+@app.command("broker")
+def broker_cmd(
+    home: HomeOpt = "demo",
+    port: PortOpt = None,
+    credentials: CredsOpt = None,
+    password: Annotated[str | None, typer.Option("--password", help="One password for every login.")] = None,
+) -> None:
+    """Run the embedded broker alone, with the logins and access control of a home."""
+    plan = load_home(home)
+    creds_path = credentials or default_credentials_path()
+
+    async def main() -> None:
+        creds = HomeCredentials.generate(plan.home, [d.id for d in plan.devices], root=plan.root, password=password)
+        async with open_broker(BrokerChoice.parse("embedded"), [creds], port=port) as (ready,):
+            ready.save(creds_path)
+            console.print(
+                f"embedded broker for home [bold]{plan.home}[/] on [bold]{ready.host}:{ready.port}[/]; "
+                f"credentials in {creds_path}. Ctrl-C to stop."
+            )
+            await asyncio.Event().wait()
+
+    _run(main())
+
+
+def _controller(creds: HomeCredentials) -> Controller:
+    return Controller(Endpoint(creds.host, creds.port), creds.controller, Topics(creds.home, creds.root))
+
+
+@app.command()
+def devices(
+    credentials: CredsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the home's devices with their availability and state."""
+    creds = HomeCredentials.load(credentials or default_credentials_path())
+
+    async def main() -> None:
+        async with _controller(creds) as ctl:
+            registry = await ctl.synced()
+        views = sorted(registry.devices.values(), key=lambda v: v.id)
+        if as_json:
+            sys.stdout.write(json.dumps([v.as_dict() for v in views], indent=2) + "\n")
+            return
+        table = Table(
+            "device", "kind", "room", "availability", "state", title=f"home {creds.home}", title_justify="left"
+        )
+        for view in views:
+            avail = view.availability or "?"
+            colour = "green" if view.online else "red"
+            state = {k: v for k, v in (view.state or {}).items() if k not in ("ts", "seq")}
+            table.add_row(
+                view.id,
+                view.kind or "?",
+                (view.meta.room if view.meta else None) or "",
+                f"[{colour}]{avail}[/]",
+                json.dumps(state)[:100],
+            )
+        console.print(table)
+
+    _run(main())
+
+
+@app.command()
+def send(
+    device: Annotated[str, typer.Argument(help="Device id, e.g. living-ac")],
+    command: Annotated[str, typer.Argument(help="Command name, e.g. set")],
+    args: Annotated[str, typer.Argument(help="The args as a JSON object")] = "{}",
+    credentials: CredsOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the reply.")] = 10.0,
+) -> None:
+    """Send one command and print its reply; exit 1 on an error reply."""
+    try:
+        parsed = json.loads(args)
+    except json.JSONDecodeError as exc:
+        msg = f"args are not JSON: {exc}"
+        raise _fail(msg) from None
+    if not isinstance(parsed, dict):
+        msg = "args must be a JSON object, e.g. '{\"target_c\": 24}'"
+        raise _fail(msg)
+    creds = HomeCredentials.load(credentials or default_credentials_path())
+    outcome: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with _controller(creds) as ctl:
+            try:
+                reply = await ctl.request(device, command, parsed, timeout_s=timeout)
+            except TimeoutError:
+                msg = "timeout"
+                raise CommandError(msg, f"no reply from {device!r} within {timeout} s (is it online?)") from None
+        outcome["reply"] = reply
+
+    try:
+        _run(main())
+    except typer.Exit:
+        raise
+    reply = outcome.get("reply")
+    if reply is None:
+        raise typer.Exit(1)
+    console.print_json(reply.to_payload().decode())
+    if not reply.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,120 @@
+"""A running home: broker, clock, devices and orchestrator, as one async context manager.
+
+```python
+async with Home(load_home("demo")) as home:          # embedded broker, virtual time
+    async with home.controller() as ctl:
+        await ctl.send("living-ac", "set", {"power": True, "target_c": 24})
+        await home.clock.sleep(3600)                 # an hour, in well under a second
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from hyperhome.broker.client import Endpoint
+from hyperhome.broker.credentials import HomeCredentials
+from hyperhome.broker.launch import BrokerChoice, open_broker
+from hyperhome.broker.sync import SyncBarrier
+from hyperhome.broker.topics import Topics
+from hyperhome.devices import catalog
+from hyperhome.devices.base import Device
+from hyperhome.devices.clock import Clock, VirtualClock, make_clock
+from hyperhome.orchestrator.controller import Controller
+from hyperhome.orchestrator.service import Orchestrator
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from hyperhome.scenarios.homefile import HomeFile
+
+
+class Home:
+    """One home brought up; see the module docstring.
+
+    ``speed=None`` runs in virtual time (the default for tests and scenarios); a number runs
+    scaled real time (1 = real time). ``broker`` is ``embedded``, ``mosquitto`` or a URL.
+    """
+
+    def __init__(
+        self,
+        plan: HomeFile,
+        *,
+        broker: str | BrokerChoice = "embedded",
+        port: int | None = None,
+        speed: float | None = None,
+        start: float | None = None,
+        password: str | None = None,
+        orchestrator: bool = True,
+    ) -> None:
+        self.plan = plan
+        self.topics = Topics(plan.home, plan.root)
+        self.choice = broker if isinstance(broker, BrokerChoice) else BrokerChoice.parse(broker)
+        self._port = port
+        self.clock: Clock = make_clock(speed, start)
+        self._password = password
+        self._with_orchestrator = orchestrator
+        self._stack = contextlib.AsyncExitStack()
+        self.credentials: HomeCredentials | None = None
+        self.endpoint: Endpoint | None = None
+        self.barrier: SyncBarrier | None = None
+        self.devices: dict[str, Device] = {}
+        self.orchestrator: Orchestrator | None = None
+
+    async def __aenter__(self) -> Home:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        plan, stack = self.plan, self._stack
+        creds = HomeCredentials.generate(
+            plan.home, [d.id for d in plan.devices], root=plan.root, password=self._password
+        )
+        (creds,) = await stack.enter_async_context(open_broker(self.choice, [creds], port=self._port))
+        self.credentials = creds
+        self.endpoint = endpoint = Endpoint(creds.host, creds.port)
+        await stack.enter_async_context(self.clock)
+        if isinstance(self.clock, VirtualClock):
+            self.barrier = await stack.enter_async_context(SyncBarrier(self.topics, endpoint, creds.clock))
+            self.clock.add_barrier(self.barrier)
+            stack.callback(self.clock.remove_barrier, self.barrier)
+        for spec in plan.devices:
+            self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
+        await asyncio.gather(*(self.start_device(d) for d in self.devices.values()))
+        if self._with_orchestrator:
+            self.orchestrator = await stack.enter_async_context(
+                Orchestrator(endpoint, creds.orchestrator, self.topics, clock=self.clock, barrier=self.barrier)
+            )
+
+    async def start_device(self, device: Device) -> None:
+        assert self.credentials is not None
+        assert self.endpoint is not None
+        await device.start(self.endpoint, self.credentials.device(device.id), barrier=self.barrier)
+        self._stack.push_async_callback(device.stop)
+
+    def controller(self, *, in_sim_time: bool = True) -> Controller:
+        """A controller client for this home (enter it with ``async with``).
+
+        In virtual time it joins the barrier, and its reply timeouts count simulated seconds.
+        """
+        assert self.credentials is not None
+        assert self.endpoint is not None
+        virtual = isinstance(self.clock, VirtualClock)
+        return Controller(
+            self.endpoint,
+            self.credentials.controller,
+            self.topics,
+            clock=self.clock if in_sim_time else None,
+            barrier=self.barrier if virtual else None,
+        )

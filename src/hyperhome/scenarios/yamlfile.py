@@ -1,0 +1,83 @@
+"""YAML files whose errors name the file, the line and the field.
+
+``load(path)`` parses with PyYAML and remembers the line of every mapping key and list item, so
+a pydantic ValidationError can be reported as ``demo.yaml:14: devices.2.kind: ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hyperhome.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
+
+
+def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+    out.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*loc, str(key.value))
+            out[child] = key.start_mark.line + 1
+            _lines(value, child, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, (*loc, index), out)
+
+
+def load(path: Path) -> tuple[Any, dict[Loc, int]]:
+    """The data of a YAML file and the line of every location in it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot read {path}: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
+    return parse(text, str(path))
+
+
+def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        msg = f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"
+        raise ConfigError(msg) from None
+    lines: dict[Loc, int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    return data, lines
+
+
+def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
+    """The line of ``loc`` or of its nearest enclosing location."""
+    for end in range(len(loc), -1, -1):
+        key = tuple(loc[:end])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def validate(model: type[M], path: Path) -> M:
+    """Load ``path`` and validate it as ``model``; ConfigError naming line and field."""
+    data, lines = load(path)
+    return validate_data(model, data, lines, str(path))
+
+
+def validate_data(model: type[M], data: Any, lines: dict[Loc, int], name: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            line = line_of(lines, loc)
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            problems.append(f"{name}:{line or '?'}: {field}: {err['msg']}")
+        raise ConfigError("\n".join(problems)) from None
