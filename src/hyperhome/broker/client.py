@@ -290,7 +290,7 @@ class BusClient:
         except aiomqtt.MqttError as exc:
             msg = f"subscribe to {sub.topic_filter} failed: {exc}"
             raise NotConnectedError(msg) from None
-        codes = [int(getattr(g, "value", g)) for g in granted]
+        codes = [g.value if hasattr(g, "value") else int(g) for g in granted]
         if any(code >= _SUBACK_FAILURE for code in codes):
             msg = f"the broker refused {self.login.username} a subscription to {sub.topic_filter}"
             raise ForbiddenError(msg)

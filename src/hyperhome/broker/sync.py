@@ -50,6 +50,7 @@ class SyncBarrier:
         self._waiting_tokens: set[str] = set()
         self._waiting_acks: set[str] = set()
         self._progress = asyncio.Event()
+        self._lock = asyncio.Lock()
         self.activity = 0
         self.rounds = 0
 
@@ -113,7 +114,11 @@ class SyncBarrier:
             raise ClockError(msg) from None
 
     async def round(self) -> None:
-        """One barrier round (see the module docstring)."""
+        """One barrier round (see the module docstring); rounds never overlap."""
+        async with self._lock:
+            await self._round_locked()
+
+    async def _round_locked(self) -> None:
         coordinator = self._coordinator
         if coordinator is None:
             msg = "the barrier is not started"

@@ -75,9 +75,8 @@ class Reply(WireModel):
     ts: str
 
     def to_payload(self) -> bytes:
-        data = self.model_dump(mode="json", exclude_none=True)
-        data.setdefault("id", None)
-        return json.dumps(data, separators=(",", ":")).encode()
+        data = {"id": self.id, **self.model_dump(mode="json", exclude_none=True)}
+        return dumps(data)
 
 
 class Frame(WireModel):

@@ -18,7 +18,7 @@ Fan = Literal["auto", "low", "medium", "high"]
 TargetC = float
 
 
-class State(DeviceState):
+class AcState(DeviceState):
     power: bool = False
     mode: Mode = "cool"
     target_c: float = Field(26.0, ge=16, le=30)
@@ -31,7 +31,7 @@ class State(DeviceState):
     (0 when there, null when off or out of reach)."""
 
 
-class Config(DeviceConfig):
+class AcConfig(DeviceConfig):
     ua_w_per_k: float = Field(60.0, gt=0)
     capacitance_j_per_k: float = Field(1.6e6, gt=0)
     cooling_capacity_w: float = Field(3500.0, gt=0)
@@ -71,16 +71,16 @@ class OutdoorArgs(Args):
 
 class AirConditioner(Device):
     kind = "air_conditioner"
-    State = State
-    Config = Config
+    State = AcState
+    Config = AcConfig
     capabilities = ("climate",)
     events: ClassVar[dict[str, str]] = {
         "target_reached": "the room reached the target temperature: target_c, room_temp_c, minutes",
     }
     refresh_s = 60.0
 
-    state: State
-    config: Config
+    state: AcState
+    config: AcConfig
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)

@@ -278,7 +278,7 @@ class Device:
 
         self.spawn(loop())
 
-    def at(self, when: float, action: Callable[[], Awaitable[None]]) -> TimerHandle:
+    def at(self, when: float, action: Callable[[], Coroutine[Any, Any, None]]) -> TimerHandle:
         """Run ``action`` once at simulated time ``when``; cancel with the returned handle."""
 
         def fire() -> None:

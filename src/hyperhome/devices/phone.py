@@ -13,7 +13,7 @@ IDLE_DRAIN_PCT_PER_H = -1.0
 CHARGE_PCT_PER_H = 60.0
 
 
-class State(DeviceState):
+class PhoneState(DeviceState):
     battery_pct: float = Field(80.0, ge=0, le=100)
     charging: bool = False
     location: str = Field("home", min_length=1, max_length=64)
@@ -35,7 +35,7 @@ class ChargeArgs(Args):
 
 class Phone(Device):
     kind = "phone"
-    State = State
+    State = PhoneState
     capabilities = ("intents", "location", "battery")
     events: ClassVar[dict[str, str]] = {
         "intent": "the user asked for something: intent, args, user",
@@ -43,7 +43,7 @@ class Phone(Device):
     }
     refresh_s = 300.0
 
-    state: State
+    state: PhoneState
 
     def _rate(self) -> float:
         return CHARGE_PCT_PER_H if self.state.charging else IDLE_DRAIN_PCT_PER_H

@@ -1,0 +1,148 @@
+"""Media sources: cameras that publish frame metadata while someone holds a viewer lease.
+
+A kind with cameras subclasses ``MediaSource`` and lists its ``streams`` (name -> resolution).
+It then answers, with no code of its own:
+
+- ``stream.start {"stream", "viewer", "fps"}`` -> ``{"lease": "l-7", "topic": ".../stream/rear"}``
+- ``stream.stop {"lease"}``
+
+While a stream has at least one live lease it publishes a ``Frame`` on ``stream/{stream}`` (QoS 0)
+every 1/fps simulated seconds, at the highest fps any live lease asked for, so two viewers share
+one source. When the last lease ends the frames stop at once (within one frame interval).
+A lease also ends when its viewer's ``$availability`` goes ``offline``. A kind can refuse a start
+(privacy mode) by overriding ``check_stream`` and raising ``Rejected``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from hyperhome.broker.client import Message
+from hyperhome.broker.wire import OFFLINE, Frame
+from hyperhome.devices.base import Args, Device, Rejected, command
+from hyperhome.devices.clock import TimerHandle
+
+
+class StreamStartArgs(Args):
+    stream: str = Field(min_length=1, max_length=32)
+    viewer: str = Field(pattern=r"^\$?[a-z0-9][a-z0-9_-]{0,63}$")
+    fps: float = Field(30.0, gt=0, le=60)
+
+
+class StreamStopArgs(Args):
+    lease: str = Field(min_length=1, max_length=32)
+
+
+@dataclass
+class Lease:
+    id: str
+    stream: str
+    viewer: str
+    fps: float
+
+
+@dataclass
+class _Stream:
+    leases: dict[str, Lease] = field(default_factory=dict)
+    seq: int = 0
+    fps: float = 0.0
+    timer: TimerHandle | None = None
+
+
+class MediaSource(Device):
+    """A device with cameras; see the module docstring."""
+
+    streams: ClassVar[tuple[str, ...]] = ()
+    resolutions: ClassVar[dict[str, tuple[int, int]]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._streams: dict[str, _Stream] = {name: _Stream() for name in self.streams}
+        self._lease_ids = itertools.count(1)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        assert self.bus is not None
+        await self.bus.subscribe(self.topics.all_of("$availability"), self._on_availability)
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def check_stream(self, stream: str, viewer: str) -> None:
+        """Raise Rejected (or Forbidden) to refuse a viewer; default: allow."""
+
+    def active_leases(self) -> list[Lease]:
+        return [lease for s in self._streams.values() for lease in s.leases.values()]
+
+    # -- commands ------------------------------------------------------------------------------
+    @command("stream.start", StreamStartArgs)
+    async def stream_start(self, args: StreamStartArgs) -> dict[str, Any]:
+        """Start a viewer lease on one of the device's streams; frames flow while it lives."""
+        if args.stream not in self._streams:
+            msg = f"{self.id} has no stream {args.stream!r} (streams: {', '.join(self.streams)})"
+            raise Rejected(msg)
+        self.check_stream(args.stream, args.viewer)
+        lease = Lease(f"l-{next(self._lease_ids)}", args.stream, args.viewer, args.fps)
+        self._streams[args.stream].leases[lease.id] = lease
+        self._retime(args.stream)
+        self.on_leases_changed()
+        return {"lease": lease.id, "topic": self.topics.stream(self.id, args.stream), "fps": args.fps}
+
+    @command("stream.stop", StreamStopArgs)
+    async def stream_stop(self, args: StreamStopArgs) -> dict[str, Any]:
+        """End a viewer lease; the stream stops when its last lease ends."""
+        for name, stream in self._streams.items():
+            if stream.leases.pop(args.lease, None) is not None:
+                self._retime(name)
+                self.on_leases_changed()
+                return {"lease": args.lease, "stopped": True}
+        msg = f"no live lease {args.lease!r}"
+        raise Rejected(msg)
+
+    def end_leases(self, *, stream: str | None = None, viewer: str | None = None) -> list[Lease]:
+        """End every lease matching ``stream`` and/or ``viewer``; returns the ended leases."""
+        ended = []
+        for name, s in self._streams.items():
+            for lease in list(s.leases.values()):
+                if (stream is None or lease.stream == stream) and (viewer is None or lease.viewer == viewer):
+                    ended.append(s.leases.pop(lease.id))
+            self._retime(name)
+        if ended:
+            self.on_leases_changed()
+        return ended
+
+    def on_leases_changed(self) -> None:
+        """Hook: leases started or ended (e.g. to show them in state)."""
+
+    # -- frames --------------------------------------------------------------------------------
+    def _retime(self, name: str) -> None:
+        stream = self._streams[name]
+        fps = max((lease.fps for lease in stream.leases.values()), default=0.0)
+        if fps == stream.fps:
+            return
+        stream.fps = fps
+        if stream.timer is not None:
+            stream.timer.cancel()
+            stream.timer = None
+        if fps > 0:
+            stream.timer = self.clock.call_later(0, lambda: self._frame_due(name))
+
+    def _frame_due(self, name: str) -> None:
+        stream = self._streams[name]
+        if stream.fps <= 0:
+            return
+        stream.seq += 1
+        width, height = self.resolutions.get(name, (1920, 1080))
+        frame = Frame(
+            stream=name, source=self.id, seq=stream.seq, ts=self.clock.iso(),
+            width=width, height=height, fps=stream.fps,
+        )
+        stream.timer = self.clock.call_later(1.0 / stream.fps, lambda: self._frame_due(name))
+        self.spawn(self._publish(self.topics.stream(self.id, name), frame.to_payload(), qos=0))
+
+    def _on_availability(self, message: Message) -> None:
+        ref = self.topics.parse(message.topic)
+        if ref is not None and message.payload == OFFLINE.encode() and ref.device != self.id:
+            self.end_leases(viewer=ref.device)

@@ -1,0 +1,54 @@
+"""A running home on each broker, in virtual time, with a controller and a message recorder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from hyperhome.broker.client import Message
+from hyperhome.orchestrator.controller import Controller
+from hyperhome.scenarios.homefile import HomeFile, load_home
+from hyperhome.scenarios.runtime import Home
+
+
+@dataclass
+class Recorder:
+    """Every message a controller saw, in arrival order."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def on(self, suffix: str) -> list[Message]:
+        return [m for m in self.messages if m.topic.endswith(suffix)]
+
+    def json_on(self, suffix: str) -> list[dict]:  # type: ignore[type-arg]
+        return [m.json() for m in self.on(suffix)]
+
+
+@pytest.fixture
+def plan() -> HomeFile:
+    return load_home("demo")
+
+
+@pytest.fixture
+async def home(broker_kind: str, plan: HomeFile) -> AsyncIterator[Home]:
+    async with Home(plan, broker=broker_kind) as running:
+        yield running
+
+
+@pytest.fixture
+async def recorder(controller: Controller) -> Recorder:
+    rec = Recorder()
+    await controller.bus.subscribe(controller.topics.everything, rec)
+    return rec
+
+
+@pytest.fixture
+async def controller(home: Home) -> AsyncIterator[Controller]:
+    async with home.controller() as ctl:
+        await ctl.synced()
+        yield ctl
