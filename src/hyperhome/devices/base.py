@@ -172,7 +172,7 @@ class Device:
         self.bus: BusClient | None = None
         self._replies: OrderedDict[str, bytes] = OrderedDict()
         self._last_published: dict[str, Any] | None = None
-        self._timers: list[TimerHandle] = []
+        self._timers: set[TimerHandle] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_advance: float | None = None
 
@@ -267,25 +267,36 @@ class Device:
             self.advance(now, now - last)
         self._last_advance = now
 
-    def every(self, period_s: float, action: Callable[[], Awaitable[None]]) -> None:
-        """Run ``action`` every ``period_s`` simulated seconds, aligned to multiples of the period."""
+    def every(self, period_s: float, action: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``action`` every ``period_s`` simulated seconds, aligned to multiples of the period.
 
-        async def loop() -> None:
-            while True:
-                now = self.clock.now()
-                await self.clock.sleep_until((math.floor(now / period_s) + 1) * period_s)
-                await action()
+        A passive timer: it never makes virtual time move by itself.
+        """
 
-        self.spawn(loop())
+        current: list[TimerHandle] = []
 
-    def at(self, when: float, action: Callable[[], Coroutine[Any, Any, None]]) -> TimerHandle:
-        """Run ``action`` once at simulated time ``when``; cancel with the returned handle."""
+        def schedule() -> None:
+            when = (math.floor(self.clock.now() / period_s) + 1) * period_s
+            current.append(self.clock.call_at(when, fire))
+            self._timers.add(current[-1])
 
         def fire() -> None:
+            self._timers.discard(current.pop())
+            self.spawn(action())
+            schedule()
+
+        schedule()
+
+    def at(self, when: float, action: Callable[[], Coroutine[Any, Any, None]]) -> TimerHandle:
+        """Run ``action`` once at simulated time ``when`` (passive); cancel with the returned handle."""
+        handle: TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
             self.spawn(action())
 
         handle = self.clock.call_at(when, fire)
-        self._timers.append(handle)
+        self._timers.add(handle)
         return handle
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

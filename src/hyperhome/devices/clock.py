@@ -5,7 +5,10 @@ Three modes share one interface:
 - ``VirtualClock``: time stands still while anything is happening and jumps to the next timer
   as soon as the system is quiet (proved by ``SyncBarrier`` rounds through the broker for the
   in-process MQTT clients). 40 simulated minutes take well under a second, and a run gives the
-  same trace every time.
+  same trace every time. Time moves only while a *driver* waits on it: ``sleep``,
+  ``sleep_until`` and ``timeout`` drive by default (a test, the scenario runner, a bounded
+  request); timers set with ``call_at`` (devices' ticks, frames) are passive. So nothing happens
+  behind a test's back while it is connecting a client or thinking.
 - ``RealtimeClock(speed=N)``: simulated time runs N times as fast as the wall clock (``scaled``);
   ``speed=1`` is ``realtime``. For demos and the dashboard.
 
@@ -20,8 +23,7 @@ import contextlib
 import heapq
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,31 +77,49 @@ class Clock(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
+    def _wake_at(self, when: float, callback: Callable[[], Any]) -> TimerHandle:
+        """A timer that resumes a driver; virtual time runs it after the passive timers due at
+        the same instant have fired and the system is quiet again."""
+        return self.call_at(when, callback)
+
     def iso(self, t: float | None = None) -> str:
         return iso(self.now() if t is None else t)
 
     def call_later(self, delay_s: float, callback: Callable[[], Any]) -> TimerHandle:
         return self.call_at(self.now() + max(0.0, delay_s), callback)
 
-    async def sleep_until(self, when: float) -> None:
+    @contextlib.contextmanager
+    def driving(self) -> Iterator[None]:
+        """Let virtual time move while inside (no effect on real or scaled time)."""
+        yield
+
+    async def sleep_until(self, when: float, *, drive: bool = True) -> None:
+        """Wait until simulation time ``when``; ``drive=False`` waits without moving virtual time."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def wake() -> None:
             if not future.done():
                 future.set_result(None)
 
-        handle = self.call_at(when, wake)
+        handle = self._wake_at(when, wake) if drive else self.call_at(when, wake)
         try:
-            await future
+            with self.driving() if drive else contextlib.nullcontext():
+                await future
         finally:
             handle.cancel()
 
-    async def sleep(self, seconds: float) -> None:
-        await self.sleep_until(self.now() + max(0.0, seconds))
+    async def sleep(self, seconds: float, *, drive: bool = True) -> None:
+        await self.sleep_until(self.now() + max(0.0, seconds), drive=drive)
 
     @contextlib.asynccontextmanager
-    async def timeout(self, seconds: float) -> AsyncIterator[None]:
+    async def timeout(self, seconds: float, *, drive: bool = True) -> AsyncIterator[None]:
         """Like ``asyncio.timeout`` but in simulation time: TimeoutError when it runs out."""
+        with self.driving() if drive else contextlib.nullcontext():
+            async with self._timeout(seconds, drive):
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _timeout(self, seconds: float, drive: bool) -> AsyncIterator[None]:
         task = asyncio.current_task()
         if task is None:
             msg = "clock.timeout() must be used inside a task"
@@ -111,7 +131,8 @@ class Clock(ABC):
                 state["fired"] = True
                 task.cancel()
 
-        handle = self.call_later(seconds, expire)
+        when = self.now() + max(0.0, seconds)
+        handle = self._wake_at(when, expire) if drive else self.call_at(when, expire)
         try:
             yield
         except asyncio.CancelledError:
@@ -174,12 +195,14 @@ class RealtimeClock(Clock):
 
 
 # -- virtual time -------------------------------------------------------------------------------
-@dataclass(order=True, slots=True)
 class _Entry(TimerHandle):
-    when: float
-    seq: int
-    callback: Callable[[], Any] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    __slots__ = ("callback", "cancelled", "driver", "when")
+
+    def __init__(self, when: float, callback: Callable[[], Any], *, driver: bool = False) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+        self.driver = driver
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -196,10 +219,11 @@ class VirtualClock(Clock):
 
     def __init__(self, start: float | None = None) -> None:
         self._now = DEFAULT_START.timestamp() if start is None else start
-        self._heap: list[_Entry] = []
+        self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = itertools.count()
         self._barriers: list[SyncBarrier] = []
         self._wakeup = asyncio.Event()
+        self._drivers = 0
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self.steps = 0
@@ -214,12 +238,27 @@ class VirtualClock(Clock):
     def now(self) -> float:
         return self._now
 
+    @contextlib.contextmanager
+    def driving(self) -> Iterator[None]:
+        self._drivers += 1
+        self._wakeup.set()
+        try:
+            yield
+        finally:
+            self._drivers -= 1
+
     def call_at(self, when: float, callback: Callable[[], Any]) -> TimerHandle:
+        return self._schedule(when, callback, driver=False)
+
+    def _wake_at(self, when: float, callback: Callable[[], Any]) -> TimerHandle:
+        return self._schedule(when, callback, driver=True)
+
+    def _schedule(self, when: float, callback: Callable[[], Any], *, driver: bool) -> TimerHandle:
         if self._error is not None:
             msg = f"the virtual clock stopped: {self._error}"
             raise ClockError(msg) from self._error
-        entry = _Entry(max(when, self._now), next(self._seq), callback)
-        heapq.heappush(self._heap, entry)
+        entry = _Entry(max(when, self._now), callback, driver=driver)
+        heapq.heappush(self._heap, (entry.when, next(self._seq), entry))
         self._wakeup.set()
         return entry
 
@@ -248,22 +287,36 @@ class VirtualClock(Clock):
             if [b.activity for b in self._barriers] == before:
                 return
 
+    async def _fire_due(self) -> None:
+        """Fire what is due now: passive timers first, then (once quiet) the drivers' wake-ups."""
+        drivers: list[_Entry] = []
+        while self._heap and self._heap[0][0] <= self._now:
+            entry = heapq.heappop(self._heap)[2]
+            if entry.cancelled:
+                continue
+            if entry.driver:
+                drivers.append(entry)
+            else:
+                entry.callback()
+        if drivers:
+            await self.settle()
+            for entry in drivers:
+                if not entry.cancelled:
+                    entry.callback()
+
     async def _drive(self) -> None:
         try:
             while True:
                 await self.settle()
-                while self._heap and self._heap[0].cancelled:
+                while self._heap and self._heap[0][2].cancelled:
                     heapq.heappop(self._heap)
-                if not self._heap:
+                if not self._heap or self._drivers == 0:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                self._now = max(self._now, self._heap[0].when)
+                self._now = max(self._now, self._heap[0][0])
                 self.steps += 1
-                while self._heap and self._heap[0].when <= self._now:
-                    entry = heapq.heappop(self._heap)
-                    if not entry.cancelled:
-                        entry.callback()
+                await self._fire_due()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
