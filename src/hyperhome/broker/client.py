@@ -20,7 +20,7 @@ import random
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
 from pydantic import BaseModel
@@ -112,6 +112,71 @@ class Backoff:
         return delay * random.uniform(0.8, 1.2)
 
 
+class Bus(Protocol):
+    """What devices, the orchestrator and controllers need of a connection (BusClient, MemoryBus)."""
+
+    client_id: str
+    connects: int
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def __aenter__(self) -> Bus: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None: ...
+
+    async def unsubscribe(self, topic_filter: str) -> None: ...
+
+    async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None: ...
+
+    def drop_connection(self) -> None: ...
+
+
+class Connector(Protocol):
+    """Makes the connection for one login: ``MqttConnector`` or ``MemoryBroker.connector()``."""
+
+    def __call__(
+        self,
+        login: Login,
+        *,
+        client_id: str | None = None,
+        will: Will | None = None,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        sync_name: str | None = None,
+    ) -> Bus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConnector:
+    """Connections to a real broker at ``endpoint``; in virtual time they join ``barrier``."""
+
+    endpoint: Endpoint
+    barrier: SyncBarrier | None = None
+
+    def __call__(
+        self,
+        login: Login,
+        *,
+        client_id: str | None = None,
+        will: Will | None = None,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        sync_name: str | None = None,
+    ) -> BusClient:
+        return BusClient(
+            self.endpoint,
+            login,
+            client_id=client_id,
+            will=will,
+            on_connect=on_connect,
+            barrier=self.barrier,
+            sync_name=sync_name,
+        )
+
+
 class BusClient:
     """One connection to the broker under one login; see the module docstring."""
 
@@ -161,7 +226,8 @@ class BusClient:
         except BaseException as exc:
             await self._stop()
             if isinstance(exc, TimeoutError):
-                msg = f"could not connect to {self.endpoint.host}:{self.endpoint.port} as {self.login.username} within {self._connect_timeout_s} s"
+                where = f"{self.endpoint.host}:{self.endpoint.port}"
+                msg = f"could not connect to {where} as {self.login.username} within {self._connect_timeout_s} s"
                 raise ConnectError(msg) from None
             raise
         return self

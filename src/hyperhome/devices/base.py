@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hyperhome.broker.client import BusClient, Endpoint, Message, Will
+from hyperhome.broker.client import Bus, Connector, Message, Will
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import Topics, check_id
 from hyperhome.broker.wire import (
@@ -47,7 +47,6 @@ from hyperhome.errors import ConfigError, NotConnectedError
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from hyperhome.broker.sync import SyncBarrier
     from hyperhome.devices.clock import Clock, TimerHandle
 
 log = logging.getLogger(__name__)
@@ -169,7 +168,7 @@ class Device:
         self.name = spec.name or spec.id
         self.config, self.state = self.check_spec(spec)
         self.seq = 0
-        self.bus: BusClient | None = None
+        self.bus: Bus | None = None
         self._replies: OrderedDict[str, bytes] = OrderedDict()
         self._last_published: dict[str, Any] | None = None
         self._timers: set[TimerHandle] = set()
@@ -202,16 +201,14 @@ class Device:
         )
 
     # -- life cycle --------------------------------------------------------------------------
-    async def start(self, endpoint: Endpoint, login: Login, *, barrier: SyncBarrier | None = None) -> None:
-        """Connect, announce, and start the device's own timers."""
+    async def start(self, connect: Connector, login: Login) -> None:
+        """Connect (through ``connect``), announce, and start the device's own timers."""
         self._last_advance = self.clock.now()
-        bus = BusClient(
-            endpoint,
+        bus = connect(
             login,
-            client_id=f"{login.username}",
+            client_id=login.username,
             will=Will(self.topics.availability(self.id), OFFLINE.encode()),
             on_connect=self._announce,
-            barrier=barrier,
             sync_name=self.id,
         )
         await bus.subscribe(self.topics.cmd(self.id, "#"), self._on_command)

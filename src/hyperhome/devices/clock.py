@@ -25,14 +25,13 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hyperhome.errors import ClockError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from hyperhome.broker.sync import SyncBarrier
 
 DEFAULT_START = datetime(2026, 7, 1, 17, 0, tzinfo=UTC)
 """Where virtual time starts unless told otherwise: a summer evening, the pre-cooling hour."""
@@ -49,6 +48,14 @@ def parse_time(value: str | datetime) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
+
+
+class Quiescer(Protocol):
+    """Knows when its clients are quiet: ``SyncBarrier`` (real brokers) or ``MemoryBroker``."""
+
+    activity: int
+
+    async def quiesce(self) -> None: ...
 
 
 class TimerHandle(ABC):
@@ -221,17 +228,17 @@ class VirtualClock(Clock):
         self._now = DEFAULT_START.timestamp() if start is None else start
         self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = itertools.count()
-        self._barriers: list[SyncBarrier] = []
+        self._barriers: list[Quiescer] = []
         self._wakeup = asyncio.Event()
         self._drivers = 0
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self.steps = 0
 
-    def add_barrier(self, barrier: SyncBarrier) -> None:
+    def add_barrier(self, barrier: Quiescer) -> None:
         self._barriers.append(barrier)
 
-    def remove_barrier(self, barrier: SyncBarrier) -> None:
+    def remove_barrier(self, barrier: Quiescer) -> None:
         if barrier in self._barriers:
             self._barriers.remove(barrier)
 

@@ -136,8 +136,13 @@ class MediaSource(Device):
         stream.seq += 1
         width, height = self.resolutions.get(name, (1920, 1080))
         frame = Frame(
-            stream=name, source=self.id, seq=stream.seq, ts=self.clock.iso(),
-            width=width, height=height, fps=stream.fps,
+            stream=name,
+            source=self.id,
+            seq=stream.seq,
+            ts=self.clock.iso(),
+            width=width,
+            height=height,
+            fps=stream.fps,
         )
         stream.timer = self.clock.call_later(1.0 / stream.fps, lambda: self._frame_due(name))
         self.spawn(self._publish(self.topics.stream(self.id, name), frame.to_payload(), qos=0))

@@ -3,7 +3,7 @@
 It logs in with the home's controller credentials (publish ``+/cmd/#``, subscribe to the whole
 home), keeps a ``Registry`` of the devices, and sends commands and waits for their replies::
 
-    async with Controller(endpoint, creds.controller, topics) as home:
+    async with Controller(MqttConnector(endpoint), creds.controller, topics) as home:
         reply = await home.send("living-ac", "set", {"target_c": 24})
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from hyperhome.broker.client import BusClient, Endpoint, Message
+from hyperhome.broker.client import Bus, Connector, Message
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import CONTROLLER, Topics
 from hyperhome.broker.wire import Command, Reply
@@ -27,7 +27,6 @@ from hyperhome.orchestrator.registry import Registry
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from hyperhome.broker.sync import SyncBarrier
     from hyperhome.devices.clock import Clock
 
 DEFAULT_REPLY_TIMEOUT_S = 10.0
@@ -36,12 +35,11 @@ DEFAULT_REPLY_TIMEOUT_S = 10.0
 class Controller:
     def __init__(
         self,
-        endpoint: Endpoint,
+        connect: Connector,
         login: Login,
         topics: Topics,
         *,
         clock: Clock | None = None,
-        barrier: SyncBarrier | None = None,
         client_id: str | None = None,
     ) -> None:
         self.topics = topics
@@ -49,7 +47,7 @@ class Controller:
         self._clock = clock
         self._pending: dict[str, asyncio.Future[Reply]] = {}
         self._echoes: dict[str, asyncio.Future[None]] = {}
-        self.bus = BusClient(endpoint, login, client_id=client_id, barrier=barrier, sync_name=CONTROLLER)
+        self.bus: Bus = connect(login, client_id=client_id, sync_name=CONTROLLER)
 
     async def __aenter__(self) -> Controller:
         await self.registry.attach(self.bus)

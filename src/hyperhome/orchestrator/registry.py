@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hyperhome.broker.client import BusClient, Message
+from hyperhome.broker.client import Bus, Message
 from hyperhome.broker.topics import Topics
 from hyperhome.broker.wire import ONLINE, Meta
 
@@ -54,7 +54,7 @@ class Registry:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[Callable[[DeviceView, str], None]] = field(default_factory=list)
 
-    async def attach(self, bus: BusClient) -> None:
+    async def attach(self, bus: Bus) -> None:
         """Subscribe ``bus`` to the three retained topics of every device of the home."""
         for kind in ("$meta", "state", "$availability"):
             await bus.subscribe(self.topics.all_of(kind), self.handle)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hyperhome.broker.client import BusClient, Endpoint, Will
+from hyperhome.broker.client import Bus, Connector, Will
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import OFFLINE, ONLINE
@@ -18,25 +18,20 @@ from hyperhome.orchestrator.registry import Registry
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from hyperhome.broker.sync import SyncBarrier
     from hyperhome.devices.clock import Clock
 
 
 class Orchestrator:
-    def __init__(
-        self, endpoint: Endpoint, login: Login, topics: Topics, *, clock: Clock, barrier: SyncBarrier | None = None
-    ) -> None:
+    def __init__(self, connect: Connector, login: Login, topics: Topics, *, clock: Clock) -> None:
         self.topics = topics
         self.clock = clock
         self.registry = Registry(topics)
         availability = topics.availability(ORCHESTRATOR)
-        self.bus = BusClient(
-            endpoint,
+        self.bus: Bus = connect(
             login,
             client_id=login.username,
             will=Will(availability, OFFLINE.encode()),
             on_connect=self._announce,
-            barrier=barrier,
             sync_name=ORCHESTRATOR,
         )
 

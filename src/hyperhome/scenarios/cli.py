@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from hyperhome import __version__
-from hyperhome.broker.client import Endpoint
+from hyperhome.broker.client import Endpoint, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import Topics
@@ -166,7 +166,7 @@ def broker_cmd(
 
 
 def _controller(creds: HomeCredentials) -> Controller:
-    return Controller(Endpoint(creds.host, creds.port), creds.controller, Topics(creds.home, creds.root))
+    return Controller(MqttConnector(Endpoint(creds.host, creds.port)), creds.controller, Topics(creds.home, creds.root))
 
 
 @app.command()

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from hyperhome.broker.client import Endpoint
+from hyperhome.broker.client import Endpoint, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.sync import SyncBarrier
@@ -60,6 +60,7 @@ class Home:
         self.credentials: HomeCredentials | None = None
         self.endpoint: Endpoint | None = None
         self.barrier: SyncBarrier | None = None
+        self.connect: MqttConnector | None = None
         self.devices: dict[str, Device] = {}
         self.orchestrator: Orchestrator | None = None
 
@@ -89,18 +90,19 @@ class Home:
             self.barrier = await stack.enter_async_context(SyncBarrier(self.topics, endpoint, creds.clock))
             self.clock.add_barrier(self.barrier)
             stack.callback(self.clock.remove_barrier, self.barrier)
+        self.connect = MqttConnector(endpoint, self.barrier)
         for spec in plan.devices:
             self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
         await asyncio.gather(*(self.start_device(d) for d in self.devices.values()))
         if self._with_orchestrator:
             self.orchestrator = await stack.enter_async_context(
-                Orchestrator(endpoint, creds.orchestrator, self.topics, clock=self.clock, barrier=self.barrier)
+                Orchestrator(self.connect, creds.orchestrator, self.topics, clock=self.clock)
             )
 
     async def start_device(self, device: Device) -> None:
         assert self.credentials is not None
-        assert self.endpoint is not None
-        await device.start(self.endpoint, self.credentials.device(device.id), barrier=self.barrier)
+        assert self.connect is not None
+        await device.start(self.connect, self.credentials.device(device.id))
         self._stack.push_async_callback(device.stop)
 
     def controller(self, *, in_sim_time: bool = True) -> Controller:
@@ -109,12 +111,7 @@ class Home:
         In virtual time it joins the barrier, and its reply timeouts count simulated seconds.
         """
         assert self.credentials is not None
-        assert self.endpoint is not None
-        virtual = isinstance(self.clock, VirtualClock)
+        assert self.connect is not None
         return Controller(
-            self.endpoint,
-            self.credentials.controller,
-            self.topics,
-            clock=self.clock if in_sim_time else None,
-            barrier=self.barrier if virtual else None,
+            self.connect, self.credentials.controller, self.topics, clock=self.clock if in_sim_time else None
         )

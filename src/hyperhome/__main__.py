@@ -1,0 +1,3 @@
+from hyperhome.scenarios.cli import main
+
+main()
