@@ -20,12 +20,19 @@ TargetC = float
 
 class AcState(DeviceState):
     power: bool = False
+    """The unit is switched on."""
     mode: Mode = "cool"
+    """cool and heat push to the target; auto picks one; dry cools at 40 % capacity; fan moves air only."""
     target_c: float = Field(26.0, ge=16, le=30)
+    """The set point."""
     fan: Fan = "auto"
+    """Indoor fan speed; scales capacity (low 60 %, medium 80 %, high and auto 100 %)."""
     room_temp_c: float = Field(30.0, ge=-30, le=60)
+    """The room's temperature, from the thermal model (rounded to 0.01 °C)."""
     outdoor_temp_c: float = Field(35.0, ge=-40, le=60)
+    """Outdoor temperature (change it with simulate.outdoor)."""
     energy_kwh: float = Field(0.0, ge=0)
+    """Electricity used since the device started (compressor over COP, plus the fan)."""
     minutes_to_target: float | None = None
     """The model's estimate of minutes until the room reaches the target with the current settings
     (0 when there, null when off or out of reach)."""
@@ -42,6 +49,8 @@ class AcConfig(DeviceConfig):
 
 
 class SetArgs(Args):
+    """Any subset of the writable settings; at least one."""
+
     power: bool | None = None
     mode: Mode | None = None
     target_c: float | None = Field(None, ge=16, le=30)

@@ -56,9 +56,9 @@ REPLY_CACHE_SIZE = 1000
 
 
 class Args(BaseModel):
-    """Base of every command's args model: unknown keys are an error."""
+    """Base of every command's args model: unknown keys are an error; field docstrings document."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class NoArgs(Args):
@@ -68,11 +68,11 @@ class NoArgs(Args):
 class DeviceState(BaseModel):
     """Base of every kind's state: unknown keys are an error, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 class DeviceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Rejected(Exception):

@@ -1,0 +1,106 @@
+"""docs/devices.md, generated from the device models (never written by hand twice).
+
+``python -m hyperhome.devices.docs > docs/devices.md`` rewrites it; a test fails when the file and
+the models drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from typing import Any
+
+from hyperhome.devices.base import Device
+from hyperhome.devices.catalog import KINDS
+
+HEADER = """# Device kinds
+
+Generated from the device models by `python -m hyperhome.devices.docs > docs/devices.md`; do
+not edit by hand (a test fails when this page and the models drift apart). Topics and payload
+envelopes are in [protocol.md](protocol.md): state is published retained on
+`hyperhome/{home}/{device}/state` (with `ts` and `seq` added), commands go to `cmd/{command}`,
+events come on `event/{name}`, and every command's JSON Schema is also in the device's `$meta`.
+"""
+
+
+def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        name = prop["$ref"].rsplit("/", 1)[-1]
+        target = defs.get(name, {})
+        return "one of " + ", ".join(f"`{v}`" for v in target["enum"]) if "enum" in target else name
+    if "enum" in prop:
+        return "one of " + ", ".join(f"`{v}`" for v in prop["enum"])
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    if "anyOf" in prop:
+        kinds = [_type(p, defs) for p in prop["anyOf"]]
+        return " or ".join(k for k in kinds if k != "null") + (" or null" if "null" in kinds else "")
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"list of {_type(prop.get('items', {}), defs)}"
+    if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
+        return f"map of {_type(prop['additionalProperties'], defs)}"
+    return str(kind)
+
+
+def _limits(prop: dict[str, Any]) -> str:
+    parts = []
+    for p in [prop, *prop.get("anyOf", [])]:
+        for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+            if key in p:
+                parts.append(f"{sign} {p[key]}")
+        for key, word in (("minLength", "min length"), ("maxLength", "max length"), ("pattern", "pattern")):
+            if key in p:
+                value = f"`{p[key]}`" if key == "pattern" else p[key]
+                parts.append(f"{word} {value}")
+    return ", ".join(parts)
+
+
+def _fields_table(schema: dict[str, Any]) -> list[str]:
+    props = schema.get("properties", {})
+    if not props:
+        return ["(no arguments)", ""]
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    rows = ["| field | type | limits | default | notes |", "|---|---|---|---|---|"]
+    for name, prop in props.items():
+        default = "required" if name in required else json.dumps(prop.get("default"), ensure_ascii=False)
+        notes = (prop.get("description") or "").replace("\n", " ")
+        rows.append(f"| `{name}` | {_type(prop, defs)} | {_limits(prop)} | {default} | {notes} |")
+    return [*rows, ""]
+
+
+def render_kind(kind: type[Device]) -> list[str]:
+    module = sys.modules[kind.__module__]
+    summary = inspect.cleandoc(module.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+    out = [f"## `{kind.kind}`", "", summary, ""]
+    if kind.capabilities:
+        out += [f"Capabilities: {', '.join(f'`{c}`' for c in kind.capabilities)}.", ""]
+    if kind.streams:
+        out += [f"Media streams: {', '.join(f'`{s}`' for s in kind.streams)}.", ""]
+    out += ["### State", "", *_fields_table(kind.State.model_json_schema())]
+    out += ["### Commands", ""]
+    for name, spec in sorted(kind.commands.items()):
+        out += [f"#### `{name}`", "", spec.doc or "", "", *_fields_table(spec.args.model_json_schema())]
+    out += ["### Events", ""]
+    if kind.events:
+        out += ["| event | fields and meaning |", "|---|---|"]
+        out += [f"| `{name}` | {text} |" for name, text in kind.events.items()]
+    else:
+        out.append("(none)")
+    return [*out, ""]
+
+
+def render() -> str:
+    lines = [HEADER]
+    lines += ["| kind | module |", "|---|---|"]
+    lines += [f"| [`{name}`](#{name.replace('_', '')}) | `{cls.__module__}` |" for name, cls in sorted(KINDS.items())]
+    lines.append("")
+    for _, cls in sorted(KINDS.items()):
+        lines += render_kind(cls)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
