@@ -78,7 +78,7 @@ class Message:
 @dataclass(slots=True)
 class _Subscription:
     topic_filter: str
-    handler: Handler
+    handlers: list[Handler]
     qos: int
 
 
@@ -129,7 +129,7 @@ class Bus(Protocol):
 
     async def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None: ...
 
-    async def unsubscribe(self, topic_filter: str) -> None: ...
+    async def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None: ...
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None: ...
 
@@ -327,22 +327,24 @@ class BusClient:
     async def _dispatch(self, message: Message) -> None:
         if self._barrier is not None and self._barrier.consume(self, message):
             return
+        topic = aiomqtt.Topic(message.topic)
         for sub in list(self._subscriptions.values()):
-            if aiomqtt.Topic(message.topic).matches(sub.topic_filter):
-                try:
-                    result = sub.handler(message)
-                    if result is not None:
-                        await result
-                except Exception:
-                    log.exception("%s: handler for %s failed on %s", self.client_id, sub.topic_filter, message.topic)
+            if topic.matches(sub.topic_filter):
+                for handler in list(sub.handlers):
+                    await _call(handler, message, self.client_id, sub.topic_filter)
 
     # -- operations -------------------------------------------------------------------------
     async def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
         """Subscribe now (if connected) and again after every reconnect.
 
+        Several handlers may share a filter; each gets every matching message.
         Raises ForbiddenError when the broker refuses the subscription.
         """
-        sub = _Subscription(topic_filter, handler, qos)
+        existing = self._subscriptions.get(topic_filter)
+        if existing is not None:
+            existing.handlers.append(handler)
+            return
+        sub = _Subscription(topic_filter, [handler], qos)
         self._subscriptions[topic_filter] = sub
         client = self._client
         if client is not None and self.connected:
@@ -363,8 +365,16 @@ class BusClient:
             msg = f"the broker refused {self.login.username} a subscription to {sub.topic_filter}"
             raise ForbiddenError(msg)
 
-    async def unsubscribe(self, topic_filter: str) -> None:
-        self._subscriptions.pop(topic_filter, None)
+    async def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None:
+        """Remove ``handler`` from the filter (or all of them); unsubscribe when none is left."""
+        sub = self._subscriptions.get(topic_filter)
+        if sub is None:
+            return
+        if handler is not None and handler in sub.handlers:
+            sub.handlers.remove(handler)
+        if handler is not None and sub.handlers:
+            return
+        del self._subscriptions[topic_filter]
         client = self._client
         if client is not None and self.connected:
             with contextlib.suppress(aiomqtt.MqttError):
@@ -404,6 +414,16 @@ class BusClient:
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+async def _call(handler: Handler, message: Message, client_id: str, topic_filter: str) -> None:
+    """Run one handler; its failure is logged and never stops the client."""
+    try:
+        result = handler(message)
+        if result is not None:
+            await result
+    except Exception:
+        log.exception("%s: handler for %s failed on %s", client_id, topic_filter, message.topic)
 
 
 def _payload_bytes(payload: Any) -> bytes:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from paho.mqtt.client import topic_matches_sub
 
-from hyperhome.broker.client import Handler, Message, Payload, Will, encode
+from hyperhome.broker.client import Handler, Message, Payload, Will, _call, encode
 from hyperhome.broker.credentials import Login
 from hyperhome.errors import BusError, ForbiddenError, NotConnectedError
 
@@ -116,7 +116,7 @@ class MemoryBus:
         self.username = username
         self.client_id = client_id or f"{username}-mem{next(_ids)}"
         self._will = will
-        self._filters: dict[str, Handler] = {}
+        self._filters: dict[str, list[Handler]] = {}
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
         self._busy = False
         self._task: asyncio.Task[None] | None = None
@@ -168,12 +168,17 @@ class MemoryBus:
         if policy is not None and not policy.may_subscribe(self.username, topic_filter):
             msg = f"{self.username} may not subscribe to {topic_filter}"
             raise ForbiddenError(msg)
-        self._filters[topic_filter] = handler
-        if self.connected:
+        handlers = self._filters.setdefault(topic_filter, [])
+        handlers.append(handler)
+        if self.connected and len(handlers) == 1:
             self._send_retained(topic_filter)
 
-    async def unsubscribe(self, topic_filter: str) -> None:
-        self._filters.pop(topic_filter, None)
+    async def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None:
+        handlers = self._filters.get(topic_filter, [])
+        if handler is not None and handler in handlers:
+            handlers.remove(handler)
+        if handler is None or not handlers:
+            self._filters.pop(topic_filter, None)
 
     def _send_retained(self, topic_filter: str) -> None:
         for message in list(self.broker.retained.values()):
@@ -199,16 +204,10 @@ class MemoryBus:
             message = await self._queue.get()
             self._busy = True
             try:
-                for topic_filter, handler in list(self._filters.items()):
+                for topic_filter, handlers in list(self._filters.items()):
                     if topic_matches_sub(topic_filter, message.topic):
-                        try:
-                            result = handler(message)
-                            if result is not None:
-                                await result
-                        except Exception:
-                            log.exception(
-                                "%s: handler for %s failed on %s", self.client_id, topic_filter, message.topic
-                            )
+                        for handler in list(handlers):
+                            await _call(handler, message, self.client_id, topic_filter)
             finally:
                 self._busy = False
                 self.broker._update_idle()

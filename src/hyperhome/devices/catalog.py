@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from hyperhome.devices.air_conditioner import AirConditioner
 from hyperhome.devices.base import Device
+from hyperhome.devices.laptop import Laptop
 from hyperhome.devices.phone import Phone
+from hyperhome.devices.tablet import Tablet
 from hyperhome.errors import ConfigError
 
-KINDS: dict[str, type[Device]] = {cls.kind: cls for cls in (AirConditioner, Phone)}
+KINDS: dict[str, type[Device]] = {cls.kind: cls for cls in (AirConditioner, Laptop, Phone, Tablet)}
 
 
 def kind(name: str) -> type[Device]:

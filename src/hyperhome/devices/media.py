@@ -28,7 +28,7 @@ from hyperhome.devices.clock import TimerHandle
 
 
 class StreamStartArgs(Args):
-    stream: str = Field(min_length=1, max_length=32)
+    stream: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
     viewer: str = Field(pattern=r"^\$?[a-z0-9][a-z0-9_-]{0,63}$")
     fps: float = Field(30.0, gt=0, le=60)
 

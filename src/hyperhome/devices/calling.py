@@ -1,0 +1,488 @@
+"""Calling devices: a video-call app and a Wi-Fi/hotspot uplink, shared by tablets and laptops.
+
+``CallingDevice`` is a ``MediaSource`` with one ``front`` camera. ``Tablet`` and ``Laptop``
+extend it and add little more than their kind and camera size.
+
+Video call
+    ``call.start`` starts a call showing the device's own front camera; ``call.set_video_source``
+    switches the picture to any device's stream (the phone's rear camera, say). The app only
+    *receives*: it subscribes to ``stream/{stream}`` of the source and unsubscribes from the old
+    one. Starting the remote source's lease (``stream.start`` on the phone) is the orchestrator's
+    job. Its own camera goes through the same path as a remote one: the app holds a viewer lease
+    on its own ``front`` stream (viewer = its own id) and receives its own frames back from the
+    broker, so "is video arriving?" means the same thing for every source, and the lease shows
+    like any other. Frames are counted in memory, never published per frame; state is published
+    at the first frame of a source, when the picture goes blank or comes back, and every
+    ``call_refresh_s`` while a call runs if anything changed. ``blank`` turns true once no frame
+    of the current source arrived for more than ``BLANK_AFTER_FRAME_INTERVALS`` frame intervals
+    (the interval of the source's last frame, or ``1 / call_fps`` before its first), at that
+    exact moment. ``video_source_changed`` is emitted once per source at its first frame (also
+    for the own camera when a call starts), with ``first_frame_s`` measured from the switch.
+
+Network
+    ``wifi`` is the radio's view of the Wi-Fi network around it (``simulate.wifi`` moves it);
+    ``uplink`` is the path in use, chosen by one rule whenever anything changes: a known Wi-Fi
+    (config ``known_wifi``) with its link up, else the joined hotspot while its host device's
+    ``$availability`` is ``online``, else none. A joined hotspot is remembered (rejoined when its
+    host comes back) until ``network.leave``. ``online`` is true exactly when there is an uplink;
+    ``online {uplink}`` / ``offline {reason}`` are emitted on every change of ``online``. The
+    hotspot password is checked for form only (a device cannot read the phone's settings) and is
+    never stored or echoed. The call and the network are independent in this model: a call does
+    not drop when the uplink goes.
+
+Constants and where they come from:
+
+- ``BLANK_AFTER_FRAME_INTERVALS = 3``: HyperHome issue 3. One or two lost frames (QoS 0) do not
+  blank the picture; at 30 fps the picture is declared blank after 100 ms without a frame.
+- ``call_fps = 30``: the frame rate video-call apps usually capture and send at (the common
+  default of WebRTC capture and of meeting apps); the own camera's lease asks for it.
+- ``call_refresh_s = 2``: a design choice: state while in a call costs 0.5 messages/s against
+  30 frames/s, and a dashboard's counters and ``last_frame_age_s`` are at most 2 s old.
+- SSIDs are 1 to 32 octets (IEEE 802.11, SSID element: 0-32 octets; an empty SSID is only the
+  "wildcard" of a probe request, never a network's name).
+- Hotspot passwords are WPA2-Personal passphrases: 8 to 63 printable ASCII characters
+  (IEEE 802.11i-2004, annex H.4).
+- Known Wi-Fi beats a hotspot: a design choice matching what phones and tablets do by default
+  (a hotspot is metered mobile data; a saved home network is not).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from hyperhome.broker.topics import ID_PATTERN
+from hyperhome.broker.wire import ONLINE, Frame
+from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, Rejected, command
+from hyperhome.devices.media import MediaSource, StreamStartArgs, StreamStopArgs
+
+if TYPE_CHECKING:
+    from hyperhome.broker.client import Message
+    from hyperhome.broker.topics import Topics
+    from hyperhome.devices.clock import Clock, TimerHandle
+
+log = logging.getLogger(__name__)
+
+FRONT = "front"
+BLANK_AFTER_FRAME_INTERVALS = 3
+STREAM_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+SSID_MAX_OCTETS = 32
+
+Link = Literal["up", "down"]
+Uplink = Literal["none", "wifi", "hotspot"]
+
+
+def _ssid_octets(value: str) -> str:
+    if len(value.encode()) > SSID_MAX_OCTETS:
+        msg = f"an SSID is at most {SSID_MAX_OCTETS} octets (UTF-8)"
+        raise ValueError(msg)
+    return value
+
+
+Ssid = Annotated[str, Field(min_length=1, max_length=SSID_MAX_OCTETS), AfterValidator(_ssid_octets)]
+
+
+class VideoSource(BaseModel):
+    """One device's stream, shown by the call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    device: str = Field(pattern=ID_PATTERN)
+    """The device whose camera the call shows (its own id for its own camera)."""
+    stream: str = Field(pattern=STREAM_PATTERN)
+    """That device's stream name, e.g. front or rear."""
+
+
+class WifiState(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    ssid: Ssid | None = None
+    """The Wi-Fi network around the device (null: none seen yet)."""
+    link: Link = "down"
+    """up while that network is in range."""
+
+
+class CallingState(DeviceState):
+    in_call: bool = False
+    """A video call is running."""
+    call_with: str | None = None
+    """Whom the call is with, as given to call.start."""
+    source: VideoSource | None = None
+    """The stream the call shows (null when not in a call)."""
+    frames_received: int = Field(0, ge=0)
+    """Frames received from the current source since it was selected."""
+    last_frame_seq: int | None = None
+    """Sequence number of the last frame from the current source."""
+    last_frame_age_s: float | None = None
+    """Age of that frame when this state was published (refreshed every call_refresh_s in a call)."""
+    blank: bool = False
+    """No frame from the current source for more than 3 frame intervals: the picture is frozen or black."""
+    wifi: WifiState = WifiState(ssid="home-5g", link="up")
+    """The Wi-Fi network around the device (change it with simulate.wifi)."""
+    uplink: Uplink = "wifi"
+    """The path to the internet in use: a known Wi-Fi, a joined phone hotspot, or none (derived, not settable)."""
+    online: bool = True
+    """True exactly while there is a working uplink (derived, not settable)."""
+    hotspot_host: str | None = None
+    """The device providing the hotspot, while the uplink is a hotspot."""
+
+
+class CallingConfig(DeviceConfig):
+    known_wifi: tuple[Ssid, ...] = ("home-5g",)
+    """Wi-Fi networks joined automatically when in range."""
+    call_fps: float = Field(30.0, gt=0, le=60)
+    """Frame rate the call asks of its own camera, and assumes for a source before its first frame."""
+    call_refresh_s: float = Field(2.0, gt=0)
+    """How often state is republished (if changed) while in a call."""
+
+
+class CallStartArgs(Args):
+    with_: str | None = Field(None, alias="with", min_length=1, max_length=64)
+    """Whom the call is with (a person or contact name)."""
+
+
+class SetVideoSourceArgs(Args):
+    device: str = Field(pattern=ID_PATTERN)
+    """The device whose stream to show (this device's own id for its own camera)."""
+    stream: str = Field(pattern=STREAM_PATTERN)
+    """The stream of that device, e.g. rear."""
+
+
+class JoinHotspotArgs(Args):
+    ssid: Ssid
+    """The hotspot's network name."""
+    password: str = Field(pattern=r"^[ -~]{8,63}$")
+    """WPA2 passphrase: 8 to 63 printable ASCII characters (never stored or echoed)."""
+    host: str = Field(pattern=ID_PATTERN)
+    """Device id of the phone providing the hotspot."""
+
+
+class SimulateWifiArgs(Args):
+    ssid: Ssid | None = None
+    """The network now around the device (omit: the same network as before)."""
+    link: Link
+    """up: the network is in range; down: it disappeared or the device walked out of range."""
+
+
+@dataclass
+class _Watch:
+    """What the call app knows about the source it shows (in memory: frames are never published)."""
+
+    source: VideoSource
+    topic: str
+    since: float
+    blank_at: float
+    interval_s: float
+    frames: int = 0
+    last_seq: int | None = None
+    last_frame_at: float | None = None
+
+
+@dataclass(frozen=True)
+class _Hotspot:
+    ssid: str
+    host: str
+
+
+def _after(when: float) -> float:
+    """The first representable moment strictly after ``when`` ("more than N intervals")."""
+    return math.nextafter(when, math.inf)
+
+
+class CallingDevice(MediaSource):
+    """A device with a video-call app and a Wi-Fi/hotspot uplink; see the module docstring."""
+
+    State = CallingState
+    Config = CallingConfig
+    capabilities = ("video_call", "camera", "network")
+    streams = (FRONT,)
+    events: ClassVar[dict[str, str]] = {
+        "video_source_changed": "the first frame of the newly shown source arrived: device, stream, first_frame_s",
+        "online": "the device has a working uplink again: uplink",
+        "offline": "the device lost its last working uplink: reason",
+    }
+
+    state: CallingState
+    config: CallingConfig
+
+    def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
+        super().__init__(spec, home=home, clock=clock, topics=topics)
+        self._watching: _Watch | None = None
+        self._own_lease: str | None = None
+        self._call_started: float | None = None
+        self._blank_timer: TimerHandle | None = None
+        self._refresh_timer: TimerHandle | None = None
+        self._hotspot: _Hotspot | None = None
+        self._device_online: dict[str, bool] = {}
+        self._reroute()
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        assert self.bus is not None
+        # Same filter as MediaSource's subscription, so this handler replaces it and calls it first.
+        await self.bus.subscribe(self.topics.all_of("$availability"), self._on_device_availability)
+        if self.state.in_call:
+            source = self.state.source or self._own_camera()
+            self.state.source = None
+            self._call_started = self.clock.now()
+            await self._watch(source)
+            self._arm_refresh()
+            await self.publish_state()
+
+    # -- state that depends on time --------------------------------------------------------------
+    def advance(self, now: float, elapsed_s: float) -> None:
+        self._sync_call_state()
+
+    async def publish_state(self) -> None:
+        self._sync_call_state()
+        await super().publish_state()
+
+    async def publish_state_if_changed(self) -> None:
+        self._sync_call_state()
+        await super().publish_state_if_changed()
+
+    def _sync_call_state(self) -> None:
+        """Copy the in-memory frame counters into state, with the last frame's age as of now."""
+        w, s, now = self._watching, self.state, self.clock.now()
+        s.frames_received = w.frames if w else 0
+        s.last_frame_seq = w.last_seq if w else None
+        last = w.last_frame_at if w else None
+        s.last_frame_age_s = None if last is None else round(now - last, 3)
+        s.blank = w is not None and now >= w.blank_at
+
+    # -- video call ------------------------------------------------------------------------------
+    @command("call.start", CallStartArgs)
+    async def call_start(self, args: CallStartArgs) -> dict[str, Any]:
+        """Start a video call (optionally saying with whom), showing this device's own front camera."""
+        if self.state.in_call:
+            msg = "already in a call; end it first (call.end)"
+            raise Rejected(msg)
+        await self._watch(self._own_camera())
+        self.state.in_call = True
+        self.state.call_with = args.with_
+        self._call_started = self.clock.now()
+        self._arm_refresh()
+        return {"source": self._own_camera().model_dump()}
+
+    @command("call.end")
+    async def call_end(self, args: NoArgs) -> dict[str, Any]:
+        """Hang up: stop receiving video and release the own camera."""
+        if not self.state.in_call:
+            msg = "no call in progress"
+            raise Rejected(msg)
+        await self._unwatch()
+        for timer in (self._refresh_timer, self._blank_timer):
+            if timer is not None:
+                timer.cancel()
+        self._refresh_timer = self._blank_timer = None
+        started = self._call_started if self._call_started is not None else self.clock.now()
+        self.state.in_call = False
+        self.state.call_with = None
+        self.state.source = None
+        return {"duration_s": round(self.clock.now() - started, 3)}
+
+    @command("call.set_video_source", SetVideoSourceArgs)
+    async def call_set_video_source(self, args: SetVideoSourceArgs) -> dict[str, Any]:
+        """Show another stream in the call: any device's stream, or this device's own (device = own id)."""
+        if not self.state.in_call:
+            msg = "no call in progress: start one with call.start"
+            raise Rejected(msg)
+        if args.device == self.id and args.stream not in self.streams:
+            msg = f"{self.id} has no stream {args.stream!r} (streams: {', '.join(self.streams)})"
+            raise Rejected(msg)
+        source = VideoSource(device=args.device, stream=args.stream)
+        changed = source != self.state.source
+        if changed:
+            await self._watch(source)
+        return {
+            "source": source.model_dump(),
+            "topic": self.topics.stream(args.device, args.stream),
+            "changed": changed,
+        }
+
+    def _own_camera(self) -> VideoSource:
+        return VideoSource(device=self.id, stream=FRONT)
+
+    async def _watch(self, source: VideoSource) -> None:
+        """Receive ``source`` instead of the current one (subscribe first, so a failure changes nothing)."""
+        assert self.bus is not None
+        topic = self.topics.stream(source.device, source.stream)
+        await self.bus.subscribe(topic, self._on_frame, qos=0)
+        old, now = self._watching, self.clock.now()
+        interval_s = 1.0 / self.config.call_fps
+        self._watching = _Watch(
+            source, topic, since=now, blank_at=_after(now + self._blank_after(interval_s)), interval_s=interval_s
+        )
+        self.state.source = source
+        if old is not None and old.topic != topic:
+            await self.bus.unsubscribe(old.topic)
+        if source == self._own_camera():
+            await self._hold_own_camera()
+        else:
+            await self._release_own_camera()
+        if self._blank_timer is not None:
+            self._blank_timer.cancel()
+            self._blank_timer = None
+        self._arm_blank_timer()
+
+    async def _unwatch(self) -> None:
+        old, self._watching = self._watching, None
+        if old is not None and self.bus is not None:
+            await self.bus.unsubscribe(old.topic)
+        await self._release_own_camera()
+
+    async def _hold_own_camera(self) -> None:
+        if self._own_lease is None:
+            start = StreamStartArgs(stream=FRONT, viewer=self.id, fps=self.config.call_fps)
+            lease = await self.stream_start(start)
+            assert lease is not None
+            self._own_lease = str(lease["lease"])
+
+    async def _release_own_camera(self) -> None:
+        lease, self._own_lease = self._own_lease, None
+        if lease is not None:
+            try:
+                await self.stream_stop(StreamStopArgs(lease=lease))
+            except Rejected:
+                log.debug("%s: own camera lease %s had already ended", self.id, lease)
+
+    @staticmethod
+    def _blank_after(interval_s: float) -> float:
+        return BLANK_AFTER_FRAME_INTERVALS * interval_s
+
+    async def _on_frame(self, message: Message) -> None:
+        """Count a frame of the shown source (quick: frames come at up to 60 per second)."""
+        w = self._watching
+        if w is None or message.topic != w.topic:
+            return  # a frame of a source no longer shown, still in flight
+        try:
+            frame = Frame.model_validate_json(message.payload)
+        except ValidationError:
+            log.debug("%s: ignoring a malformed frame on %s", self.id, message.topic)
+            return
+        now = self.clock.now()
+        w.frames += 1
+        w.last_seq = frame.seq
+        w.last_frame_at = now
+        if frame.fps > 0:
+            w.interval_s = 1.0 / frame.fps
+        w.blank_at = _after(now + self._blank_after(w.interval_s))
+        self._arm_blank_timer()
+        if w.frames == 1:
+            await self.publish_state()
+            await self.emit(
+                "video_source_changed",
+                device=w.source.device,
+                stream=w.source.stream,
+                first_frame_s=round(now - w.since, 3),
+            )
+        elif self.state.blank:
+            await self.publish_state_if_changed()
+
+    def _arm_blank_timer(self) -> None:
+        """One timer at the moment the picture would go blank; frames only move the moment."""
+        if self._blank_timer is None and self._watching is not None:
+            self._blank_timer = self.at(self._watching.blank_at, self._on_blank_due)
+
+    async def _on_blank_due(self) -> None:
+        self._blank_timer = None
+        w = self._watching
+        if w is None:
+            return
+        if self.clock.now() >= w.blank_at:
+            await self.publish_state_if_changed()
+        else:
+            self._arm_blank_timer()
+
+    def _arm_refresh(self) -> None:
+        period = self.config.call_refresh_s
+        when = (math.floor(self.clock.now() / period) + 1) * period
+        self._refresh_timer = self.at(when, self._on_refresh)
+
+    async def _on_refresh(self) -> None:
+        self._refresh_timer = None
+        if self.state.in_call:
+            await self.publish_state_if_changed()
+            self._arm_refresh()
+
+    # -- network ---------------------------------------------------------------------------------
+    @command("network.join_hotspot", JoinHotspotArgs)
+    async def network_join_hotspot(self, args: JoinHotspotArgs) -> dict[str, Any]:
+        """Join a phone's hotspot (used while no known Wi-Fi is up, and while its host is online)."""
+        if args.host == self.id:
+            msg = "a device cannot join its own hotspot"
+            raise Rejected(msg)
+        if not self._device_online.get(args.host, False):
+            msg = f"hotspot {args.ssid!r} is not on the air: its host {args.host} is not online"
+            raise Rejected(msg)
+        self._hotspot = _Hotspot(args.ssid, args.host)
+        await self._network_changed(reason="")
+        return {"uplink": self.state.uplink, "online": self.state.online}
+
+    @command("network.leave")
+    async def network_leave(self, args: NoArgs) -> dict[str, Any]:
+        """Leave and forget the joined hotspot (a known Wi-Fi in range takes over)."""
+        if self._hotspot is None:
+            msg = "not joined to any hotspot"
+            raise Rejected(msg)
+        left, self._hotspot = self._hotspot, None
+        await self._network_changed(reason=f"left hotspot {left.ssid}")
+        return {"uplink": self.state.uplink, "online": self.state.online}
+
+    @command("simulate.wifi", SimulateWifiArgs)
+    async def simulate_wifi(self, args: SimulateWifiArgs) -> dict[str, Any]:
+        """Test stimulus: a Wi-Fi network comes into range (up) or goes away (down)."""
+        ssid = args.ssid if args.ssid is not None else self.state.wifi.ssid
+        if ssid is None:
+            msg = "no Wi-Fi network seen yet: give its ssid"
+            raise Rejected(msg)
+        self.state.wifi = WifiState(ssid=ssid, link=args.link)
+        gone = "out of range" if args.link == "down" else "is not a known network"
+        await self._network_changed(reason=f"Wi-Fi {ssid} {gone}")
+        return {"uplink": self.state.uplink, "online": self.state.online}
+
+    async def _on_device_availability(self, message: Message) -> None:
+        ref = self.topics.parse(message.topic)
+        if ref is None or ref.device == self.id:
+            return
+        online = message.payload == ONLINE.encode()
+        if self._device_online.get(ref.device) == online:
+            return
+        self._device_online[ref.device] = online
+        hotspot = self._hotspot
+        if hotspot is not None and hotspot.host == ref.device:
+            reason = f"hotspot {hotspot.ssid} gone: its host {hotspot.host} went offline"
+            flipped = self._reroute()
+            await self.publish_state_if_changed()
+            if flipped:
+                await self._announce_online(reason)
+
+    async def _network_changed(self, reason: str) -> None:
+        """Inside a command: choose the uplink; the base class publishes the state after it."""
+        if self._reroute():
+            await self._announce_online(reason)
+
+    def _reroute(self) -> bool:
+        """Apply the uplink rule (module docstring); True if ``online`` changed."""
+        was_online = self.state.online
+        wifi, hotspot = self.state.wifi, self._hotspot
+        if wifi.link == "up" and wifi.ssid in self.config.known_wifi:
+            uplink: Uplink = "wifi"
+        elif hotspot is not None and self._device_online.get(hotspot.host, False):
+            uplink = "hotspot"
+        else:
+            uplink = "none"
+        self.state.uplink = uplink
+        self.state.online = uplink != "none"
+        self.state.hotspot_host = hotspot.host if uplink == "hotspot" and hotspot else None
+        return self.state.online != was_online
+
+    async def _announce_online(self, reason: str) -> None:
+        if self.state.online:
+            await self.emit("online", uplink=self.state.uplink)
+        else:
+            await self.emit("offline", reason=reason)
