@@ -75,8 +75,16 @@ class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class Rejected(Exception):
-    """Raise from a handler: well-formed but not allowed now (reply code ``rejected``)."""
+class Rejected(Exception):  # noqa: N818 - named after the wire code
+    """Raise from a handler: well-formed but not allowed now (reply code ``rejected``).
+
+    State is rolled back, unless ``keep_state``: for a refusal that is itself an event the
+    device must remember (a wrong PIN counts towards a lockout).
+    """
+
+    def __init__(self, message: str, *, keep_state: bool = False) -> None:
+        super().__init__(message)
+        self.keep_state = keep_state
 
 
 class Forbidden(Exception):
@@ -373,7 +381,10 @@ class Device:
         try:
             result = await spec.handler(self, args)
         except Rejected as exc:
-            self.state = before
+            if not exc.keep_state:
+                self.state = before
+            elif self.state != before:
+                await self.publish_state()
             await self._reply(cmd, spec.name, error=(ErrorCode.REJECTED, str(exc)))
             return
         except Forbidden as exc:

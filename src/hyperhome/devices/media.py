@@ -150,4 +150,5 @@ class MediaSource(Device):
     def _on_availability(self, message: Message) -> None:
         ref = self.topics.parse(message.topic)
         if ref is not None and message.payload == OFFLINE.encode() and ref.device != self.id:
-            self.end_leases(viewer=ref.device)
+            if self.end_leases(viewer=ref.device):
+                self.spawn(self.publish_state_if_changed())

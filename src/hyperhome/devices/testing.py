@@ -32,9 +32,16 @@ _ids = itertools.count(1)
 
 class DeviceHarness(Generic[D]):
     def __init__(
-        self, kind: type[D], *, device_id: str = "dut", state: dict[str, Any] | None = None,
-        config: dict[str, Any] | None = None, owner: str | None = None, room: str | None = None,
-        home: str = "test", start: float | None = None,
+        self,
+        kind: type[D],
+        *,
+        device_id: str = "dut",
+        state: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        owner: str | None = None,
+        room: str | None = None,
+        home: str = "test",
+        start: float | None = None,
     ) -> None:
         self.clock = VirtualClock(DEFAULT_START.timestamp() if start is None else start)
         self.broker = MemoryBroker()
@@ -51,7 +58,9 @@ class DeviceHarness(Generic[D]):
         await observer.subscribe(self.topics.everything, self.messages.append)
         await observer.__aenter__()
         self._observer = observer
-        await self.device.start(self.broker.connector, Login(username=f"{self.topics.home}.{self.device.id}", password="-"))
+        await self.device.start(
+            self.broker.connector, Login(username=f"{self.topics.home}.{self.device.id}", password="-")
+        )
         await self.clock.settle()
         return self
 
