@@ -26,9 +26,7 @@ def _need(tool: str) -> str:
 
 
 async def _run(*argv: str, timeout_s: float = 30.0) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     async with asyncio.timeout(timeout_s):
         out, err = await proc.communicate()
     assert proc.returncode is not None
@@ -40,8 +38,15 @@ async def running_up(broker_kind: str, tmp_path: Path) -> AsyncIterator[HomeCred
     creds_path = tmp_path / "credentials.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "HYPERHOME_CREDENTIALS": str(creds_path)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hyperhome", "up", "--broker", broker_kind,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "hyperhome",
+        "up",
+        "--broker",
+        broker_kind,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     assert proc.stdout is not None
     seen = []
@@ -83,14 +88,31 @@ async def test_up_is_driven_by_mosquitto_clients(running_up: HomeCredentials) ->
     # a command from mosquitto_pub gets exactly the reply the contract describes. The retained
     # $availability arriving first proves the subscriber is in place before the command goes out.
     listener = await asyncio.create_subprocess_exec(
-        sub, *login, "-t", f"{base}/living-ac/$availability", "-t", f"{base}/living-ac/reply", "-C", "2", "-W", "15",
+        sub,
+        *login,
+        "-t",
+        f"{base}/living-ac/$availability",
+        "-t",
+        f"{base}/living-ac/reply",
+        "-C",
+        "2",
+        "-W",
+        "15",
         stdout=asyncio.subprocess.PIPE,
     )
     assert listener.stdout is not None
     async with asyncio.timeout(15):
         assert (await listener.stdout.readline()).decode().strip() == "online"
-    code, _, err = await _run(pub, *login, "-t", f"{base}/living-ac/cmd/set", "-q", "1",
-                              "-m", '{"id": "from-pub", "args": {"power": true, "target_c": 24}}')
+    code, _, err = await _run(
+        pub,
+        *login,
+        "-t",
+        f"{base}/living-ac/cmd/set",
+        "-q",
+        "1",
+        "-m",
+        '{"id": "from-pub", "args": {"power": true, "target_c": 24}}',
+    )
     assert code == 0, err
     async with asyncio.timeout(15):
         out = (await listener.stdout.readline()).decode()
@@ -105,8 +127,23 @@ async def test_device_login_cannot_command_another_device(running_up: HomeCreden
     pub = _need("mosquitto_pub")
     creds = running_up
     phone = creds.devices["phone"]
-    code, _, _ = await _run(pub, "-h", creds.host, "-p", str(creds.port), "-u", phone.username, "-P", phone.password,
-                            "-t", f"{creds.root}/{creds.home}/living-ac/cmd/set", "-q", "1", "-m", '{"power": true}')
+    code, _, _ = await _run(
+        pub,
+        "-h",
+        creds.host,
+        "-p",
+        str(creds.port),
+        "-u",
+        phone.username,
+        "-P",
+        phone.password,
+        "-t",
+        f"{creds.root}/{creds.home}/living-ac/cmd/set",
+        "-q",
+        "1",
+        "-m",
+        '{"power": true}',
+    )
     # MQTT 3.1.1 cannot refuse a publish: it is dropped. The AC's state is what tells.
     code, out, err = await _run(sys.executable, "-m", "hyperhome", "devices", "--json")
     assert code == 0, err

@@ -25,7 +25,9 @@ async def test_pull_down_curve_and_target_reached_at_the_predicted_moment() -> N
             curve.append(ac.state.room_temp_c)
         assert curve == sorted(curve, reverse=True)
         for i, value in enumerate(curve[:5]):
-            expected = thermal.step(31, 35, thermal.Hvac("cool", MODEL.cooling_capacity_w, 24, True), MODEL, 600 * (i + 1))
+            expected = thermal.step(
+                31, 35, thermal.Hvac("cool", MODEL.cooling_capacity_w, 24, True), MODEL, 600 * (i + 1)
+            )
             assert value == pytest.approx(expected.room_c, abs=0.01)
         await ac.clock.sleep(1800)
         (event,) = ac.events("target_reached")

@@ -15,12 +15,13 @@ from hyperhome.scenarios.runtime import Home
 
 @dataclass
 class Recorder:
-    """Every message a controller saw, in arrival order."""
+    """Every live message a controller saw, in arrival order (retained replays left out)."""
 
     messages: list[Message] = field(default_factory=list)
 
     def __call__(self, message: Message) -> None:
-        self.messages.append(message)
+        if not message.retain:
+            self.messages.append(message)
 
     def on(self, suffix: str) -> list[Message]:
         return [m for m in self.messages if m.topic.endswith(suffix)]

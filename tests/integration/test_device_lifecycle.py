@@ -33,6 +33,8 @@ async def test_devices_come_up_with_retained_meta_state_and_availability(home: H
 async def test_connection_cut_publishes_offline_then_device_reconnects(home: Home, controller: Controller) -> None:
     recorder = Recorder()
     await controller.bus.subscribe(controller.topics.device("phone") + "/#", recorder)
+    await controller.synced()  # the retained messages of the new subscription are in
+    recorder.messages.clear()
     phone = home.devices["phone"]
     assert phone.bus is not None
     phone.bus.drop_connection()
@@ -65,8 +67,8 @@ async def test_set_cools_the_room_along_the_model_curve_in_virtual_time(home: Ho
     expected = thermal.step(31.0, 35.0, thermal.Hvac("cool", model.cooling_capacity_w, 24.0, True), model, 1800)
     await controller.synced()
     assert ac.state["room_temp_c"] == round(expected.room_c, 2)
-    await home.clock.sleep(1800)
-    assert loop.time() - wall < 5.0, "an hour of simulated time should take well under a second"
+    await home.clock.sleep(3600)
+    assert loop.time() - wall < 5.0, "90 simulated minutes should take well under a second or two"
     # the target_reached event came at the moment the model predicts
     events = [m.json() for m in recorder.messages]
     assert len(events) == 1

@@ -13,6 +13,7 @@ from enum import StrEnum
 from paho.mqtt.client import topic_matches_sub
 
 from hyperhome.broker.credentials import Principal, Role
+from hyperhome.broker.filters import within
 from hyperhome.broker.topics import CLOCK, DEFAULT_ROOT, SYNC
 
 
@@ -56,21 +57,7 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
             return [Rule(pub, f"{home}/{SYNC}/{CLOCK}"), Rule(sub, f"{home}/{SYNC}/+")]
 
 
-def filter_within(requested: str, allowed: str) -> bool:
-    """True if every topic matched by filter ``requested`` is also matched by ``allowed``."""
-    req, allow = requested.split("/"), allowed.split("/")
-    for i, level in enumerate(allow):
-        if level == "#":
-            return True
-        if i >= len(req):
-            return False
-        if req[i] == "#":
-            return False
-        if level == "+":
-            continue
-        if req[i] != level:
-            return False
-    return len(req) == len(allow)
+filter_within = within
 
 
 class Policy:
@@ -80,8 +67,9 @@ class Policy:
         self._root = root
         self._rules: dict[str, list[Rule]] = {}
 
-    def add(self, username: str, principal: Principal) -> None:
-        self._rules[username] = rules_for(principal, self._root)
+    def add(self, username: str, principal: Principal, root: str | None = None) -> None:
+        """Give ``username`` the rules of ``principal``, under ``root`` (default: the policy's root)."""
+        self._rules[username] = rules_for(principal, root or self._root)
 
     def may_publish(self, username: str | None, topic: str) -> bool:
         rules = self._rules.get(username or "", ())

@@ -26,6 +26,7 @@ import aiomqtt
 from pydantic import BaseModel
 
 from hyperhome.broker.credentials import Login
+from hyperhome.broker.filters import cover, within
 from hyperhome.broker.wire import dumps
 from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
 
@@ -205,6 +206,7 @@ class BusClient:
         self._connect_timeout_s = connect_timeout_s
         self._backoff = backoff or Backoff()
         self._subscriptions: dict[str, _Subscription] = {}
+        self._broker_filters: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._first_connect: asyncio.Future[None] | None = None
@@ -313,8 +315,8 @@ class BusClient:
                 await self._dispatch(Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain)))
 
     async def _after_connect(self, client: aiomqtt.Client) -> None:
-        for sub in list(self._subscriptions.values()):
-            await self._subscribe_now(client, sub)
+        self._broker_filters.clear()
+        await self._sync_broker_filters(client)
         if self._barrier is not None:
             await self._barrier.join(self, client)
         self._connected.set()
@@ -337,33 +339,21 @@ class BusClient:
     async def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
         """Subscribe now (if connected) and again after every reconnect.
 
-        Several handlers may share a filter; each gets every matching message.
+        Several handlers may share a filter; each gets every matching message once.
         Raises ForbiddenError when the broker refuses the subscription.
         """
         existing = self._subscriptions.get(topic_filter)
         if existing is not None:
             existing.handlers.append(handler)
             return
-        sub = _Subscription(topic_filter, [handler], qos)
-        self._subscriptions[topic_filter] = sub
+        self._subscriptions[topic_filter] = _Subscription(topic_filter, [handler], qos)
         client = self._client
         if client is not None and self.connected:
             try:
-                await self._subscribe_now(client, sub)
+                await self._sync_broker_filters(client)
             except ForbiddenError:
                 del self._subscriptions[topic_filter]
                 raise
-
-    async def _subscribe_now(self, client: aiomqtt.Client, sub: _Subscription) -> None:
-        try:
-            granted = await client.subscribe(sub.topic_filter, qos=sub.qos, timeout=self._connect_timeout_s)
-        except aiomqtt.MqttError as exc:
-            msg = f"subscribe to {sub.topic_filter} failed: {exc}"
-            raise NotConnectedError(msg) from None
-        codes = [g.value if hasattr(g, "value") else int(g) for g in granted]
-        if any(code >= _SUBACK_FAILURE for code in codes):
-            msg = f"the broker refused {self.login.username} a subscription to {sub.topic_filter}"
-            raise ForbiddenError(msg)
 
     async def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None:
         """Remove ``handler`` from the filter (or all of them); unsubscribe when none is left."""
@@ -377,8 +367,49 @@ class BusClient:
         del self._subscriptions[topic_filter]
         client = self._client
         if client is not None and self.connected:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.unsubscribe(topic_filter, timeout=self._connect_timeout_s)
+            with contextlib.suppress(ForbiddenError, NotConnectedError):
+                await self._sync_broker_filters(client)
+
+    async def _sync_broker_filters(self, client: aiomqtt.Client) -> None:
+        """Hold at the broker exactly a non-overlapping cover of the handlers' filters.
+
+        MQTT 3.1.1 lets a broker send one copy of a message per matching subscription (amqtt
+        does); with no overlap each message arrives once, and handlers are matched here.
+        """
+        wanted = cover(list(self._subscriptions))
+        for topic_filter in wanted:
+            if topic_filter in self._broker_filters:
+                continue
+            try:
+                await self._subscribe_at_broker(client, topic_filter)
+            except ForbiddenError:
+                if topic_filter in self._subscriptions:
+                    raise
+                # a join this login may not hold: hold its parts (the broker may then send copies)
+                for part in self._subscriptions:
+                    if within(part, topic_filter) and part not in self._broker_filters:
+                        await self._subscribe_at_broker(client, part)
+        needed = {f for f in wanted if f in self._broker_filters}
+        for held in list(self._broker_filters):
+            covered_elsewhere = any(within(held, w) for w in needed if w != held)
+            unused = not any(within(f, held) for f in self._subscriptions)
+            if held not in needed and (covered_elsewhere or unused):
+                self._broker_filters.discard(held)
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.unsubscribe(held, timeout=self._connect_timeout_s)
+
+    async def _subscribe_at_broker(self, client: aiomqtt.Client, topic_filter: str) -> None:
+        qos = max((s.qos for f, s in self._subscriptions.items() if within(f, topic_filter)), default=1)
+        try:
+            granted = await client.subscribe(topic_filter, qos=qos, timeout=self._connect_timeout_s)
+        except aiomqtt.MqttError as exc:
+            msg = f"subscribe to {topic_filter} failed: {exc}"
+            raise NotConnectedError(msg) from None
+        codes = [g.value if hasattr(g, "value") else int(g) for g in granted]
+        if any(code >= _SUBACK_FAILURE for code in codes):
+            msg = f"the broker refused {self.login.username} a subscription to {topic_filter}"
+            raise ForbiddenError(msg)
+        self._broker_filters.add(topic_filter)
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
         """Publish; NotConnectedError if there is no connection right now."""

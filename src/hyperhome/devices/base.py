@@ -75,7 +75,7 @@ class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class Rejected(Exception):  # noqa: N818 - named after the wire code
+class Rejected(Exception):
     """Raise from a handler: well-formed but not allowed now (reply code ``rejected``).
 
     State is rolled back, unless ``keep_state``: for a refusal that is itself an event the

@@ -1,0 +1,288 @@
+"""The embedded broker: amqtt 0.12 in-process, with the contract's logins and access control.
+
+```python
+async with EmbeddedBroker([creds]) as broker:      # a free port on 127.0.0.1
+    print(broker.host, broker.port)
+```
+
+Only two amqtt plugins are loaded, both ours: ``LoginPlugin`` (a known username with its
+password, nothing else) and ``AccessPlugin`` (the rules of ``acl.Policy``). amqtt's defaults
+(anonymous access, ``$SYS``, packet logging) are not. Both plugins read one shared
+``AccessTable``, handed to them through their ``Config`` dataclass, so ``add_home`` works
+while the broker runs.
+
+amqtt 0.12.1 faults worked around here (see ``_Broker`` and ``LoginPlugin``):
+
+- a client that connects is sent the retained messages of *every* session's subscriptions,
+  not only its own, which would leak another home's retained state past access control;
+- a SUBSCRIBE arriving while a message is being delivered can make amqtt lose that message
+  ("dictionary changed size during iteration" inside its delivery loop);
+- a client's last will is published without a publish check; a will on a topic the login
+  may not publish is dropped at connect (as Mosquitto does when it would send it);
+- a connection the client reset is never closed on the broker's side (a ResourceWarning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
+from amqtt.errors import BrokerError as AmqttBrokerError
+from amqtt.errors import PluginError, PluginLoadError
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+
+from hyperhome.broker.acl import Policy
+from hyperhome.errors import BrokerError
+
+if TYPE_CHECKING:
+    from asyncio import StreamReader, StreamWriter
+    from types import TracebackType
+
+    from amqtt.session import Session
+
+    from hyperhome.broker.credentials import HomeCredentials
+
+SHUTDOWN_TIMEOUT_S = 5.0
+_CACHE_LIMIT = 100_000
+_STARTUP_FAILURE = "Broker startup failed"
+
+
+class AccessTable:
+    """Passwords and access rules of every login, shared by the two plugins of one broker."""
+
+    def __init__(self) -> None:
+        self._passwords: dict[str, bytes] = {}
+        self._policy = Policy()
+        self._checks: dict[str, Callable[[str | None, str], bool]] = {
+            Action.PUBLISH: self._policy.may_publish,
+            Action.SUBSCRIBE: self._policy.may_subscribe,
+            Action.RECEIVE: self._policy.may_receive,
+        }
+        self._decisions: dict[tuple[str, str | None, str], bool] = {}
+
+    def add_home(self, creds: HomeCredentials) -> None:
+        for login, principal in creds.logins():
+            self._passwords[login.username] = login.password.encode()
+            self._policy.add(login.username, principal, creds.root)
+        self._decisions.clear()
+
+    def authenticate(self, username: str | None, password: str | None) -> bool:
+        expected = self._passwords.get(username or "")
+        if expected is None or password is None:
+            return False
+        return hmac.compare_digest(expected, password.encode())
+
+    def allows(self, action: str, username: str | None, topic: str) -> bool:
+        """The policy's answer for one action, remembered (it is asked on every delivery)."""
+        key = (action, username, topic)
+        decision = self._decisions.get(key)
+        if decision is None:
+            check = self._checks.get(action)
+            decision = check is not None and check(username, topic)
+            if len(self._decisions) >= _CACHE_LIMIT:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+
+class LoginPlugin(BaseAuthPlugin):  # type: ignore[misc]
+    """Lets a client in only with a known username and its password; drops forbidden wills."""
+
+    @dataclass
+    class Config:
+        table: AccessTable
+
+    async def authenticate(self, *, session: Session) -> bool:
+        table: AccessTable = self.config.table
+        if not table.authenticate(session.username, session.password):
+            return False
+        if session.will_flag and not table.allows(Action.PUBLISH, session.username, session.will_topic or ""):
+            session.will_flag = False
+        return True
+
+
+class AccessPlugin(BaseTopicPlugin):  # type: ignore[misc]
+    """Publish, subscribe and receive decided by the contract's rules (``acl.Policy``)."""
+
+    @dataclass
+    class Config:
+        table: AccessTable
+
+    def decide(self, session: Session | None, topic: str | None, action: Action | None) -> bool:
+        if session is None or topic is None or action is None:
+            return False
+        table: AccessTable = self.config.table
+        return table.allows(action, session.username, topic)
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool:
+        return self.decide(session, topic, action)
+
+
+class _Broker(Broker):  # type: ignore[misc]
+    """amqtt's broker with amqtt 0.12.1 faults worked around (private methods overridden).
+
+    - Topic checks: amqtt runs every topic plugin in a new task and awaits them, inside its loop
+      over the subscription table for each message. A SUBSCRIBE to a new filter during that
+      wait raises "dictionary changed size during iteration" and the message is lost for every
+      later filter. Asking ``AccessPlugin.decide`` directly never yields, and is faster.
+    - Retained messages: a connecting client is sent the retained messages of every filter any
+      session holds; only its own subscriptions count here.
+    - Sockets: when a client has already reset the connection, amqtt's ``write_eof`` fails and it
+      never closes the socket (a ResourceWarning later); each connection is closed when done.
+    """
+
+    def __init__(self, config: BrokerConfig) -> None:
+        super().__init__(config)
+        access = self.plugins_manager.get_plugin(AccessPlugin.__name__)
+        assert isinstance(access, AccessPlugin)
+        self._access = access
+
+    async def stream_connected(self, reader: StreamReader, writer: StreamWriter, listener_name: str) -> None:
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            writer.close()
+
+    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
+        return self._access.decide(session, topic, action)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter = subscription[0]
+        holders = self.subscriptions.get(topic_filter, ())
+        if any(holder.client_id == session.client_id for holder, _qos in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    def bound_port(self) -> int | None:
+        server = self._servers.get("default")
+        sockets = getattr(getattr(server, "instance", None), "sockets", None) or ()
+        for sock in sockets:
+            return int(sock.getsockname()[1])
+        return None
+
+
+class _DropStartupTraceback(logging.Filter):
+    """amqtt logs a traceback when it cannot start; we raise a BrokerError that says it instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != _STARTUP_FAILURE
+
+
+class _QuietAmqtt:
+    """amqtt logs every connection at INFO; hold its logger at WARNING while brokers run.
+
+    Only when nobody configured the ``amqtt`` logger (level NOTSET); restored by the last broker.
+    """
+
+    users = 0
+    changed = False
+
+    @classmethod
+    def acquire(cls) -> None:
+        logger = logging.getLogger("amqtt")
+        if cls.users == 0 and logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+            cls.changed = True
+        cls.users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        cls.users -= 1
+        if cls.users == 0 and cls.changed:
+            logging.getLogger("amqtt").setLevel(logging.NOTSET)
+            cls.changed = False
+
+
+def _config(table: AccessTable, host: str, port: int) -> BrokerConfig:
+    plugins = {f"{__name__}.{plugin.__name__}": {"table": table} for plugin in (LoginPlugin, AccessPlugin)}
+    listener = ListenerConfig(type=ListenerType.TCP, bind=f"{host}:{port}")
+    return BrokerConfig(listeners={"default": listener}, plugins=plugins)
+
+
+class EmbeddedBroker:
+    """amqtt in this process and event loop, an async context manager; see the module docstring.
+
+    ``port=None`` lets the OS pick a free port; ``.host`` and ``.port`` say where it listens once
+    entered. Errors at start (port in use, ...) raise ``BrokerError``.
+    """
+
+    def __init__(self, homes: Iterable[HomeCredentials], *, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self._requested_port = port
+        self.port: int | None = None
+        self._table = AccessTable()
+        for creds in homes:
+            self._table.add_home(creds)
+        self._broker: _Broker | None = None
+
+    def add_home(self, creds: HomeCredentials) -> None:
+        """Let the logins of another home in (works before and while the broker runs)."""
+        self._table.add_home(creds)
+
+    async def __aenter__(self) -> EmbeddedBroker:
+        if self._broker is not None:
+            msg = "this EmbeddedBroker is already running"
+            raise BrokerError(msg)
+        _QuietAmqtt.acquire()
+        try:
+            self._broker = await self._start()
+        except BaseException:
+            _QuietAmqtt.release()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        broker, self._broker = self._broker, None
+        try:
+            if broker is not None:
+                await _shutdown(broker)
+        finally:
+            _QuietAmqtt.release()
+
+    async def _start(self) -> _Broker:
+        where = f"{self.host}:{self._requested_port or 'any free port'}"
+        config = _config(self._table, self.host, self._requested_port or 0)
+        amqtt_logger = logging.getLogger("amqtt.broker")
+        quiet = _DropStartupTraceback()
+        amqtt_logger.addFilter(quiet)
+        try:
+            broker = _Broker(config)
+            await broker.start()
+        except (AmqttBrokerError, PluginError, PluginLoadError, OSError) as exc:
+            reason = exc.__cause__ or exc
+            msg = f"embedded broker could not start on {where}: {reason}"
+            raise BrokerError(msg) from None
+        finally:
+            amqtt_logger.removeFilter(quiet)
+        self.port = broker.bound_port()
+        if self.port is None:
+            await _shutdown(broker)
+            msg = f"embedded broker started on {where} but amqtt does not say which port it bound"
+            raise BrokerError(msg)
+        return broker
+
+
+async def _shutdown(broker: _Broker) -> None:
+    try:
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+            await broker.shutdown()
+    except TimeoutError:
+        msg = f"embedded broker did not stop within {SHUTDOWN_TIMEOUT_S:g} s"
+        raise BrokerError(msg) from None
+    except AmqttBrokerError as exc:
+        msg = f"embedded broker did not stop cleanly: {exc}"
+        raise BrokerError(msg) from None
+
+
+__all__ = ["AccessPlugin", "AccessTable", "EmbeddedBroker", "LoginPlugin"]

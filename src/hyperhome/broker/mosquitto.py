@@ -1,0 +1,344 @@
+"""A managed Mosquitto: a child ``mosquitto`` process with the contract's logins and access control.
+
+```python
+async with MosquittoBroker([creds]) as broker:     # a free port on 127.0.0.1
+    print(broker.host, broker.port, broker.conf_path)
+```
+
+Everything it needs is written into a private directory (mode 0700): ``mosquitto.conf``, a
+password file hashed by ``mosquitto_passwd -U`` (one call for every login), the ``acl_file``
+rendered by ``acl.mosquitto_acl`` from the same rules the embedded broker uses, and
+``mosquitto.log`` (errors and warnings only). A directory it created is removed on exit; a
+``workdir`` given by the caller is kept, for reading.
+
+The child dies with its owner: SIGTERM on leaving the context (SIGKILL if it lingers), and on
+Linux the kernel sends SIGTERM if this process dies first (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from hyperhome.broker.acl import mosquitto_acl
+from hyperhome.errors import BrokerError, ConfigError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from hyperhome.broker.credentials import HomeCredentials, Principal
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+PASSWD_TIMEOUT_S = 60.0
+_POLL_S = 0.02
+_PR_SET_PDEATHSIG = 1
+_SEARCH_PATH = os.pathsep.join(["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"])
+# loaded here, not in the forked child (no dynamic loading between fork and exec)
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+# Not 0 ("no limit"): Mosquitto 2.0.11 then counts every denied publish as over quota and
+# disconnects the client. Large enough that the emulator's bursts are never dropped.
+_MAX_QUEUED_MESSAGES = 1_000_000
+
+
+def find_mosquitto() -> str | None:
+    """Path of the ``mosquitto`` binary (on PATH, or in the usual sbin directories), or None."""
+    return _find_tool("mosquitto")
+
+
+def _find_tool(name: str, *first_in: Path) -> str | None:
+    path = os.pathsep.join([*map(str, first_in), os.environ.get("PATH", ""), _SEARCH_PATH])
+    return shutil.which(name, path=path)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early if something listens there: it would answer our readiness probe instead."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            msg = f"mosquitto cannot listen on {host}:{port}: {exc.strerror or exc}"
+            raise BrokerError(msg) from None
+
+
+def _dies_with(parent_pid: int) -> Callable[[], None] | None:
+    """A ``preexec_fn``: SIGTERM the child when the parent (thread) that started it dies (Linux)."""
+    libc = _LIBC
+    if libc is None:
+        return None
+
+    def preexec() -> None:  # pragma: no cover - runs in the child between fork and exec
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def _plain_passwords(homes: Iterable[HomeCredentials]) -> str:
+    lines = []
+    for creds in homes:
+        for login, _principal in creds.logins():
+            if ":" in login.username or "\n" in login.username + login.password:
+                msg = f"login {login.username!r}: Mosquitto needs usernames without ':' and no newlines"
+                raise ConfigError(msg)
+            lines.append(f"{login.username}:{login.password}\n")
+    return "".join(lines)
+
+
+def _acl(homes: Iterable[HomeCredentials]) -> str:
+    """The rules of every login, grouped by topic root (``mosquitto_acl`` renders one root)."""
+    by_root: dict[str, list[tuple[str, Principal]]] = {}
+    for creds in homes:
+        by_root.setdefault(creds.root, []).extend((login.username, who) for login, who in creds.logins())
+    return "\n".join(mosquitto_acl(logins, root) for root, logins in by_root.items())
+
+
+class MosquittoBroker:
+    """A ``mosquitto`` child process, an async context manager; see the module docstring.
+
+    ``port=None`` picks a free port. ``binary`` defaults to ``find_mosquitto()``. After entering,
+    ``.host``, ``.port``, ``.conf_path``, ``.passwd_path``, ``.acl_path`` and ``.log_path`` say
+    where it listens and what it was given.
+    """
+
+    def __init__(
+        self,
+        homes: Iterable[HomeCredentials],
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        workdir: Path | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.homes = list(homes)
+        self.host = host
+        self._requested_port = port
+        self.port: int | None = None
+        self._workdir = workdir
+        self._binary = binary
+        self.dir: Path | None = None
+        self._own_dir = False
+        self._process: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    # -- files ------------------------------------------------------------------------------
+    @property
+    def conf_path(self) -> Path:
+        return self._path("mosquitto.conf")
+
+    @property
+    def passwd_path(self) -> Path:
+        return self._path("passwd")
+
+    @property
+    def acl_path(self) -> Path:
+        return self._path("acl")
+
+    @property
+    def log_path(self) -> Path:
+        return self._path("mosquitto.log")
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def _path(self, name: str) -> Path:
+        if self.dir is None:
+            msg = "MosquittoBroker has no files before it is entered"
+            raise BrokerError(msg)
+        return self.dir / name
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> MosquittoBroker:
+        if self._process is not None:
+            msg = "this MosquittoBroker is already running"
+            raise BrokerError(msg)
+        binary = self._binary or find_mosquitto()
+        if binary is None:
+            msg = "mosquitto not found on PATH or in /usr/sbin; install it (apt install mosquitto) or use 'embedded'"
+            raise BrokerError(msg)
+        try:
+            await self._start(binary)
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop()
+
+    async def _start(self, binary: str) -> None:
+        self._make_dir()
+        if self._requested_port is None:
+            self.port = _free_port(self.host)
+        else:
+            _check_port_free(self.host, self._requested_port)
+            self.port = self._requested_port
+        await self._write_files(Path(binary).parent)
+        self._log = self.log_path.open("wb")
+        self._process = await asyncio.create_subprocess_exec(
+            binary,
+            "-c",
+            str(self.conf_path),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+            start_new_session=True,  # Ctrl-C in a terminal reaches only us; we stop it in order
+            preexec_fn=_dies_with(os.getpid()),
+        )
+        await self._wait_listening()
+
+    def _make_dir(self) -> None:
+        if self._workdir is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="hyperhome-mosquitto-"))  # mode 0700
+            self._own_dir = True
+        else:
+            self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.dir = self._workdir
+
+    async def _write_files(self, binary_dir: Path) -> None:
+        _write_private(self.passwd_path, _plain_passwords(self.homes))
+        await _hash_passwords(self.passwd_path, binary_dir)
+        _write_private(self.acl_path, _acl(self.homes))
+        _write_private(self.conf_path, self._conf())
+
+    def _conf(self) -> str:
+        return "\n".join(
+            [
+                "# Generated by HyperHome for one run. Do not edit.",
+                # as root, Mosquitto would switch to user 'mosquitto', who cannot read this 0700 dir
+                *(["user root"] if os.geteuid() == 0 else []),
+                f"listener {self.port} {self.host}",
+                "allow_anonymous false",
+                f"password_file {self.passwd_path}",
+                f"acl_file {self.acl_path}",
+                "persistence false",
+                "log_dest stderr",
+                "log_type error",
+                "log_type warning",
+                "sys_interval 0",
+                "set_tcp_nodelay true",
+                "max_inflight_messages 0",
+                f"max_queued_messages {_MAX_QUEUED_MESSAGES}",
+                "",
+            ]
+        )
+
+    async def _wait_listening(self) -> None:
+        assert self._process is not None
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                while not await self._accepts():
+                    if self._process.returncode is not None:
+                        break
+                    await asyncio.sleep(_POLL_S)
+        except TimeoutError:
+            msg = f"mosquitto did not listen on {self.host}:{self.port} within {START_TIMEOUT_S:g} s{self._log_tail()}"
+            raise BrokerError(msg) from None
+        if self._process.returncode is not None:
+            msg = f"mosquitto exited with code {self._process.returncode} at start{self._log_tail()}"
+            raise BrokerError(msg)
+
+    async def _accepts(self) -> bool:
+        try:
+            _reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    def _log_tail(self) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip()
+        except (OSError, BrokerError):
+            return ""
+        return f": {text[-2000:]}" if text else ""
+
+    async def _stop(self) -> None:
+        process, self._process = self._process, None
+        try:
+            if process is not None:
+                await _terminate(process)
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+            if self._own_dir and self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self._own_dir = False
+
+
+async def _hash_passwords(path: Path, binary_dir: Path) -> None:
+    """Hash the plain ``user:password`` lines in place, every login in one call."""
+    tool = _find_tool("mosquitto_passwd", binary_dir)
+    if tool is None:
+        msg = f"mosquitto_passwd not found next to mosquitto ({binary_dir}) or on PATH (it comes with mosquitto)"
+        raise BrokerError(msg)
+    process = await asyncio.create_subprocess_exec(
+        tool,
+        "-U",
+        str(path),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with asyncio.timeout(PASSWD_TIMEOUT_S):
+            output, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        msg = f"mosquitto_passwd -U did not finish within {PASSWD_TIMEOUT_S:g} s"
+        raise BrokerError(msg) from None
+    if process.returncode != 0:
+        msg = f"mosquitto_passwd -U failed with code {process.returncode}: {output.decode(errors='replace').strip()}"
+        raise BrokerError(msg)
+
+
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S."""
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            await process.wait()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
