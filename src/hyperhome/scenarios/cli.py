@@ -132,7 +132,7 @@ def _print_up(running: Home, creds_path: Path) -> None:
             f"clock       {running.clock.mode}\n"
             f"credentials {creds_path} (mode 0600)\n\n"
             f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} -u '{ctl.username}' "
-        f"-P \"$(jq -r .controller.password {creds_path})\" -t '{topic.everything}' -v\n"
+            f"-P \"$(jq -r .controller.password {creds_path})\" -t '{topic.everything}' -v\n"
             f'drive:  hyperhome send living-ac set \'{{"power": true, "target_c": 24}}\'',
             title="HyperHome is up",
             border_style="green",
