@@ -82,3 +82,12 @@ def test_settings_map_to_drives() -> None:
     fan_only = thermal.hvac_for(True, "fan", "high", 24, 30, MODEL)
     assert fan_only.drive == "off"
     assert fan_only.fan_on
+
+
+def test_auto_at_target_holds_against_the_outdoors() -> None:
+    summer = thermal.hvac_for(True, "auto", "auto", 24, 24, MODEL, outdoor_c=35)
+    winter = thermal.hvac_for(True, "auto", "auto", 22, 22, MODEL, outdoor_c=5)
+    assert (summer.drive, winter.drive) == ("cool", "heat")
+    held = thermal.step(24, 35, summer, MODEL, 3600)
+    assert held.room_c == pytest.approx(24.0)
+    assert held.energy_kwh > 0.1  # holding 24 against 35 costs electricity

@@ -431,7 +431,7 @@ class BusClient:
         if client is None:
             return
         with contextlib.suppress(aiomqtt.MqttError):
-            await client.publish(topic, payload, qos=1, timeout=self._connect_timeout_s)
+            await client.publish(topic, payload, qos=0, timeout=self._connect_timeout_s)
 
     def drop_connection(self) -> None:
         """Cut the TCP connection without a DISCONNECT, as a network fault would.

@@ -28,7 +28,7 @@ class AcState(DeviceState):
     fan: Fan = "auto"
     """Indoor fan speed; scales capacity (low 60 %, medium 80 %, high and auto 100 %)."""
     room_temp_c: float = Field(30.0, ge=-30, le=60)
-    """The room's temperature, from the thermal model (rounded to 0.01 °C)."""
+    """The room's temperature, from the thermal model, as its sensor reports it (0.1 °C steps)."""
     outdoor_temp_c: float = Field(35.0, ge=-40, le=60)
     """Outdoor temperature (change it with simulate.outdoor)."""
     energy_kwh: float = Field(0.0, ge=0)
@@ -101,12 +101,12 @@ class AirConditioner(Device):
     # -- physics -----------------------------------------------------------------------------
     def _hvac(self) -> thermal.Hvac:
         s = self.state
-        return thermal.hvac_for(s.power, s.mode, s.fan, s.target_c, self._room_c, self.model)
+        return thermal.hvac_for(s.power, s.mode, s.fan, s.target_c, self._room_c, self.model, s.outdoor_temp_c)
 
     def advance(self, now: float, elapsed_s: float) -> None:
         result = thermal.step(self._room_c, self.state.outdoor_temp_c, self._hvac(), self.model, elapsed_s)
         self._room_c = result.room_c
-        self.state.room_temp_c = round(result.room_c, 2)
+        self.state.room_temp_c = round(result.room_c, 1)
         self.state.energy_kwh = round(self.state.energy_kwh + result.energy_kwh, 4)
         self._update_estimate()
 
@@ -162,7 +162,9 @@ class AirConditioner(Device):
     @command("estimate", EstimateArgs)
     async def estimate(self, args: EstimateArgs) -> dict[str, Any]:
         """The model's minutes to reach ``target_c`` from the room's current temperature (no change)."""
-        hvac = thermal.hvac_for(True, args.mode, args.fan, args.target_c, self._room_c, self.model)
+        hvac = thermal.hvac_for(
+            True, args.mode, args.fan, args.target_c, self._room_c, self.model, self.state.outdoor_temp_c
+        )
         eta = thermal.time_to_target_s(self._room_c, self.state.outdoor_temp_c, hvac, self.model)
         return {"minutes": None if eta is None else round(eta / 60.0, 2), "room_temp_c": self.state.room_temp_c}
 

@@ -74,8 +74,14 @@ class Step:
     reached_target: bool
 
 
-def hvac_for(power: bool, mode: str, fan: str, target_c: float, room_c: float, model: RoomModel) -> Hvac:
-    """Translate the air conditioner's settings into a drive for the model."""
+def hvac_for(
+    power: bool, mode: str, fan: str, target_c: float, room_c: float, model: RoomModel, outdoor_c: float | None = None
+) -> Hvac:
+    """Translate the unit's settings into a drive for the model.
+
+    ``auto`` cools above the target and heats below it; exactly at the target it picks the way
+    that holds it against the outdoors (cooling when it is warmer outside).
+    """
     if not power:
         return Hvac("off")
     factor = FAN_FACTOR.get(fan, 1.0)
@@ -84,7 +90,9 @@ def hvac_for(power: bool, mode: str, fan: str, target_c: float, room_c: float, m
     if mode == "dry":
         return Hvac("cool", model.cooling_capacity_w * DRY_FACTOR, target_c, fan_on=True)
     if mode == "auto":
-        mode = "cool" if room_c > target_c else "heat"
+        at_target = abs(room_c - target_c) < 1e-9
+        warmer_outside = outdoor_c is not None and outdoor_c > target_c
+        mode = "cool" if room_c > target_c or (at_target and warmer_outside) else "heat"
     if mode == "cool":
         return Hvac("cool", model.cooling_capacity_w * factor, target_c, fan_on=True)
     return Hvac("heat", model.heating_capacity_w * factor, target_c, fan_on=True)
