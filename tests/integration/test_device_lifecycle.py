@@ -67,7 +67,7 @@ async def test_set_cools_the_room_along_the_model_curve_in_virtual_time(home: Ho
     model = thermal.RoomModel()
     expected = thermal.step(31.0, 35.0, thermal.Hvac("cool", model.cooling_capacity_w, 24.0, True), model, 1800)
     await controller.synced()
-    assert ac.state["room_temp_c"] == round(expected.room_c, 2)
+    assert ac.state["room_temp_c"] == round(expected.room_c, 1)  # the sensor reports 0.1 °C steps
     await home.clock.sleep(3600)
     assert loop.time() - wall < 5.0, "90 simulated minutes should take well under a second or two"
     # the target_reached event came at the moment the model predicts
