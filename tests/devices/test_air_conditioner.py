@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hyperhome.devices.air_conditioner import AirConditioner
-from hyperhome.devices.clock import parse_time
+from hyperhome.devices.clock import iso, parse_time
 from hyperhome.devices.physics import thermal
 from hyperhome.devices.testing import DeviceHarness
 
@@ -73,3 +73,19 @@ async def test_bad_args_leave_state_alone() -> None:
             assert reply.error is not None
             assert reply.error.code == "invalid_args"
         assert ac.state == before
+
+
+async def test_estimate_at_a_later_start_accounts_for_the_drift() -> None:
+    async with DeviceHarness(AirConditioner, state={"room_temp_c": 28, "outdoor_temp_c": 35}) as ac:
+        now = await ac.ok("estimate", {"target_c": 24})
+        later_at = iso(ac.clock.now() + 3600)
+        later = await ac.ok("estimate", {"target_c": 24, "at": later_at})
+        drifted = thermal.step(28, 35, thermal.Hvac("off"), MODEL, 3600).room_c
+        assert later["room_temp_c"] == round(drifted, 1)
+        assert later["minutes"] > now["minutes"]
+        await ac.clock.sleep(3600)
+        actual = await ac.ok("estimate", {"target_c": 24})
+        assert actual["minutes"] == pytest.approx(later["minutes"], abs=0.01)
+        past = await ac.command("estimate", {"target_c": 24, "at": iso(ac.clock.now() - 60)})
+        assert past.error is not None
+        assert past.error.code == "invalid_args"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, command
 from hyperhome.devices.physics import thermal
@@ -72,6 +72,9 @@ class EstimateArgs(Args):
     target_c: float = Field(ge=16, le=30)
     mode: Literal["cool", "heat", "auto"] = "auto"
     fan: Fan = "auto"
+    at: AwareDatetime | None = None
+    """Start the unit at this (future) time instead of now; until then the room follows the
+    current settings (drifting towards the outdoors when the unit is off)."""
 
 
 class OutdoorArgs(Args):
@@ -161,12 +164,18 @@ class AirConditioner(Device):
 
     @command("estimate", EstimateArgs)
     async def estimate(self, args: EstimateArgs) -> dict[str, Any]:
-        """The model's minutes to reach ``target_c`` from the room's current temperature (no change)."""
-        hvac = thermal.hvac_for(
-            True, args.mode, args.fan, args.target_c, self._room_c, self.model, self.state.outdoor_temp_c
-        )
-        eta = thermal.time_to_target_s(self._room_c, self.state.outdoor_temp_c, hvac, self.model)
-        return {"minutes": None if eta is None else round(eta / 60.0, 2), "room_temp_c": self.state.room_temp_c}
+        """The model's minutes to reach ``target_c`` if started now or ``at`` a later time (changes nothing)."""
+        outdoor = self.state.outdoor_temp_c
+        room = self._room_c
+        if args.at is not None:
+            wait_s = args.at.timestamp() - self.clock.now()
+            if wait_s < 0:
+                msg = "`at` is in the past"
+                raise ValueError(msg)
+            room = thermal.step(room, outdoor, self._hvac(), self.model, wait_s).room_c
+        hvac = thermal.hvac_for(True, args.mode, args.fan, args.target_c, room, self.model, outdoor)
+        eta = thermal.time_to_target_s(room, outdoor, hvac, self.model)
+        return {"minutes": None if eta is None else round(eta / 60.0, 2), "room_temp_c": round(room, 1)}
 
     @command("simulate.outdoor", OutdoorArgs)
     async def simulate_outdoor(self, args: OutdoorArgs) -> dict[str, Any]:
