@@ -77,3 +77,30 @@ def test_bad_speed_and_unstarted_clock() -> None:
 def test_iso_round_trip() -> None:
     assert iso(START) == "2026-07-01T17:00:00.000Z"
     assert parse_time(iso(START + 1.5)) == START + 1.5
+
+
+class _BrokenBarrier:
+    """A quiescer whose proof of quiet fails, as a barrier round that times out would."""
+
+    activity = 0
+
+    async def quiesce(self) -> None:
+        msg = "barrier round 7 timed out waiting for ['phone']"
+        raise ClockError(msg)
+
+
+async def test_a_failing_clock_raises_in_every_waiter_instead_of_hanging() -> None:
+    clock = VirtualClock(START)
+    async with clock:
+        await clock.sleep(1)
+        clock.add_barrier(_BrokenBarrier())
+
+        async def bounded() -> None:
+            async with clock.timeout(60):
+                await asyncio.Event().wait()
+
+        results = await asyncio.gather(clock.sleep(10), bounded(), return_exceptions=True)
+        assert all(isinstance(r, ClockError) for r in results), results
+        assert "timed out waiting for ['phone']" in str(results[0])
+        with pytest.raises(ClockError):
+            clock.call_later(1, lambda: None)

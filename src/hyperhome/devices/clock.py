@@ -84,9 +84,12 @@ class Clock(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
-    def _wake_at(self, when: float, callback: Callable[[], Any]) -> TimerHandle:
+    def _wake_at(
+        self, when: float, callback: Callable[[], Any], on_error: Callable[[BaseException], None] | None = None
+    ) -> TimerHandle:
         """A timer that resumes a driver; virtual time runs it after the passive timers due at
-        the same instant have fired and the system is quiet again."""
+        the same instant have fired and the system is quiet again, or calls ``on_error`` if the
+        clock itself fails before then."""
         return self.call_at(when, callback)
 
     def iso(self, t: float | None = None) -> str:
@@ -108,7 +111,11 @@ class Clock(ABC):
             if not future.done():
                 future.set_result(None)
 
-        handle = self._wake_at(when, wake) if drive else self.call_at(when, wake)
+        def fail(exc: BaseException) -> None:
+            if not future.done():
+                future.set_exception(_stopped(exc))
+
+        handle = self._wake_at(when, wake, fail) if drive else self.call_at(when, wake)
         try:
             with self.driving() if drive else contextlib.nullcontext():
                 await future
@@ -131,19 +138,26 @@ class Clock(ABC):
         if task is None:
             msg = "clock.timeout() must be used inside a task"
             raise ClockError(msg)
-        state = {"active": True, "fired": False}
+        state: dict[str, Any] = {"active": True, "fired": False, "failed": None}
 
         def expire() -> None:
             if state["active"]:
                 state["fired"] = True
                 task.cancel()
 
+        def fail(exc: BaseException) -> None:
+            if state["active"]:
+                state["failed"] = exc
+                task.cancel()
+
         when = self.now() + max(0.0, seconds)
-        handle = self._wake_at(when, expire) if drive else self.call_at(when, expire)
+        handle = self._wake_at(when, expire, fail) if drive else self.call_at(when, expire)
         try:
             yield
         except asyncio.CancelledError:
-            if state["fired"] and task.uncancel() == 0:
+            if (state["fired"] or state["failed"]) and task.uncancel() == 0:
+                if state["failed"] is not None:
+                    raise _stopped(state["failed"]) from state["failed"]
                 raise TimeoutError from None
             raise
         finally:
@@ -203,13 +217,21 @@ class RealtimeClock(Clock):
 
 # -- virtual time -------------------------------------------------------------------------------
 class _Entry(TimerHandle):
-    __slots__ = ("callback", "cancelled", "driver", "when")
+    __slots__ = ("callback", "cancelled", "driver", "on_error", "when")
 
-    def __init__(self, when: float, callback: Callable[[], Any], *, driver: bool = False) -> None:
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[[], Any],
+        *,
+        driver: bool = False,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.when = when
         self.callback = callback
         self.cancelled = False
         self.driver = driver
+        self.on_error = on_error
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -257,14 +279,22 @@ class VirtualClock(Clock):
     def call_at(self, when: float, callback: Callable[[], Any]) -> TimerHandle:
         return self._schedule(when, callback, driver=False)
 
-    def _wake_at(self, when: float, callback: Callable[[], Any]) -> TimerHandle:
-        return self._schedule(when, callback, driver=True)
+    def _wake_at(
+        self, when: float, callback: Callable[[], Any], on_error: Callable[[BaseException], None] | None = None
+    ) -> TimerHandle:
+        return self._schedule(when, callback, driver=True, on_error=on_error)
 
-    def _schedule(self, when: float, callback: Callable[[], Any], *, driver: bool) -> TimerHandle:
+    def _schedule(
+        self,
+        when: float,
+        callback: Callable[[], Any],
+        *,
+        driver: bool,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> TimerHandle:
         if self._error is not None:
-            msg = f"the virtual clock stopped: {self._error}"
-            raise ClockError(msg) from self._error
-        entry = _Entry(max(when, self._now), callback, driver=driver)
+            raise _stopped(self._error)
+        entry = _Entry(max(when, self._now), callback, driver=driver, on_error=on_error)
         heapq.heappush(self._heap, (entry.when, next(self._seq), entry))
         self._wakeup.set()
         return entry
@@ -280,7 +310,8 @@ class VirtualClock(Clock):
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # a failure of the clock itself already reached every waiter (see _drive)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
     async def settle(self) -> None:
@@ -326,9 +357,18 @@ class VirtualClock(Clock):
                 await self._fire_due()
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:
+        except Exception as exc:
             self._error = exc
+            for _, _, entry in self._heap:
+                if entry.on_error is not None and not entry.cancelled:
+                    entry.on_error(exc)
             raise
+
+
+def _stopped(exc: BaseException) -> ClockError:
+    error = ClockError(f"the virtual clock stopped: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def make_clock(speed: float | None, start: float | None = None) -> Clock:
