@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import random
 import socket
 from collections.abc import Awaitable, Callable
@@ -302,12 +303,16 @@ class BusClient:
             will=will,
             clean_session=True,
             keepalive=self._keepalive_s,
-            timeout=self._connect_timeout_s,
+            # no aiomqtt timeouts: they use asyncio.wait_for, which on Python 3.11 can swallow a
+            # cancellation that lands as the reply arrives; every wait is bounded here instead
+            timeout=math.inf,
             max_inflight_messages=1000,
             # small messages, latency matters: without this Nagle + delayed ACK add 40 ms stalls
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
-        async with client:
+        async with contextlib.AsyncExitStack() as stack:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await stack.enter_async_context(client)
             self._client = client
             self.connects += 1
             await self._after_connect(client)
@@ -395,14 +400,16 @@ class BusClient:
             unused = not any(within(f, held) for f in self._subscriptions)
             if held not in needed and (covered_elsewhere or unused):
                 self._broker_filters.discard(held)
-                with contextlib.suppress(aiomqtt.MqttError):
-                    await client.unsubscribe(held, timeout=self._connect_timeout_s)
+                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                    async with asyncio.timeout(self._connect_timeout_s):
+                        await client.unsubscribe(held, timeout=math.inf)
 
     async def _subscribe_at_broker(self, client: aiomqtt.Client, topic_filter: str) -> None:
         qos = max((s.qos for f, s in self._subscriptions.items() if within(f, topic_filter)), default=1)
         try:
-            granted = await client.subscribe(topic_filter, qos=qos, timeout=self._connect_timeout_s)
-        except aiomqtt.MqttError as exc:
+            async with asyncio.timeout(self._connect_timeout_s):
+                granted = await client.subscribe(topic_filter, qos=qos, timeout=math.inf)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
             msg = f"subscribe to {topic_filter} failed: {exc}"
             raise NotConnectedError(msg) from None
         codes = [g.value if hasattr(g, "value") else int(g) for g in granted]
@@ -420,8 +427,9 @@ class BusClient:
         if self._barrier is not None:
             self._barrier.note_activity()
         try:
-            await client.publish(topic, encode(payload), qos=qos, retain=retain, timeout=self._connect_timeout_s)
-        except aiomqtt.MqttError as exc:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await client.publish(topic, encode(payload), qos=qos, retain=retain, timeout=math.inf)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
             msg = f"publish to {topic} failed: {exc}"
             raise NotConnectedError(msg) from None
 
@@ -430,8 +438,9 @@ class BusClient:
         client = self._client
         if client is None:
             return
-        with contextlib.suppress(aiomqtt.MqttError):
-            await client.publish(topic, payload, qos=0, timeout=self._connect_timeout_s)
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(self._connect_timeout_s):
+                await client.publish(topic, payload, qos=0, timeout=math.inf)
 
     def drop_connection(self) -> None:
         """Cut the TCP connection without a DISCONNECT, as a network fault would.

@@ -5,6 +5,8 @@ home), keeps a ``Registry`` of the devices, and sends commands and waits for the
 
     async with Controller(MqttConnector(endpoint), creds.controller, topics) as home:
         reply = await home.send("living-ac", "set", {"target_c": 24})
+        flow_id = await home.start_flow("camera_handoff", {"call_device": "tablet", ...})
+        status = await home.wait_flow(flow_id)      # the retained flow status, once it ended
 """
 
 from __future__ import annotations
@@ -12,24 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
 
 from hyperhome.broker.client import Bus, Connector, Message
 from hyperhome.broker.credentials import Login
-from hyperhome.broker.topics import CONTROLLER, Topics
-from hyperhome.broker.wire import Command, Reply
-from hyperhome.errors import CommandError
+from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR, Topics
+from hyperhome.broker.wire import FlowState, Reply
 from hyperhome.orchestrator.registry import Registry
+from hyperhome.orchestrator.requests import DEFAULT_REPLY_TIMEOUT_S, Requester, clock_bound
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from hyperhome.devices.clock import Clock
 
-DEFAULT_REPLY_TIMEOUT_S = 10.0
+__all__ = ["DEFAULT_REPLY_TIMEOUT_S", "Controller"]
+
+TERMINAL = frozenset({FlowState.SUCCEEDED, FlowState.FAILED, FlowState.CANCELLED})
 
 
 class Controller:
@@ -44,14 +46,19 @@ class Controller:
     ) -> None:
         self.topics = topics
         self.registry = Registry(topics)
+        self.flows: dict[str, dict[str, Any]] = {}
+        """Status of every flow the orchestrator published (retained), by flow id."""
         self._clock = clock
-        self._pending: dict[str, asyncio.Future[Reply]] = {}
+        self._bounded = clock_bound(clock)
         self._echoes: dict[str, asyncio.Future[None]] = {}
+        self._flows_changed = asyncio.Event()
         self.bus: Bus = connect(login, client_id=client_id, sync_name=CONTROLLER)
+        self.requests = Requester(self.bus, topics, bound=self._bounded)
 
     async def __aenter__(self) -> Controller:
         await self.registry.attach(self.bus)
-        await self.bus.subscribe(self.topics.all_of("reply"), self._on_reply)
+        await self.requests.attach()
+        await self.bus.subscribe(self.topics.flow("+"), self._on_flow)
         await self.bus.subscribe(self.topics.sync(CONTROLLER), self._on_echo)
         await self.bus.__aenter__()
         return self
@@ -60,16 +67,6 @@ class Controller:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.bus.__aexit__(exc_type, exc, tb)
-
-    @contextlib.asynccontextmanager
-    async def _bounded(self, seconds: float) -> AsyncIterator[None]:
-        """A bound in simulated time when a clock is given, else in wall time."""
-        if self._clock is not None:
-            async with self._clock.timeout(seconds):
-                yield
-        else:
-            async with asyncio.timeout(seconds):
-                yield
 
     # -- registry -----------------------------------------------------------------------------
     async def synced(self, timeout_s: float = 10.0) -> Registry:
@@ -106,16 +103,7 @@ class Controller:
         command_id: str | None = None,
     ) -> Reply:
         """Send a command and return its reply, whatever it says (TimeoutError if none comes)."""
-        cmd = Command(id=command_id or f"c-{secrets.token_hex(6)}", args=args or {})
-        assert cmd.id is not None
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._pending[cmd.id] = future
-        try:
-            await self.bus.publish(self.topics.cmd(device, command), cmd.to_payload())
-            async with self._bounded(timeout_s):
-                return await future
-        finally:
-            self._pending.pop(cmd.id, None)
+        return await self.requests.request(device, command, args, timeout_s=timeout_s, command_id=command_id)
 
     async def send(
         self,
@@ -126,17 +114,46 @@ class Controller:
         timeout_s: float = DEFAULT_REPLY_TIMEOUT_S,
     ) -> dict[str, Any]:
         """Send a command; return its result, or raise CommandError with the reply's code."""
-        reply = await self.request(device, command, args, timeout_s=timeout_s)
-        if not reply.ok:
-            assert reply.error is not None
-            raise CommandError(reply.error.code, reply.error.message)
-        return reply.result or {}
+        return await self.requests.send(device, command, args, timeout_s=timeout_s)
 
-    def _on_reply(self, message: Message) -> None:
-        try:
-            reply = Reply.model_validate_json(message.payload)
-        except ValidationError:
+    # -- flows --------------------------------------------------------------------------------
+    async def start_flow(
+        self, kind: str, args: dict[str, Any] | None = None, *, timeout_s: float = DEFAULT_REPLY_TIMEOUT_S
+    ) -> str:
+        """Ask the orchestrator to start a flow; its id (CommandError if it refused)."""
+        result = await self.send(ORCHESTRATOR, kind, args, timeout_s=timeout_s)
+        return str(result["flow_id"])
+
+    async def cancel_flow(self, flow_id: str, *, timeout_s: float = DEFAULT_REPLY_TIMEOUT_S) -> None:
+        await self.send(ORCHESTRATOR, "flow.cancel", {"flow_id": flow_id}, timeout_s=timeout_s)
+
+    async def wait_flow(
+        self,
+        flow_id: str,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        timeout_s: float = 60.0,
+    ) -> dict[str, Any]:
+        """Wait (in simulated time, when the controller has a clock) until the flow's status
+        satisfies ``until`` (default: it ended); returns that status."""
+        done = until or (lambda status: status.get("state") in TERMINAL)
+        async with self._bounded(timeout_s):
+            while True:
+                status = self.flows.get(flow_id)
+                if status is not None and done(status):
+                    return status
+                self._flows_changed.clear()
+                await self._flows_changed.wait()
+
+    def _on_flow(self, message: Message) -> None:
+        ref = self.topics.parse(message.topic)
+        if ref is None or ref.name is None:
             return
-        future = self._pending.get(reply.id or "")
-        if future is not None and not future.done():
-            future.set_result(reply)
+        if not message.payload:
+            self.flows.pop(ref.name, None)
+        else:
+            with contextlib.suppress(ValueError):
+                status = message.json()
+                if isinstance(status, dict):
+                    self.flows[ref.name] = status
+        self._flows_changed.set()

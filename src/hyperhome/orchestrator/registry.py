@@ -59,9 +59,18 @@ class Registry:
         for kind in ("$meta", "state", "$availability"):
             await bus.subscribe(self.topics.all_of(kind), self.handle)
 
-    def on_change(self, listener: Callable[[DeviceView, str], None]) -> None:
-        """Call ``listener(view, what)`` after every update (what: ``$meta``, ``state``, ``$availability``)."""
+    def on_change(self, listener: Callable[[DeviceView, str], None]) -> Callable[[], None]:
+        """Call ``listener(view, what)`` after every update (what: ``$meta``, ``state``, ``$availability``).
+
+        Returns a function that removes the listener again.
+        """
         self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
 
     def handle(self, message: Message) -> None:
         ref = self.topics.parse(message.topic)

@@ -1,31 +1,72 @@
-"""The orchestrator of one home: its own login, its availability, and the registry of devices.
+"""The orchestrator of one home: its own login, its availability, the registry, and the flows.
 
-Flows, rules and voice build on this (later issues); here it announces itself and keeps the
-registry, rebuilt from retained messages on every start.
+It answers flow commands on ``$orchestrator/cmd/{flow kind}`` (docs/flows.md), turns devices'
+``event/intent`` into flows, and owns every flow's task (cancelled when it stops). The registry is
+rebuilt from retained messages on every start.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from hyperhome.broker.client import Bus, Connector, Will
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hyperhome.broker.client import Bus, Connector, Message, Will
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import OFFLINE, ONLINE
+from hyperhome.broker.wire import OFFLINE, ONLINE, Command, ErrorCode, ErrorInfo, Reply, decode_command
+from hyperhome.devices.base import format_validation_error
 from hyperhome.errors import NotConnectedError
-from hyperhome.orchestrator.registry import Registry
+from hyperhome.orchestrator.flows import KINDS
+from hyperhome.orchestrator.flows.base import Flow, FlowContext, FlowRefused
+from hyperhome.orchestrator.registry import DeviceView, Registry
+from hyperhome.orchestrator.requests import Requester, clock_bound
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from hyperhome.devices.clock import Clock
 
+log = logging.getLogger(__name__)
+
+CANCEL = "flow.cancel"
+STOP_TIMEOUT_S = 5.0
+
+
+class CancelArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    flow_id: str = Field(min_length=1, max_length=64)
+
+
+class Refusal(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
 
 class Orchestrator:
-    def __init__(self, connect: Connector, login: Login, topics: Topics, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        connect: Connector,
+        login: Login,
+        topics: Topics,
+        *,
+        clock: Clock,
+        residents: Iterable[str] = (),
+        kinds: dict[str, type[Flow[Any]]] | None = None,
+    ) -> None:
         self.topics = topics
         self.clock = clock
         self.registry = Registry(topics)
+        self.kinds = dict(KINDS if kinds is None else kinds)
         availability = topics.availability(ORCHESTRATOR)
         self.bus: Bus = connect(
             login,
@@ -34,20 +75,172 @@ class Orchestrator:
             on_connect=self._announce,
             sync_name=ORCHESTRATOR,
         )
+        # command ids unique per orchestrator run: devices suppress an id seen in their last 1,000
+        self.requests = Requester(
+            self.bus, topics, bound=clock_bound(clock, drive=False), id_prefix=f"o{secrets.token_hex(3)}"
+        )
+        self.ctx = FlowContext(
+            bus=self.bus,
+            topics=topics,
+            clock=clock,
+            registry=self.registry,
+            requests=self.requests,
+            residents=frozenset(residents),
+        )
+        self._flow_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.registry.on_change(self._on_device_change)
+
+    @property
+    def flows(self) -> dict[str, Flow[Any]]:
+        """The running flows, by id."""
+        return self.ctx.flows
 
     async def _announce(self) -> None:
         await self.bus.publish(self.topics.availability(ORCHESTRATOR), ONLINE, retain=True)
 
     async def __aenter__(self) -> Orchestrator:
         await self.registry.attach(self.bus)
+        await self.requests.attach()
+        await self.bus.subscribe(self.topics.cmd(ORCHESTRATOR, "#"), self._on_command)
+        await self.bus.subscribe(self.topics.all_of("event"), self._on_event)
         await self.bus.__aenter__()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for flow in list(self.flows.values()):
+            flow.cancel("the orchestrator stopped")
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_TIMEOUT_S):  # wall time: clean-up never waits on replies
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             await self.bus.publish(self.topics.availability(ORCHESTRATOR), OFFLINE, retain=True)
         except NotConnectedError:
             pass
         await self.bus.__aexit__(exc_type, exc, tb)
+
+    # -- starting flows ----------------------------------------------------------------------------
+    def prepare(self, kind: str, args: dict[str, Any]) -> Flow[Any]:
+        """Validate and authorise a flow; Refusal with the wire's error code if it may not start."""
+        cls = self.kinds.get(kind)
+        if cls is None:
+            known = ", ".join(sorted([*self.kinds, CANCEL]))
+            raise Refusal(ErrorCode.UNKNOWN_COMMAND, f"the orchestrator has no flow {kind!r} (known: {known})")
+        try:
+            parsed = cls.Args.model_validate(args)
+        except ValidationError as exc:
+            raise Refusal(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
+        if parsed.user is not None and parsed.user not in self.ctx.residents:
+            raise Refusal(ErrorCode.FORBIDDEN, f"{parsed.user!r} is not a resident of {self.topics.home}")
+        try:
+            cls.check(parsed, self.ctx)
+        except FlowRefused as exc:
+            raise Refusal(ErrorCode(exc.code), exc.message) from None
+        return cls(self.ctx, f"f-{next(self._flow_ids)}", parsed)
+
+    async def launch(self, flow: Flow[Any]) -> None:
+        """Publish the flow's first status and start its task (owned by the orchestrator)."""
+        self.flows[flow.id] = flow
+        await flow.publish()
+        await self.bus.publish(
+            self.topics.event(ORCHESTRATOR, "flow_started"),
+            {"ts": self.clock.iso(), "flow_id": flow.id, "kind": flow.kind},
+        )
+        task = asyncio.create_task(flow.main(), name=f"flow:{flow.id}:{flow.kind}")
+        flow.task = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._flow_done(flow, t))
+
+    def _flow_done(self, flow: Flow[Any], task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.flows.pop(flow.id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("flow %s ended with an error", flow.id, exc_info=task.exception())
+
+    # -- commands ----------------------------------------------------------------------------------
+    async def _on_command(self, message: Message) -> None:
+        name = message.topic.rsplit("/cmd/", 1)[-1]
+        try:
+            cmd = decode_command(message.payload)
+        except ValueError as exc:
+            await self._reply(Command(), name, error=(ErrorCode.BAD_REQUEST, str(exc)))
+            return
+        try:
+            result = self._cancel(cmd.args) if name == CANCEL else await self._start(name, cmd.args)
+        except Refusal as exc:
+            await self._reply(cmd, name, error=(exc.code, exc.message))
+            return
+        await self._reply(cmd, name, result=result)
+
+    async def _start(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        flow = self.prepare(kind, args)
+        await self.launch(flow)
+        return {"flow_id": flow.id}
+
+    def _cancel(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            flow_id = CancelArgs.model_validate(args).flow_id
+        except ValidationError as exc:
+            raise Refusal(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
+        flow = self.flows.get(flow_id)
+        if flow is None or not flow.cancel("cancelled by request"):
+            raise Refusal(ErrorCode.REJECTED, f"no running flow {flow_id!r}")
+        return {"flow_id": flow_id, "cancelled": True}
+
+    async def _reply(
+        self,
+        cmd: Command,
+        command: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[ErrorCode, str] | None = None,
+    ) -> None:
+        info = ErrorInfo(code=error[0], message=error[1]) if error else None
+        reply = Reply(id=cmd.id, command=command, ok=error is None, result=result, error=info, ts=self.clock.iso())
+        with contextlib.suppress(NotConnectedError):
+            await self.bus.publish(self.topics.reply(ORCHESTRATOR), reply.to_payload())
+
+    # -- device events and intents -------------------------------------------------------------------
+    async def _on_event(self, message: Message) -> None:
+        ref = self.topics.parse(message.topic)
+        if ref is None or ref.name is None or ref.device.startswith("$"):
+            return
+        try:
+            payload = message.json()
+        except ValueError:
+            return
+        if not isinstance(payload, dict):
+            return
+        if ref.name == "intent":
+            await self._on_intent(ref.device, payload)
+        self.ctx.dispatch_event(ref.device, ref.name, payload)
+
+    async def _on_intent(self, device: str, payload: dict[str, Any]) -> None:
+        intent, user, args = payload.get("intent"), payload.get("user"), payload.get("args") or {}
+        reason: str | None = None
+        if not isinstance(intent, str) or not isinstance(args, dict):
+            reason = "malformed intent"
+        elif user is None or user not in self.ctx.residents:
+            reason = f"{user!r} is not a resident of {self.topics.home}"
+        else:
+            try:
+                flow = self.prepare(intent, {**args, "user": user})
+            except Refusal as exc:
+                reason = exc.message
+            else:
+                await self.launch(flow)
+                return
+        with contextlib.suppress(NotConnectedError):
+            await self.bus.publish(
+                self.topics.event(ORCHESTRATOR, "intent_refused"),
+                {"ts": self.clock.iso(), "device": device, "intent": intent, "user": user, "reason": reason},
+            )
+
+    def _on_device_change(self, view: DeviceView, what: str) -> None:
+        if what == "$availability" and view.online:
+            task = asyncio.create_task(self.ctx.release_orphans(view.id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)

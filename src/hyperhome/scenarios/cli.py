@@ -24,7 +24,10 @@ from hyperhome.broker.topics import Topics
 from hyperhome.errors import CommandError, HyperHomeError
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.scenarios.homefile import load_home
+from hyperhome.scenarios.report import Timeline, print_summary, write_json, write_junit
+from hyperhome.scenarios.runner import ScenarioResult, run_scenario_file
 from hyperhome.scenarios.runtime import Home
+from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
 
 app = typer.Typer(
     name="hyperhome",
@@ -242,6 +245,66 @@ def send(
         raise typer.Exit(1)
     console.print_json(reply.to_payload().decode())
     if not reply.ok:
+        raise typer.Exit(1)
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+@app.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the shipped scenarios with their titles."""
+    table = Table("scenario", "title", "needs flows", title="shipped scenarios", title_justify="left")
+    for name, path in shipped_scenarios().items():
+        scenario, _ = load_scenario(path)
+        table.add_row(name, scenario.title, ", ".join(scenario.requires_flows))
+    console.print(table)
+
+
+@app.command()
+def run(
+    scenario_files: Annotated[
+        list[str], typer.Argument(metavar="SCENARIO...", help="Scenario files, or names of shipped scenarios.")
+    ],
+    broker: BrokerOpt = "embedded",
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed", help="Scaled real time (simulated seconds per wall second); virtual when omitted.", min=0.001
+        ),
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results (with traces) as JSON here.")
+    ] = None,
+    update_golden: Annotated[
+        bool, typer.Option("--update-golden", help="Rewrite the golden traces of the scenarios that pass.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live timeline, only the summary.")] = False,
+) -> None:
+    """Run scenarios with a live timeline; exit 1 if any expectation fails."""
+    try:
+        loaded = [load_scenario(name) for name in scenario_files]  # every file checked before anything runs
+        choice = BrokerChoice.parse(broker)
+    except HyperHomeError as exc:
+        raise _fail(str(exc)) from None
+    results: list[ScenarioResult] = []
+
+    async def main() -> None:
+        for scenario, path in loaded:
+            timeline = Timeline(console, quiet=quiet)
+            results.append(
+                await run_scenario_file(
+                    scenario, path, broker=choice, speed=speed, update_golden=update_golden, progress=timeline
+                )
+            )
+            timeline.finished(results[-1])
+
+    _run(main())
+    print_summary(console, results)
+    if junit is not None:
+        write_junit(results, junit)
+    if json_out is not None:
+        write_json(results, json_out)
+    if len(results) < len(loaded) or any(r.status == "failed" for r in results):
         raise typer.Exit(1)
 
 

@@ -96,7 +96,7 @@ class Home:
         await asyncio.gather(*(self.start_device(d) for d in self.devices.values()))
         if self._with_orchestrator:
             self.orchestrator = await stack.enter_async_context(
-                Orchestrator(self.connect, creds.orchestrator, self.topics, clock=self.clock)
+                Orchestrator(self.connect, creds.orchestrator, self.topics, clock=self.clock, residents=plan.residents)
             )
 
     async def start_device(self, device: Device) -> None:

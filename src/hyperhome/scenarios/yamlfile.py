@@ -64,6 +64,21 @@ def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
     return None
 
 
+def file_loc(lines: dict[Loc, int], loc: Loc) -> Loc:
+    """``loc`` without the parts pydantic adds that are not in the file (union and tag names).
+
+    A part is dropped when the path without it continues in the file and the path with it does
+    not: ``("home", "inline", "devices", 0)`` becomes ``("home", "devices", 0)``.
+    """
+    kept: list[str | int] = []
+    for index, part in enumerate(loc):
+        following = loc[index + 1] if index + 1 < len(loc) else None
+        if (*kept, part) not in lines and following is not None and (*kept, following) in lines:
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
 def validate(model: type[M], path: Path) -> M:
     """Load ``path`` and validate it as ``model``; ConfigError naming line and field."""
     data, lines = load(path)
@@ -76,7 +91,7 @@ def validate_data(model: type[M], data: Any, lines: dict[Loc, int], name: str) -
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
+            loc = file_loc(lines, tuple(err["loc"]))
             line = line_of(lines, loc)
             field = ".".join(str(p) for p in loc) or "(top level)"
             problems.append(f"{name}:{line or '?'}: {field}: {err['msg']}")

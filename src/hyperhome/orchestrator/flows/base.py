@@ -1,0 +1,468 @@
+"""The flow engine: async state machines the orchestrator runs on a home's devices.
+
+A flow kind is a subclass of ``Flow`` with a pydantic ``Args`` model and a ``run`` method::
+
+    class Demo(Flow[DemoArgs]):
+        kind = "demo"
+        Args = DemoArgs
+
+        @classmethod
+        def check(cls, args: DemoArgs, ctx: FlowContext) -> None:
+            if not ctx.online(args.device):                 # refused before the reply
+                msg = f"{args.device} is offline"
+            raise FlowRejected(msg)
+
+        async def run(self) -> dict[str, Any]:
+            async with self.abort_if_offline(self.args.device):     # Interrupted if it drops
+                async with self.step("lease"):
+                    lease = await self.command(self.args.device, "stream.start", {...})
+                await self.wait_until(lambda reg: ..., timeout_s=5, what="frames at the sink")
+            return {"lease": lease["lease"]}                 # the result: state succeeded
+
+What the engine does for every flow:
+
+- status, retained on ``$orchestrator/flow/{id}``, republished at every change (a step starting or
+  ending, the result, the end): ``pending`` -> ``running`` -> ``succeeded`` | ``failed`` |
+  ``cancelled``; ``flow_started`` and ``flow_ended`` events;
+- ``FlowFailed(reason)`` (raise it, or ``self.fail(reason)``) ends the flow ``failed`` with that
+  reason; any other exception ends it ``failed`` with ``internal error: ...``; a step open when the
+  flow fails is marked failed;
+- ``cancel()`` (``flow.cancel``, or the orchestrator stopping) cancels the task; the flow's
+  ``cleanup()`` runs, the flow ends ``cancelled`` and the cancellation is re-raised;
+  ``cleanup()`` also runs after a failure. It must not wait for replies: use ``tell``;
+- every wait is bounded in simulated time (``clock.timeout``). Flow waits are *passive*
+  (``drive=False``): like a device's timers, they never make virtual time move by themselves, so
+  a flow advances while a test, a scenario or ``Controller.wait_flow`` lets time run.
+
+Helpers: ``command`` (send and await the reply; FlowFailed on an error reply or no reply),
+``tell`` (send, do not wait), ``wait_until`` (a registry condition, bounded), ``expect_event`` +
+``within`` (a device event, bounded), ``abort_when`` / ``abort_if_offline`` (interrupt the body
+with ``Interrupted`` when a condition turns true, e.g. ``$availability = offline``),
+``subscribe`` (any topic of the home, unsubscribed when the flow ends), ``sleep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hyperhome.broker.client import Bus, Handler
+from hyperhome.broker.topics import ORCHESTRATOR, Topics
+from hyperhome.broker.wire import FlowState
+from hyperhome.errors import CommandError, NotConnectedError
+from hyperhome.orchestrator.registry import DeviceView, Registry
+from hyperhome.orchestrator.requests import Requester
+
+if TYPE_CHECKING:
+    from hyperhome.devices.clock import Clock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COMMAND_TIMEOUT_S = 5.0
+USER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+TERMINAL = frozenset({FlowState.SUCCEEDED, FlowState.FAILED, FlowState.CANCELLED})
+
+
+class FlowArgs(BaseModel):
+    """Base of every flow kind's args: unknown keys are an error; ``user`` is common to all."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    user: str | None = Field(None, pattern=USER_PATTERN)
+    """The resident on whose behalf the flow runs (must be one of the home's residents)."""
+
+
+class FlowFailed(Exception):
+    """Raise inside a flow: it ends ``failed`` with this human-readable reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FlowRefused(Exception):
+    """Raised from ``Flow.check``: the flow does not start (raise one of the two subclasses)."""
+
+    code: ClassVar[str] = "rejected"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FlowRejected(FlowRefused):
+    """It cannot start now (the call device is not in a call, the source is offline): ``rejected``."""
+
+
+class FlowForbidden(FlowRefused):
+    """The user or device may not (not the car's owner): ``forbidden``."""
+
+    code = "forbidden"
+
+
+class Interrupted(Exception):
+    """Raised out of ``abort_when`` when its condition turned true; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Step:
+    name: str
+    state: str = "running"  # running | done | failed
+    ts: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "ts": self.ts, "detail": self.detail}
+
+
+class FlowContext:
+    """What a flow gets from its orchestrator: the bus, the registry, the clock, the residents."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        topics: Topics,
+        clock: Clock,
+        registry: Registry,
+        requests: Requester,
+        residents: frozenset[str],
+    ) -> None:
+        self.bus = bus
+        self.topics = topics
+        self.clock = clock
+        self.registry = registry
+        self.requests = requests
+        self.residents = residents
+        self.flows: dict[str, Flow[Any]] = {}
+        """Flows still running, by id (a flow may look up another, e.g. to take over a lease)."""
+        self._event_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+        self._orphans: dict[str, set[str]] = {}
+
+    # -- what checks ask ---------------------------------------------------------------------
+    def view(self, device: str) -> DeviceView | None:
+        return self.registry.get(device)
+
+    def online(self, device: str) -> bool:
+        view = self.registry.get(device)
+        return view is not None and view.online
+
+    def owner(self, device: str) -> str | None:
+        view = self.registry.get(device)
+        return view.meta.owner if view is not None and view.meta is not None else None
+
+    # -- device events -------------------------------------------------------------------------
+    def listen(self, listener: Callable[[str, str, dict[str, Any]], None]) -> Callable[[], None]:
+        """Call ``listener(device, event, payload)`` for every device event; returns the remover."""
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener) if listener in self._event_listeners else None
+
+    def dispatch_event(self, device: str, name: str, payload: dict[str, Any]) -> None:
+        for listener in list(self._event_listeners):
+            try:
+                listener(device, name, payload)
+            except Exception:
+                log.exception("flow event listener failed")
+
+    # -- leases that outlive their flow ----------------------------------------------------------
+    def release_later(self, device: str, lease: str) -> None:
+        """Stop ``lease`` on ``device`` as soon as it is online again (it was offline at clean-up)."""
+        self._orphans.setdefault(device, set()).add(lease)
+
+    async def release_orphans(self, device: str) -> None:
+        for lease in sorted(self._orphans.pop(device, set())):
+            with contextlib.suppress(NotConnectedError):
+                await self.requests.tell(device, "stream.stop", {"lease": lease})
+
+
+A = TypeVar("A", bound=FlowArgs)
+
+
+class Flow(Generic[A]):
+    """One running flow; subclass it per flow kind (see the module docstring)."""
+
+    kind: ClassVar[str]
+    Args: ClassVar[type[FlowArgs]]
+
+    def __init__(self, ctx: FlowContext, flow_id: str, args: A) -> None:
+        self.ctx = ctx
+        self.id = flow_id
+        self.args = args
+        self.user = args.user
+        self.state = FlowState.PENDING
+        self.steps: list[Step] = []
+        self.started = ctx.clock.iso()
+        self.ended: str | None = None
+        self.error: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._cancel_reason: str | None = None
+        self._changed = asyncio.Event()
+        self._cleanups: list[Callable[[], None]] = []
+        self._subscriptions: list[tuple[str, Handler]] = []
+        self._aborts: list[Callable[[], None]] = []
+
+    # -- what a flow kind writes ------------------------------------------------------------
+    @classmethod
+    def check(cls, args: A, ctx: FlowContext) -> None:
+        """Refuse to start (raise FlowRefused) when the flow cannot or may not run now."""
+
+    async def run(self) -> dict[str, Any] | None:
+        """The flow itself; its return value is the result."""
+        raise NotImplementedError
+
+    async def cleanup(self) -> None:
+        """Release what the flow holds after a failure or a cancellation (never wait for replies)."""
+
+    # -- shorthands ------------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self.ctx.clock
+
+    @property
+    def registry(self) -> Registry:
+        return self.ctx.registry
+
+    def fail(self, reason: str) -> NoReturn:
+        raise FlowFailed(reason)
+
+    # -- status ------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state.value,
+            "args": self.args.model_dump(mode="json", exclude={"user"}),
+            "user": self.user,
+            "steps": [s.as_dict() for s in self.steps],
+            "started": self.started,
+            "ended": self.ended,
+            "error": self.error,
+            "result": self.result,
+        }
+
+    async def publish(self) -> None:
+        """Publish the status (retained); a lost connection is logged, never fatal."""
+        try:
+            await self.ctx.bus.publish(self.ctx.topics.flow(self.id), self.status(), retain=True)
+        except NotConnectedError:
+            log.warning("flow %s: not connected; status not published", self.id)
+
+    async def set_result(self, **values: Any) -> None:
+        """Add to the result (visible while the flow still runs) and publish."""
+        self.result = {**(self.result or {}), **values}
+        await self.publish()
+
+    @contextlib.asynccontextmanager
+    async def step(self, name: str, **detail: Any) -> AsyncIterator[Step]:
+        """A named step: published when it starts and when it ends (done, or failed on an error)."""
+        step = Step(name, ts=self.clock.iso(), detail=dict(detail))
+        self.steps.append(step)
+        await self.publish()
+        try:
+            yield step
+        except BaseException:
+            step.state, step.ts = "failed", self.clock.iso()
+            raise
+        step.state, step.ts = "done", self.clock.iso()
+        await self.publish()
+
+    # -- talking to devices ------------------------------------------------------------------------
+    async def command(
+        self,
+        device: str,
+        command: str,
+        args: dict[str, Any] | None = None,
+        *,
+        timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """Send a command and return its result; FlowFailed on an error reply or no reply in time."""
+        try:
+            return await self.ctx.requests.send(device, command, args, timeout_s=timeout_s)
+        except CommandError as exc:
+            self.fail(f"{device} refused {command}: {exc.message} ({exc.code})")
+        except TimeoutError:
+            self.fail(f"{device} did not answer {command} within {timeout_s:g} s")
+        except NotConnectedError as exc:
+            self.fail(f"the orchestrator could not send {command} to {device}: {exc}")
+
+    async def tell(self, device: str, command: str, args: dict[str, Any] | None = None) -> None:
+        """Send a command without waiting for its reply (clean-up)."""
+        with contextlib.suppress(NotConnectedError):
+            await self.ctx.requests.tell(device, command, args)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.clock.sleep(seconds, drive=False)
+
+    # -- waiting -------------------------------------------------------------------------------------
+    def _on_registry_change(self, view: DeviceView, what: str) -> None:
+        self._changed.set()
+        for check in list(self._aborts):
+            check()
+
+    def wake(self) -> None:
+        """Re-evaluate the flow's waits and abort conditions (after a change not in the registry)."""
+        self._changed.set()
+        for check in list(self._aborts):
+            check()
+
+    async def wait_until(self, predicate: Callable[[Registry], bool], *, timeout_s: float, what: str) -> None:
+        """Wait until ``predicate(registry)`` holds; FlowFailed naming ``what`` after ``timeout_s``."""
+        try:
+            async with self.clock.timeout(timeout_s, drive=False):
+                while not predicate(self.registry):
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            self.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+
+    def expect_event(
+        self, device: str, event: str, match: Callable[[dict[str, Any]], bool] | None = None
+    ) -> asyncio.Future[dict[str, Any]]:
+        """A future of the next ``event`` of ``device`` (matching ``match``); create it before acting."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+        def listener(source: str, name: str, payload: dict[str, Any]) -> None:
+            if source == device and name == event and not future.done() and (match is None or match(payload)):
+                future.set_result(payload)
+
+        remove = self.ctx.listen(listener)
+        future.add_done_callback(lambda _: remove())
+        self._cleanups.append(remove)
+        return future
+
+    async def within(self, awaitable: Awaitable[Any], *, timeout_s: float, what: str) -> Any:
+        """Await ``awaitable`` for at most ``timeout_s`` simulated seconds; FlowFailed naming ``what``."""
+        try:
+            async with self.clock.timeout(timeout_s, drive=False):
+                return await awaitable
+        except TimeoutError:
+            self.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+
+    @contextlib.asynccontextmanager
+    async def abort_when(self, condition: Callable[[Registry], str | None]) -> AsyncIterator[None]:
+        """Run the body; when ``condition(registry)`` returns a reason, interrupt it with Interrupted.
+
+        Checked on entry, at every registry change and at ``wake()``.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        fired: list[str] = []
+
+        def check() -> None:
+            if fired:
+                return
+            reason = condition(self.registry)
+            if reason is not None:
+                fired.append(reason)
+                task.cancel()
+
+        reason = condition(self.registry)
+        if reason is not None:
+            raise Interrupted(reason)
+        self._aborts.append(check)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if fired and task.uncancel() == 0:
+                raise Interrupted(fired[0]) from None
+            raise
+        finally:
+            self._aborts.remove(check)
+        if fired and task.uncancel() == 0:  # fired after the body's last await
+            raise Interrupted(fired[0])
+
+    def abort_if_offline(self, *devices: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Interrupt the body when one of ``devices`` goes offline (``$availability``)."""
+
+        def offline(registry: Registry) -> str | None:
+            for device in devices:
+                view = registry.get(device)
+                if view is None or not view.online:
+                    return f"{device} went offline"
+            return None
+
+        return self.abort_when(offline)
+
+    async def subscribe(self, topic_filter: str, handler: Handler) -> None:
+        """Subscribe to any topic of the home while the flow runs."""
+        await self.ctx.bus.subscribe(topic_filter, handler, qos=0)
+        self._subscriptions.append((topic_filter, handler))
+
+    # -- the engine ----------------------------------------------------------------------------------
+    @property
+    def cancel_reason(self) -> str | None:
+        """Why the flow is being cancelled (``None`` unless ``cancel`` was called)."""
+        return self._cancel_reason
+
+    def cancel(self, reason: str) -> bool:
+        """Cancel the running flow (it ends ``cancelled`` with ``reason``); False if it already ended."""
+        if self.task is None or self.task.done() or self._cancel_reason is not None:
+            return False
+        self._cancel_reason = reason
+        self.task.cancel()
+        return True
+
+    async def main(self) -> None:
+        """Run the flow to its end; the task the orchestrator owns."""
+        self._stop_listening = self.registry.on_change(self._on_registry_change)
+        try:
+            self.state = FlowState.RUNNING
+            await self.publish()
+            result = await self.run()
+            if result is not None:
+                self.result = {**(self.result or {}), **result}
+            await self._end(FlowState.SUCCEEDED)
+        except asyncio.CancelledError:
+            await self._safe_cleanup()
+            await self._end(FlowState.CANCELLED, self._cancel_reason or "cancelled")
+            raise
+        except FlowFailed as exc:
+            await self._safe_cleanup()
+            await self._end(FlowState.FAILED, exc.reason)
+        except Interrupted as exc:
+            await self._safe_cleanup()
+            await self._end(FlowState.FAILED, exc.reason)
+        except Exception as exc:
+            log.exception("flow %s (%s) crashed", self.id, self.kind)
+            await self._safe_cleanup()
+            await self._end(FlowState.FAILED, f"internal error: {exc}")
+        finally:
+            await self._detach()
+
+    async def _safe_cleanup(self) -> None:
+        try:
+            await self.cleanup()
+        except Exception:
+            log.exception("flow %s: clean-up failed", self.id)
+
+    async def _end(self, state: FlowState, error: str | None = None) -> None:
+        self.state, self.error, self.ended = state, error, self.clock.iso()
+        for step in self.steps:
+            if step.state == "running":
+                step.state, step.ts = "failed", self.ended
+        await self.publish()
+        with contextlib.suppress(NotConnectedError):
+            await self.ctx.bus.publish(
+                self.ctx.topics.event(ORCHESTRATOR, "flow_ended"),
+                {"ts": self.ended, "flow_id": self.id, "kind": self.kind, "state": state.value, "error": error},
+            )
+
+    async def _detach(self) -> None:
+        self._stop_listening()
+        for remove in self._cleanups:
+            remove()
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for topic_filter, handler in subscriptions:
+            with contextlib.suppress(NotConnectedError):
+                await self.ctx.bus.unsubscribe(topic_filter, handler)

@@ -1,0 +1,413 @@
+"""Scenario files: a story told to a home, step by step, with what must be seen along the way.
+
+```yaml
+title: Living room cool-down
+article: "The AC cools the living room to 24 °C before you get home."
+home: demo                       # a shipped home, a path (relative to this file) or inline
+clock: {start: "2026-07-01T17:00:00Z"}   # virtual time unless `speed` is given
+steps:
+  - send: {device: living-ac, command: set, args: {power: true, target_c: 24}}
+  - wait_for: {device: living-ac, event: target_reached, timeout: 40m}
+  - expect: {device: living-ac, state: {room_temp_c: {approx: 24, tolerance: 0.5}}}
+```
+
+Every step is a mapping with exactly one action key (``send``, ``intent``, ``flow``,
+``wait_for``, ``sleep``, ``expect``, ``save``) and an optional ``title``. docs/scenarios.md
+describes each one; ``scenario.schema.json`` next to this module is the JSON Schema for editors
+(regenerate it with ``python -m hyperhome.scenarios.scenario``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    model_validator,
+)
+
+from hyperhome.devices.clock import parse_time
+from hyperhome.errors import ConfigError
+from hyperhome.scenarios import yamlfile
+from hyperhome.scenarios.homefile import HomeFile
+
+# -- durations --------------------------------------------------------------------------------
+_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*h)?\s*(\d+(\.\d+)?\s*m)?\s*(\d+(\.\d+)?\s*s)?\s*$"
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds from ``"40m"``, ``"1h30m"``, ``"2.5s"`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        msg = f"not a duration: {value!r}"
+        raise ValueError(msg)
+    if isinstance(value, int | float):
+        if value < 0:
+            msg = f"a duration cannot be negative: {value}"
+            raise ValueError(msg)
+        return float(value)
+    match = _DURATION_RE.fullmatch(value)
+    if not value.strip() or match is None or not any(match.groups()):
+        msg = f"not a duration: {value!r} (write e.g. 90s, 40m, 1h30m, 2.5s)"
+        raise ValueError(msg)
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``2400`` -> ``"40m"``, ``5400.5`` -> ``"1h30m0.5s"``; the inverse of ``parse_duration``."""
+    whole_h, rest = divmod(seconds, 3600)
+    whole_m, secs = divmod(rest, 60)
+    parts = [f"{int(whole_h)}h" if whole_h else "", f"{int(whole_m)}m" if whole_m else ""]
+    secs = round(secs, 3)
+    if secs or not any(parts):
+        parts.append(f"{secs:g}s")
+    return "".join(parts)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    Field(json_schema_extra={"type": ["string", "number"], "pattern": DURATION_PATTERN}),
+]
+"""Seconds, written as ``"40m"``, ``"1h30m"``, ``"2.5s"`` or a number of seconds."""
+
+# -- constraints --------------------------------------------------------------------------------
+_CHECK_KEYS = {"equals", "min", "max", "one_of", "approx", "tolerance"}
+
+
+def _bare_value_allowed(schema: dict[str, Any]) -> None:
+    constraint = dict(schema)
+    schema.clear()
+    schema["description"] = constraint.pop("description", "")
+    schema["anyOf"] = [constraint, {"type": ["string", "number", "boolean", "null", "array"]}]
+
+
+class Check(BaseModel):
+    """Constraints on one value; every one given must hold. A bare value means ``equals``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_bare_value_allowed)
+
+    equals: Any = None
+    min: float | None = None
+    max: float | None = None
+    one_of: list[Any] | None = None
+    approx: float | None = None
+    tolerance: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_value(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data and set(data) <= _CHECK_KEYS:
+            return data
+        return {"equals": data}
+
+    @property
+    def has_equals(self) -> bool:
+        return "equals" in self.model_fields_set
+
+    def describe(self) -> str:
+        parts = []
+        if self.has_equals:
+            parts.append(f"= {json.dumps(self.equals)}")
+        if self.approx is not None:
+            parts.append(f"≈ {self.approx:g} ± {self.tolerance:g}")
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.one_of is not None:
+            parts.append(f"one of {json.dumps(self.one_of)}")
+        return ", ".join(parts) or "anything"
+
+
+Checks = dict[str, Check]
+"""Field path (``room_temp_c``, ``result.first_frame_s``, ``source.device``) -> constraint."""
+
+# -- steps --------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Send(_Model):
+    """Send a command to a device and check its reply."""
+
+    device: str
+    command: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    expect_ok: bool = True
+    expect_error: str | None = Field(default=None, description="The error code the reply must carry.")
+    timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _error_means_not_ok(self) -> Send:
+        if self.expect_error is not None:
+            self.expect_ok = False
+        return self
+
+
+class Intent(_Model):
+    """Ask for something as a user would, by tapping it on a phone (the phone's ``tap`` command).
+
+    A controller may not publish on a device's ``event/intent`` topic (access control), so the
+    runner asks the phone to tap; the phone publishes the intent with its owner as the user.
+    """
+
+    intent: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    device: str = "phone"
+    timeout: Duration = 10.0
+
+
+class FlowStart(_Model):
+    """Start a flow (``$orchestrator/cmd/{kind}``); its flow_id is saved as ``save_as``."""
+
+    kind: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    save_as: str | None = Field(default=None, description="Name to save the flow_id under (default: the kind).")
+    expect_ok: bool = True
+    expect_error: str | None = None
+    timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _defaults(self) -> FlowStart:
+        if self.expect_error is not None:
+            self.expect_ok = False
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.save_as or self.kind
+
+
+class _Condition(_Model):
+    device: str | None = Field(default=None, description="A device id, or $orchestrator for its events.")
+    flow: str | None = Field(default=None, description="A saved flow name (or ${name}, or a flow id).")
+    event: str | None = None
+    state: Any = Field(
+        default=None,
+        description="For a device: field -> constraint on its state. For a flow: the state(s) it must reach.",
+    )
+    where: Checks = Field(default_factory=dict, description="Constraints on the event's or flow status's fields.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> _Condition:
+        if (self.device is None) == (self.flow is None):
+            msg = "give exactly one of device and flow"
+            raise ValueError(msg)
+        if self.device is not None:
+            if (self.event is None) == (self.state is None):
+                msg = "with device, give exactly one of event and state"
+                raise ValueError(msg)
+            if self.state is not None:
+                if not isinstance(self.state, dict) or not self.state:
+                    msg = "state must map field names to constraints, e.g. {room_temp_c: {max: 25}}"
+                    raise ValueError(msg)
+                self.state = {k: Check.model_validate(v) for k, v in self.state.items()}
+        else:
+            if self.event is not None:
+                msg = "a flow has no events; wait for the orchestrator's (device: $orchestrator)"
+                raise ValueError(msg)
+            if self.state is not None and not isinstance(self.state, str | list):
+                msg = "a flow's state is one of pending, running, succeeded, failed, cancelled (or a list)"
+                raise ValueError(msg)
+        return self
+
+    @property
+    def device_checks(self) -> Checks:
+        return self.state if isinstance(self.state, dict) else {}
+
+    @property
+    def flow_states(self) -> list[str]:
+        if self.state is None:
+            return []
+        return [self.state] if isinstance(self.state, str) else [str(s) for s in self.state]
+
+
+class WaitFor(_Condition):
+    """Let simulated time pass until an event comes, a state holds, or a flow reaches a state."""
+
+    timeout: Duration
+
+
+class Expect(_Condition):
+    """Check now: a device's state, an event seen since the last action, or a flow's status."""
+
+
+FLOW_STATES = ("pending", "running", "succeeded", "failed", "cancelled")
+ACTIONS = ("send", "intent", "flow", "wait_for", "sleep", "expect", "save")
+
+
+class Step(_Model):
+    """One step: exactly one action key, and an optional title."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [{"required": [a]} for a in ACTIONS]})
+
+    title: str | None = None
+    send: Send | None = None
+    intent: Intent | None = None
+    flow: FlowStart | None = None
+    wait_for: WaitFor | None = None
+    sleep: Duration | None = None
+    expect: Expect | None = None
+    save: dict[str, str] | None = Field(
+        default=None,
+        description="name -> source: reply.<path>, event.<path>, flow.<path>, state.<device>.<path>, time, now.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        given = [a for a in ACTIONS if getattr(self, a) is not None]
+        if len(given) != 1:
+            msg = f"a step needs exactly one of {', '.join(ACTIONS)} (got {', '.join(given) or 'none'})"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(a for a in ACTIONS if getattr(self, a) is not None)
+
+    def label(self, index: int) -> str:
+        return f"step {index + 1} ({self.title or self.action})"
+
+
+class ClockSpec(_Model):
+    start: str = Field(default="2026-07-01T17:00:00Z", description="ISO 8601 start of simulated time.")
+    speed: float | None = Field(default=None, gt=0, description="Scaled real time; virtual when omitted.")
+
+    @model_validator(mode="after")
+    def _start_is_a_time(self) -> ClockSpec:
+        try:
+            parse_time(self.start)
+        except ValueError:
+            msg = f"start {self.start!r} is not an ISO 8601 time"
+            raise ValueError(msg) from None
+        return self
+
+    @property
+    def start_s(self) -> float:
+        return parse_time(self.start)
+
+
+_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SAVE_SOURCES = ("reply", "event", "flow", "state", "time", "now")
+
+
+class Scenario(_Model):
+    """A scenario file; see the module docstring."""
+
+    model_config = ConfigDict(extra="forbid", title="HyperHome scenario")
+
+    title: str
+    article: str = Field(description="What the article describes, quoted or paraphrased.")
+    home: Annotated[
+        Annotated[str, Tag("name")] | Annotated[HomeFile, Tag("inline")],
+        Discriminator(lambda v: "inline" if isinstance(v, dict | HomeFile) else "name"),
+    ] = Field(default="demo", description="A shipped home, a path (relative to the scenario), or an inline home.")
+    clock: ClockSpec = Field(default_factory=ClockSpec)
+    requires_flows: list[str] = Field(
+        default_factory=list, description="Flow kinds the orchestrator must know; else the scenario is skipped."
+    )
+    steps: list[Step] = Field(min_length=1)
+
+
+def reference_problems(scenario: Scenario) -> list[tuple[yamlfile.Loc, str]]:
+    """Names used as ``${name}`` before a step saves them, and save sources that do not exist."""
+    problems: list[tuple[yamlfile.Loc, str]] = []
+    saved: set[str] = set()
+    for index, step in enumerate(scenario.steps):
+        dumped = json.dumps(step.model_dump(mode="json", exclude_none=True))
+        for name in dict.fromkeys(_REF_RE.findall(dumped)):
+            if name not in saved:
+                problems.append((("steps", index), f"uses ${{{name}}} before any step saves it"))
+        if step.flow is not None:
+            saved.add(step.flow.name)
+        for name, source in (step.save or {}).items():
+            if source.split(".", 1)[0] not in SAVE_SOURCES:
+                where = ("steps", index, "save", name)
+                problems.append((where, f"the source must start with one of {', '.join(SAVE_SOURCES)}"))
+            saved.add(name)
+    return problems
+
+
+# -- loading ------------------------------------------------------------------------------------
+def library() -> Path:
+    return Path(str(resources.files("hyperhome.scenarios") / "library"))
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(library().glob("*.yaml"))}
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A path to a scenario file, or the name of a shipped one (``living_room_cooldown``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_scenarios()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    msg = f"no scenario file {name_or_path!s} (shipped scenarios: {', '.join(shipped)})"
+    raise ConfigError(msg)
+
+
+def load_scenario(name_or_path: str | Path) -> tuple[Scenario, Path]:
+    """Validate a scenario file; ConfigError naming file, line and field if it does not fit."""
+    path = resolve(name_or_path)
+    data, lines = yamlfile.load(path)
+    scenario = yamlfile.validate_data(Scenario, data, lines, str(path))
+    problems = reference_problems(scenario)
+    if problems:
+        raise ConfigError(
+            "\n".join(
+                f"{path}:{yamlfile.line_of(lines, loc) or '?'}: {'.'.join(map(str, loc))}: {message}"
+                for loc, message in problems
+            )
+        )
+    return scenario, path
+
+
+def home_plan(scenario: Scenario, path: Path) -> HomeFile:
+    """The home a scenario runs in: inline, a path relative to the scenario file, or shipped."""
+    from hyperhome.scenarios.homefile import load_home
+
+    if isinstance(scenario.home, HomeFile):
+        return scenario.home
+    relative = path.parent / scenario.home
+    return load_home(relative if relative.is_file() else scenario.home)
+
+
+def schema_path() -> Path:
+    return Path(__file__).with_name("scenario.schema.json")
+
+
+def json_schema() -> str:
+    """The JSON Schema of scenario files, as written to ``scenario.schema.json``."""
+    schema = Scenario.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://hyperhome.dev/scenario.schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json_schema(path: Path | None = None) -> Path:
+    target = path or schema_path()
+    target.write_text(json_schema(), encoding="utf-8")
+    return target
+
+
+if __name__ == "__main__":
+    sys.stdout.write(f"wrote {write_json_schema()}\n")

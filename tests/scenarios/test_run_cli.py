@@ -1,0 +1,85 @@
+"""``hyperhome run`` as a user runs it: a real process, its exit code, its reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+WRONG = """\
+title: A wrong expectation
+article: "The AC cools the room, but not to 18 °C in ten minutes."
+home: demo
+steps:
+  - send: {device: living-ac, command: set, args: {power: true, target_c: 24}}
+  - title: Too cold too soon
+    wait_for: {device: living-ac, state: {room_temp_c: {max: 18}}, timeout: 10m}
+  - expect: {device: living-ac, state: {power: false}}
+"""
+
+
+async def _hyperhome(*argv: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hyperhome",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    async with asyncio.timeout(timeout_s):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_a_wrong_expectation_exits_1_and_says_why(tmp_path: Path) -> None:
+    story = tmp_path / "wrong.yaml"
+    story.write_text(WRONG, encoding="utf-8")
+    junit, results = tmp_path / "junit.xml", tmp_path / "results.json"
+    code, out, err = await _hyperhome(
+        "run", str(story), "door_lock_pin_lockout", "--junit", str(junit), "--json", str(results)
+    )
+    assert code == 1, out + err
+    assert "step 2 (Too cold too soon) failed" in out
+    assert "room_temp_c <= 18" in out
+    assert "room_temp_c = " in out  # what was seen
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    failure = cases["wrong"].find("failure")
+    assert failure is not None
+    assert "Too cold too soon" in (failure.get("message") or "")
+    assert cases["door_lock_pin_lockout"].find("failure") is None
+    data = json.loads(results.read_text(encoding="utf-8"))["results"]
+    assert [r["status"] for r in data] == ["failed", "passed"]
+    assert data[0]["steps"][1]["expected"].startswith("living-ac state room_temp_c <= 18")
+    assert data[1]["golden"] == "matched"
+    assert data[1]["trace"][0]["kind"] in ("event", "reply", "state")
+
+
+async def test_passing_run_exits_0_with_a_timeline() -> None:
+    code, out, err = await _hyperhome("run", "door_lock_pin_lockout")
+    assert code == 0, out + err
+    assert "pin_lockout" in out  # the live timeline
+    assert "+5:00.0" in out
+    assert "matched" in out
+
+
+async def test_scenarios_lists_the_shipped_ones() -> None:
+    code, out, _ = await _hyperhome("scenarios")
+    assert code == 0
+    assert "living_room_cooldown" in out
+    assert "Rear camera hand-off" in out
+
+
+async def test_an_unknown_scenario_is_a_usage_error() -> None:
+    code, _, err = await _hyperhome("run", "no_such_scenario")
+    assert code == 2
+    assert "shipped scenarios:" in err
