@@ -10,6 +10,7 @@ from typing import Any
 
 from hyperhome.orchestrator.flows.base import Flow
 from hyperhome.orchestrator.flows.camera_handoff import CameraHandoff
+from hyperhome.orchestrator.flows.precool import Precool
 from hyperhome.orchestrator.flows.remote_camera import RemoteCamera
 
-KINDS: dict[str, type[Flow[Any]]] = {cls.kind: cls for cls in (CameraHandoff, RemoteCamera)}
+KINDS: dict[str, type[Flow[Any]]] = {cls.kind: cls for cls in (CameraHandoff, Precool, RemoteCamera)}
