@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hyperhome.orchestrator.flows import KINDS as FLOW_KINDS
 from hyperhome.scenarios.runner import golden_path
 from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
 from hyperhome.scenarios.testing import ScenarioRunner, run_scenario
@@ -22,10 +23,9 @@ async def test_shipped_scenario_passes(scenario_runner: ScenarioRunner, broker_k
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_scenarios_without_flows_have_golden_traces(name: str) -> None:
+def test_every_shipped_scenario_has_a_golden_trace_and_known_flows(name: str) -> None:
     scenario, path = load_scenario(name)
-    if scenario.requires_flows:
-        pytest.skip(f"{name} needs flows {scenario.requires_flows}; its golden trace comes with them")
+    assert set(scenario.requires_flows) <= set(FLOW_KINDS), f"{name} names a flow the orchestrator lacks"
     assert golden_path(path).is_file()
 
 
