@@ -208,6 +208,7 @@ class BusClient:
         self._backoff = backoff or Backoff()
         self._subscriptions: dict[str, _Subscription] = {}
         self._broker_filters: set[str] = set()
+        self._filters_lock = asyncio.Lock()  # one change of the broker-side filters at a time
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._first_connect: asyncio.Future[None] | None = None
@@ -381,6 +382,10 @@ class BusClient:
         MQTT 3.1.1 lets a broker send one copy of a message per matching subscription (amqtt
         does); with no overlap each message arrives once, and handlers are matched here.
         """
+        async with self._filters_lock:
+            await self._sync_broker_filters_locked(client)
+
+    async def _sync_broker_filters_locked(self, client: aiomqtt.Client) -> None:
         wanted = cover(list(self._subscriptions))
         for topic_filter in wanted:
             if topic_filter in self._broker_filters:
