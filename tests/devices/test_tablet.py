@@ -65,7 +65,10 @@ async def test_call_shows_the_own_camera_through_its_own_lease_and_hang_up_relea
         (changed,) = h.events("video_source_changed")
         assert changed == {"ts": changed["ts"], "device": "dut", "stream": "front", "first_frame_s": 0.0}
         state = shown(h)  # the refresh at 2 s
-        assert state["frames_received"] == sum(1 for f in own if parse_time(f["ts"]) <= parse_time(state["ts"]))
+        # a frame at the very instant of the state publish may be counted on either side of it
+        before = sum(1 for f in own if parse_time(f["ts"]) < parse_time(state["ts"]))
+        at_or_before = sum(1 for f in own if parse_time(f["ts"]) <= parse_time(state["ts"]))
+        assert before <= state["frames_received"] <= at_or_before
         assert state["blank"] is False
 
         result = await h.ok("call.end")
