@@ -430,7 +430,7 @@ class BusClient:
             msg = f"{self.client_id} is not connected; cannot publish to {topic}"
             raise NotConnectedError(msg)
         if self._barrier is not None:
-            self._barrier.note_activity()
+            self._barrier.note_activity(self.client_id)
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 await client.publish(topic, encode(payload), qos=qos, retain=retain, timeout=math.inf)

@@ -4,8 +4,9 @@ The virtual clock may only jump to its next timer when nothing is in flight: eve
 an in-process client published has reached every in-process subscriber, and every handler has
 finished. One *round* proves that through the broker itself:
 
-1. every member (an in-process ``BusClient``) publishes a token on ``$sync/{its name}`` after
-   whatever it already queued; the coordinator (the ``$clock`` login) waits for all of them.
+1. every member (an in-process ``BusClient``) that published since the last round publishes a
+   token on ``$sync/{its name}`` after whatever it already queued; the coordinator (the
+   ``$clock`` login) waits for all of them (a member that published nothing has nothing in flight).
    MQTT keeps one connection's messages in order, so once the coordinator has a member's token,
    the broker has routed everything that member published before it;
 2. the coordinator publishes one token on ``$sync/$clock``; every member handles messages in
@@ -51,6 +52,7 @@ class SyncBarrier:
         self._waiting_acks: set[str] = set()
         self._progress = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._dirty: set[str] = set()  # members that published since the last round began
         self.activity = 0
         self.rounds = 0
         self._flushed = -1  # activity count at the start of the last round that saw no new publish
@@ -84,8 +86,10 @@ class SyncBarrier:
             self._waiting_acks.discard(member.client_id)
             self._progress.set()
 
-    def note_activity(self) -> None:
+    def note_activity(self, member: str | None = None) -> None:
         self.activity += 1
+        if member is not None:
+            self._dirty.add(member)
 
     def consume(self, member: BusClient, message: Message) -> bool:
         """Take a ``$sync/$clock`` token off a member's message stream; True if it was one."""
@@ -129,12 +133,15 @@ class SyncBarrier:
         self._round += 1
         self.rounds += 1
         members = dict(self._members)
-        self._waiting_tokens = set(members)
+        # only a member that published since the last round can have messages in flight from it
+        dirty, self._dirty = self._dirty, set()
+        senders = {cid: m for cid, m in members.items() if cid in dirty}
+        self._waiting_tokens = set(senders)
         self._waiting_acks = set(members)
         await asyncio.gather(
             *(
                 m.publish_token(self.topics.sync(m.sync_name or "anon"), dumps({"c": cid, "r": self._round}))
-                for cid, m in members.items()
+                for cid, m in senders.items()
             ),
             return_exceptions=True,
         )
