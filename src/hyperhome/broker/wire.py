@@ -74,6 +74,26 @@ class Reply(WireModel):
     error: ErrorInfo | None = None
     ts: str
 
+    @classmethod
+    def answer(
+        cls,
+        command_id: str | None,
+        command: str,
+        ts: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[ErrorCode, str] | None = None,
+    ) -> Reply:
+        """The reply to a command: its result, or an error with a code and a readable message."""
+        return cls(
+            id=command_id,
+            command=command,
+            ok=error is None,
+            result=result if error is None else None,
+            error=ErrorInfo(code=error[0], message=error[1]) if error else None,
+            ts=ts,
+        )
+
     def to_payload(self) -> bytes:
         data = {"id": self.id, **self.model_dump(mode="json", exclude_none=True)}
         return dumps(data)

@@ -36,7 +36,6 @@ from hyperhome.broker.wire import (
     ONLINE,
     Command,
     ErrorCode,
-    ErrorInfo,
     Meta,
     Reply,
     decode_command,
@@ -413,14 +412,7 @@ class Device:
         result: dict[str, Any] | None = None,
         error: tuple[ErrorCode, str] | None = None,
     ) -> None:
-        reply = Reply(
-            id=cmd.id,
-            command=name,
-            ok=error is None,
-            result=result if error is None else None,
-            error=ErrorInfo(code=error[0], message=error[1]) if error else None,
-            ts=self.clock.iso(),
-        )
+        reply = Reply.answer(cmd.id, name, self.clock.iso(), result=result, error=error)
         payload = reply.to_payload()
         if cmd.id is not None:
             self._replies[cmd.id] = payload

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hyperhome.broker.client import Bus, Connector, Message, Will
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import OFFLINE, ONLINE, Command, ErrorCode, ErrorInfo, Reply, decode_command
+from hyperhome.broker.wire import OFFLINE, ONLINE, Command, ErrorCode, Reply, decode_command
 from hyperhome.devices.base import format_validation_error
 from hyperhome.errors import NotConnectedError
 from hyperhome.orchestrator.flows import KINDS
@@ -198,8 +198,7 @@ class Orchestrator:
         result: dict[str, Any] | None = None,
         error: tuple[ErrorCode, str] | None = None,
     ) -> None:
-        info = ErrorInfo(code=error[0], message=error[1]) if error else None
-        reply = Reply(id=cmd.id, command=command, ok=error is None, result=result, error=info, ts=self.clock.iso())
+        reply = Reply.answer(cmd.id, command, self.clock.iso(), result=result, error=error)
         with contextlib.suppress(NotConnectedError):
             await self.bus.publish(self.topics.reply(ORCHESTRATOR), reply.to_payload())
 
