@@ -75,14 +75,7 @@ def shipped_homes() -> dict[str, Path]:
 
 def resolve(name_or_path: str | Path) -> Path:
     """A path to a home file, or the name of a shipped one (``demo``)."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    homes = shipped_homes()
-    if str(name_or_path) in homes:
-        return homes[str(name_or_path)]
-    msg = f"no home file {name_or_path!s} (shipped homes: {', '.join(sorted(homes))})"
-    raise ConfigError(msg)
+    return yamlfile.resolve(name_or_path, shipped_homes(), "home")
 
 
 def load_home(name_or_path: str | Path) -> HomeFile:

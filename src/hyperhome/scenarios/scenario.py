@@ -355,14 +355,7 @@ def shipped_scenarios() -> dict[str, Path]:
 
 def resolve(name_or_path: str | Path) -> Path:
     """A path to a scenario file, or the name of a shipped one (``living_room_cooldown``)."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    shipped = shipped_scenarios()
-    if str(name_or_path) in shipped:
-        return shipped[str(name_or_path)]
-    msg = f"no scenario file {name_or_path!s} (shipped scenarios: {', '.join(shipped)})"
-    raise ConfigError(msg)
+    return yamlfile.resolve(name_or_path, shipped_scenarios(), "scenario")
 
 
 def load_scenario(name_or_path: str | Path) -> tuple[Scenario, Path]:

@@ -30,6 +30,17 @@ def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
             _lines(item, (*loc, index), out)
 
 
+def resolve(name_or_path: str | Path, shipped: dict[str, Path], what: str) -> Path:
+    """A path to a file, or the name of a shipped one; ConfigError listing the shipped names."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    msg = f"no {what} file {name_or_path!s} (shipped {what}s: {', '.join(sorted(shipped))})"
+    raise ConfigError(msg)
+
+
 def load(path: Path) -> tuple[Any, dict[Loc, int]]:
     """The data of a YAML file and the line of every location in it."""
     try:
