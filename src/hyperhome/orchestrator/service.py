@@ -3,6 +3,10 @@
 It answers flow commands on ``$orchestrator/cmd/{flow kind}`` (docs/flows.md), turns devices'
 ``event/intent`` into flows, and owns every flow's task (cancelled when it stops). The registry is
 rebuilt from retained messages on every start.
+
+Beside the flows it runs *services* (the ``Service`` protocol): parts such as automations and the
+voice assistant that see every device event, may answer commands of their own on
+``$orchestrator/cmd/{name}``, and start flows through ``prepare``/``launch``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import contextlib
 import itertools
 import logging
 import secrets
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,6 +56,31 @@ class Refusal(Exception):
         self.message = message
 
 
+CommandHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""A service's command: the command's args in, the reply's result out; raises ``Refusal``."""
+
+
+class Service(Protocol):
+    """A part of the orchestrator beside the flows (automations, voice, ...)."""
+
+    @property
+    def commands(self) -> Mapping[str, CommandHandler]:
+        """Commands it answers on ``$orchestrator/cmd/{name}`` (names must not clash with flow kinds)."""
+        ...
+
+    async def start(self, orchestrator: Orchestrator) -> None:
+        """Called once the orchestrator is connected and subscribed (the registry may still fill)."""
+        ...
+
+    async def stop(self) -> None:
+        """Called before the orchestrator cancels its flows and disconnects; must not wait on replies."""
+        ...
+
+    async def on_event(self, device: str, name: str, payload: dict[str, Any]) -> None:
+        """Every device's ``event/{name}`` (a JSON object), in arrival order; must not raise."""
+        ...
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -62,6 +91,7 @@ class Orchestrator:
         clock: Clock,
         residents: Iterable[str] = (),
         kinds: dict[str, type[Flow[Any]]] | None = None,
+        services: Sequence[Service] = (),
     ) -> None:
         self.topics = topics
         self.clock = clock
@@ -87,6 +117,14 @@ class Orchestrator:
             requests=self.requests,
             residents=frozenset(residents),
         )
+        self.services = list(services)
+        self._service_commands: dict[str, CommandHandler] = {}
+        for service in self.services:
+            for name, handler in service.commands.items():
+                if name in self.kinds or name == CANCEL or name in self._service_commands:
+                    msg = f"orchestrator command {name!r} is defined twice"
+                    raise ValueError(msg)
+                self._service_commands[name] = handler
         self._flow_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self.registry.on_change(self._on_device_change)
@@ -105,11 +143,26 @@ class Orchestrator:
         await self.bus.subscribe(self.topics.cmd(ORCHESTRATOR, "#"), self._on_command)
         await self.bus.subscribe(self.topics.all_of("event"), self._on_event)
         await self.bus.__aenter__()
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                await service.start(self)
+                started.append(service)
+        except BaseException:
+            for service in reversed(started):
+                await service.stop()
+            await self.bus.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping orchestrator service %r failed", service)
         for flow in list(self.flows.values()):
             flow.cancel("the orchestrator stopped")
         if self._tasks:
@@ -127,7 +180,7 @@ class Orchestrator:
         """Validate and authorise a flow; Refusal with the wire's error code if it may not start."""
         cls = self.kinds.get(kind)
         if cls is None:
-            known = ", ".join(sorted([*self.kinds, CANCEL]))
+            known = ", ".join(sorted([*self.kinds, CANCEL, *self._service_commands]))
             raise Refusal(ErrorCode.UNKNOWN_COMMAND, f"the orchestrator has no flow {kind!r} (known: {known})")
         try:
             parsed = cls.Args.model_validate(args)
@@ -169,7 +222,12 @@ class Orchestrator:
             await self._reply(Command(), name, error=(ErrorCode.BAD_REQUEST, str(exc)))
             return
         try:
-            result = self._cancel(cmd.args) if name == CANCEL else await self._start(name, cmd.args)
+            if name == CANCEL:
+                result = self._cancel(cmd.args)
+            elif name in self._service_commands:
+                result = await self._service_commands[name](cmd.args)
+            else:
+                result = await self._start(name, cmd.args)
         except Refusal as exc:
             await self._reply(cmd, name, error=(exc.code, exc.message))
             return
@@ -216,6 +274,11 @@ class Orchestrator:
         if ref.name == "intent":
             await self._on_intent(ref.device, payload)
         self.ctx.dispatch_event(ref.device, ref.name, payload)
+        for service in self.services:
+            try:
+                await service.on_event(ref.device, ref.name, payload)
+            except Exception:
+                log.exception("orchestrator service %r failed on %s/event/%s", service, ref.device, ref.name)
 
     async def _on_intent(self, device: str, payload: dict[str, Any]) -> None:
         intent, user, args = payload.get("intent"), payload.get("user"), payload.get("args") or {}

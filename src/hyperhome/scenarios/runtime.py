@@ -23,7 +23,7 @@ from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
 from hyperhome.devices.clock import Clock, VirtualClock, make_clock
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.orchestrator.service import Orchestrator
+from hyperhome.orchestrator.service import Orchestrator, Service
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -96,8 +96,19 @@ class Home:
         await asyncio.gather(*(self.start_device(d) for d in self.devices.values()))
         if self._with_orchestrator:
             self.orchestrator = await stack.enter_async_context(
-                Orchestrator(self.connect, creds.orchestrator, self.topics, clock=self.clock, residents=plan.residents)
+                Orchestrator(
+                    self.connect,
+                    creds.orchestrator,
+                    self.topics,
+                    clock=self.clock,
+                    residents=plan.residents,
+                    services=self.services(),
+                )
             )
+
+    def services(self) -> list[Service]:
+        """The orchestrator's services for this home (automations, voice), from the home file."""
+        return []
 
     async def start_device(self, device: Device) -> None:
         assert self.credentials is not None
