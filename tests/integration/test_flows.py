@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from hyperhome.broker.client import Message
 from hyperhome.devices.base import DeviceSpec
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.scenarios.homefile import HomeFile, load_home
@@ -200,6 +202,29 @@ async def test_an_intent_starts_a_flow_for_the_owner(home: Home, controller: Con
     assert len(running) == 1
     assert running[0]["user"] == "alice"
     assert running[0]["state"] == "running"
+
+
+async def test_a_device_may_only_ask_on_behalf_of_its_owner(home: Home, controller: Controller) -> None:
+    refusals: list[dict[str, Any]] = []
+    refused = asyncio.Event()
+
+    def on_refused(message: Message) -> None:
+        refusals.append(message.json())
+        refused.set()
+
+    await controller.bus.subscribe(controller.topics.event("$orchestrator", "intent_refused"), on_refused)
+    assert home.connect is not None
+    assert home.credentials is not None
+    # the laptop's own login (no owner) forges an intent in alice's name
+    forger = home.connect(home.credentials.device("laptop"), client_id="demo.laptop-forger")
+    async with forger:
+        intent = {"intent": "precool", "args": {"target_c": 24, "start_now": True}, "user": "alice"}
+        await forger.publish(home.topics.event("laptop", "intent"), intent)
+        async with asyncio.timeout(10):  # the refusal is immediate: no simulated time needs to pass
+            await refused.wait()
+    assert refusals[0]["device"] == "laptop"
+    assert refusals[0]["reason"] == "laptop may only ask on behalf of its owner (it has none), not 'alice'"
+    assert not [s for s in controller.flows.values() if s["kind"] == "precool"]
 
 
 async def test_flow_status_is_retained_for_a_fresh_controller(home: Home, controller: Controller) -> None:

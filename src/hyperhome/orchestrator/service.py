@@ -287,6 +287,9 @@ class Orchestrator:
             reason = "malformed intent"
         elif user is None or user not in self.ctx.residents:
             reason = f"{user!r} is not a resident of {self.topics.home}"
+        elif user != (owner := self._owner_of(device)):
+            # a device speaks for its owner only: a forged intent from another login must not act
+            reason = f"{device} may only ask on behalf of its owner ({owner or 'it has none'}), not {user!r}"
         else:
             try:
                 flow = self.prepare(intent, {**args, "user": user})
@@ -300,6 +303,10 @@ class Orchestrator:
                 self.topics.event(ORCHESTRATOR, "intent_refused"),
                 {"ts": self.clock.iso(), "device": device, "intent": intent, "user": user, "reason": reason},
             )
+
+    def _owner_of(self, device: str) -> str | None:
+        view = self.registry.devices.get(device)
+        return view.meta.owner if view is not None and view.meta is not None else None
 
     def _on_device_change(self, view: DeviceView, what: str) -> None:
         if what == "$availability" and view.online:
