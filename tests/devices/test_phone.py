@@ -176,19 +176,22 @@ async def test_hotspot_start_with_a_given_password_and_restarts() -> None:
     async with DeviceHarness(Phone, device_id="phone") as h:
         given = "correct horse battery"
         result = await h.ok("hotspot.start", {"ssid": "home-away", "password": given})
-        assert result == {"ssid": "home-away", "password": given, "already_on": False}
+        assert result == {"ssid": "home-away", "already_on": False}  # who gave it knows it: never echoed
         again = await h.ok("hotspot.start")
-        assert again == {"ssid": "home-away", "password": given, "already_on": True}
+        assert again == {"ssid": "home-away", "already_on": True}
+        same = await h.ok("hotspot.start", {"password": given})
+        assert same == {"ssid": "home-away", "already_on": True}
         reply = await h.command("hotspot.start", {"ssid": "other"})
         assert reply.error is not None
         assert reply.error.code == "rejected"
         stopped = await h.ok("hotspot.stop")
-        assert stopped == {"ssid": "home-away", "dropped": []}
+        assert stopped == {"ssid": "home-away", "dropped": [], "used_mb": {}}
         fresh = await h.ok("hotspot.start")
         assert fresh["ssid"] == "phone"
         assert fresh["password"] != given
         assert [e["ssid"] for e in h.events("hotspot_started")] == ["home-away", "phone"]
-        device_out = [m for m in h.messages if "/cmd/" not in m.topic and not m.topic.endswith("/reply")]
+        assert (await h.ok("hotspot.start"))["password"] == fresh["password"]  # its own: shown to the owner
+        device_out = [m for m in h.messages if "/cmd/" not in m.topic]
         assert not any(given.encode() in m.payload for m in device_out)
 
 

@@ -30,6 +30,22 @@ Network
     never stored or echoed. The call and the network are independent in this model: a call does
     not drop when the uplink goes.
 
+Getting online through the owner's phone
+    A device never talks to the phone: it asks the orchestrator. ``network.request_share``
+    publishes ``event/intent {intent: network_share, user: <owner>, args: {tablet: <own id>,
+    phone?}}``; with config ``auto_share`` (on for the tablet) the device asks by itself when a
+    Wi-Fi loss (``simulate.wifi``) takes it offline and it has no hotspot to fall back on. The
+    orchestrator's ``network_share`` flow then sends the credentials on this device's
+    ``cmd/network.join_hotspot`` (the only topic besides the phone's ``cmd`` that carries them).
+
+Traffic
+    ``traffic_mb_per_h`` is the data its apps move per hour through the uplink in use (0 while
+    offline): ``call_mb_per_h`` during a call plus ``background_mb_per_h`` (browsing, sync; set
+    with ``simulate.traffic``). A burst (``simulate.traffic {mb}``) is announced as
+    ``event/traffic {mb, uplink}``. The device counts nothing itself: a hotspot's data is
+    counted on the phone's modem, and in this emulator the radio link between them is the
+    network_share flow, which relays the rate and the bursts to the phone.
+
 Constants and where they come from:
 
 - ``BLANK_AFTER_FRAME_INTERVALS = 3``: HyperHome issue 3. One or two lost frames (QoS 0) do not
@@ -44,6 +60,10 @@ Constants and where they come from:
   (IEEE 802.11i-2004, annex H.4).
 - Known Wi-Fi beats a hotspot: a design choice matching what phones and tablets do by default
   (a hotspot is metered mobile data; a saved home network is not).
+- ``call_mb_per_h = 1080``: Zoom's bandwidth requirement for 720p HD video, 1.2 Mbps up and
+  1.2 Mbps down (support.zoom.com, "Zoom system requirements"): 2.4 Mbit/s x 3600 s / 8 = 1080 MB.
+- ``auto_share`` on for the tablet, off for the laptop: HyperHome issue 5 ("the tablet away from
+  home Wi-Fi gets online through the phone"); a laptop asks only when told to.
 """
 
 from __future__ import annotations
@@ -53,7 +73,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame
@@ -129,6 +149,10 @@ class CallingState(DeviceState):
     """True exactly while there is a working uplink (derived, not settable)."""
     hotspot_host: str | None = None
     """The device providing the hotspot, while the uplink is a hotspot."""
+    background_mb_per_h: float = Field(0.0, ge=0, le=100000)
+    """Data its apps other than the call move per hour when online (browsing, sync; simulate.traffic)."""
+    traffic_mb_per_h: float = Field(0.0, ge=0)
+    """Data moved per hour through the uplink in use: the call's plus the background's, 0 offline (derived)."""
 
 
 class CallingConfig(DeviceConfig):
@@ -138,6 +162,12 @@ class CallingConfig(DeviceConfig):
     """Frame rate the call asks of its own camera, and assumes for a source before its first frame."""
     call_refresh_s: float = Field(2.0, gt=0)
     """How often state is republished (if changed) while in a call."""
+    call_mb_per_h: float = Field(1080.0, ge=0)
+    """Data a video call moves per hour, both ways (Zoom's 720p requirement)."""
+    auto_share: bool = False
+    """Ask for the owner's phone hotspot by itself when a Wi-Fi loss takes it offline."""
+    share_phone: str | None = Field(None, pattern=ID_PATTERN)
+    """The phone to ask for (default: the orchestrator picks one of the owner's phones)."""
 
 
 class CallStartArgs(Args):
@@ -159,6 +189,30 @@ class JoinHotspotArgs(Args):
     """WPA2 passphrase: 8 to 63 printable ASCII characters (never stored or echoed)."""
     host: str = Field(pattern=ID_PATTERN)
     """Device id of the phone providing the hotspot."""
+
+
+class RequestShareArgs(Args):
+    phone: str | None = Field(None, pattern=ID_PATTERN)
+    """The phone whose hotspot to use (default: config share_phone, else the orchestrator picks the owner's)."""
+
+
+class LeaveArgs(Args):
+    reason: str | None = Field(None, min_length=1, max_length=200)
+    """Why, for the offline event (default: "left hotspot <ssid>")."""
+
+
+class TrafficArgs(Args):
+    mb: float | None = Field(None, gt=0, le=100000)
+    """A burst of this many MB now (a download); needs an uplink."""
+    mb_per_h: float | None = Field(None, ge=0, le=100000)
+    """From now on, the background rate (0 stops it)."""
+
+    @model_validator(mode="after")
+    def _something(self) -> TrafficArgs:
+        if self.mb is None and self.mb_per_h is None:
+            msg = "give mb, mb_per_h or both"
+            raise ValueError(msg)
+        return self
 
 
 class SimulateWifiArgs(Args):
@@ -204,6 +258,8 @@ class CallingDevice(MediaSource):
         "video_source_changed": "the first frame of the newly shown source arrived: device, stream, first_frame_s",
         "online": "the device has a working uplink again: uplink",
         "offline": "the device lost its last working uplink: reason",
+        "intent": "the device asks the orchestrator for something (network_share): intent, args, user",
+        "traffic": "a burst of data went through the uplink: mb, uplink",
     }
 
     state: CallingState
@@ -246,8 +302,10 @@ class CallingDevice(MediaSource):
         await super().publish_state_if_changed()
 
     def _sync_call_state(self) -> None:
-        """Copy the in-memory frame counters into state, with the last frame's age as of now."""
+        """Copy the in-memory frame counters into state, with the last frame's age as of now; derive traffic."""
         w, s, now = self._watching, self.state, self.clock.now()
+        demand = s.background_mb_per_h + (self.config.call_mb_per_h if s.in_call else 0.0)
+        s.traffic_mb_per_h = demand if s.online else 0.0
         s.frames_received = w.frames if w else 0
         s.last_frame_seq = w.last_seq if w else None
         last = w.last_frame_at if w else None
@@ -423,15 +481,47 @@ class CallingDevice(MediaSource):
         await self._network_changed(reason="")
         return {"uplink": self.state.uplink, "online": self.state.online}
 
-    @command("network.leave")
-    async def network_leave(self, args: NoArgs) -> dict[str, Any]:
+    @command("network.leave", LeaveArgs)
+    async def network_leave(self, args: LeaveArgs) -> dict[str, Any]:
         """Leave and forget the joined hotspot (a known Wi-Fi in range takes over)."""
         if self._hotspot is None:
             msg = "not joined to any hotspot"
             raise Rejected(msg)
         left, self._hotspot = self._hotspot, None
-        await self._network_changed(reason=f"left hotspot {left.ssid}")
+        await self._network_changed(reason=args.reason or f"left hotspot {left.ssid}")
         return {"uplink": self.state.uplink, "online": self.state.online}
+
+    @command("network.request_share", RequestShareArgs)
+    async def network_request_share(self, args: RequestShareArgs) -> dict[str, Any]:
+        """Ask the orchestrator to get this device online through its owner's phone hotspot (event/intent)."""
+        if self.state.online:
+            s = self.state
+            via = f"Wi-Fi {s.wifi.ssid}" if s.uplink == "wifi" else f"{s.hotspot_host}'s hotspot"
+            msg = f"already online through {via}"
+            raise Rejected(msg)
+        if self.spec.owner is None:
+            msg = f"{self.id} has no owner: a phone shares its hotspot only with its owner's devices"
+            raise Rejected(msg)
+        return await self._ask_for_share(args.phone or self.config.share_phone)
+
+    async def _ask_for_share(self, phone: str | None) -> dict[str, Any]:
+        await self.publish_state_if_changed()  # the orchestrator checks the intent against the state
+        share_args = {"tablet": self.id} if phone is None else {"tablet": self.id, "phone": phone}
+        await self.emit("intent", intent="network_share", args=share_args, user=self.spec.owner)
+        return {"intent": "network_share", "args": share_args}
+
+    @command("simulate.traffic", TrafficArgs)
+    async def simulate_traffic(self, args: TrafficArgs) -> dict[str, Any]:
+        """Test stimulus: the apps move data (a burst in MB now, and/or a steady background MB/h from now)."""
+        if args.mb is not None and not self.state.online:
+            msg = "offline: no data goes through"
+            raise Rejected(msg)
+        if args.mb_per_h is not None:
+            self.state.background_mb_per_h = args.mb_per_h
+            self._sync_call_state()
+        if args.mb is not None:
+            await self.emit("traffic", mb=args.mb, uplink=self.state.uplink)
+        return {"uplink": self.state.uplink, "traffic_mb_per_h": self.state.traffic_mb_per_h}
 
     @command("simulate.wifi", SimulateWifiArgs)
     async def simulate_wifi(self, args: SimulateWifiArgs) -> dict[str, Any]:
@@ -442,7 +532,11 @@ class CallingDevice(MediaSource):
             raise Rejected(msg)
         self.state.wifi = WifiState(ssid=ssid, link=args.link)
         gone = "out of range" if args.link == "down" else "is not a known network"
+        was_online = self.state.online
         await self._network_changed(reason=f"Wi-Fi {ssid} {gone}")
+        asks = was_online and not self.state.online and self.config.auto_share and self.spec.owner is not None
+        if asks and self._hotspot is None:
+            await self._ask_for_share(self.config.share_phone)
         return {"uplink": self.state.uplink, "online": self.state.online}
 
     async def _on_device_availability(self, message: Message) -> None:

@@ -49,12 +49,23 @@ With these, a cabin at 35 °C on a 35 °C day cools to 24 °C in about 3 minutes
 Per-zone set points (five seat zones) are kept for the seats; the one-mass model drives the
 cabin to their mean.
 
+Per-zone climate: ``climate_zones`` lists the seat zones whose climate is on (``climate.set``
+with ``power`` and ``zone`` switches one; without ``zone``, all five); ``climate_on`` is true
+while any is. The one-mass cabin is driven to the mean set point of the zones that are on.
+
 Cameras ``front``, ``rear`` and ``cabin`` are media sources (nominal frame sizes: 1920x1080
 outside, 1280x720 cabin). When the car is parked and locked every stream ends and new viewers
-are refused. Microphones: ``hear`` is the test stimulus of someone speaking in a seat zone,
-published as ``utterance``; speech levels run from 54 dB(A) relaxed to 78 shouted at 1 m,
-60 normal (ISO 9921:2003). The display keeps its message and the last ``DISPLAY_HISTORY``
-(5, a UI choice). ``internet`` is the car's cellular link (``simulate.internet``).
+are refused. The display keeps its message and the last ``DISPLAY_HISTORY`` (5, a UI choice).
+``internet`` is the car's cellular link (``simulate.internet``).
+
+Voice: ``hear`` is the test stimulus of someone speaking in a seat zone; speech levels run from
+54 dB(A) relaxed to 78 shouted at 1 m, 60 normal (ISO 9921:2003). The on-board assistant
+(car_assistant.py, docs/voice.md) handles the car's own functions itself, online or not, and
+answers with ``say`` in that zone (``voice`` and ``spoke`` events). While the car has internet
+it publishes every utterance (``handled`` tells whether it already answered) so the orchestrator
+can arbitrate and answer the rest. Requests for the home need the home reachable (internet, and
+the orchestrator's ``$availability`` online); otherwise the car answers "no connection" itself.
+Without internet it publishes no utterance at all.
 """
 
 from __future__ import annotations
@@ -64,13 +75,18 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hyperhome.broker.topics import ORCHESTRATOR
+from hyperhome.broker.wire import ONLINE
+from hyperhome.devices import car_assistant
 from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, Rejected, command
 from hyperhome.devices.clock import iso
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import driving, thermal
 from hyperhome.errors import ConfigError
+from hyperhome.voice import Grammar
 
 if TYPE_CHECKING:
+    from hyperhome.broker.client import Message
     from hyperhome.broker.topics import Topics
     from hyperhome.devices.clock import Clock, TimerHandle
 
@@ -126,7 +142,9 @@ class CarState(DeviceState):
     range_km: float = Field(392.5, ge=0)
     """Distance the battery lasts at the real-world consumption (derived)."""
     climate_on: bool = False
-    """Cabin climate (heat pump) running."""
+    """Cabin climate (heat pump) running, in at least one zone."""
+    climate_zones: list[Zone] = Field(default_factory=list)
+    """Seat zones whose climate is on (all five when climate_on is set without them)."""
     zone_targets_c: dict[Zone, SetPointC] = Field(default_factory=lambda: dict.fromkeys(ZONES, 24.0))
     """Set point of each seat zone; the cabin is driven to their mean."""
     cabin_temp_c: float = Field(35.0, ge=-40, le=80)
@@ -143,6 +161,8 @@ class CarState(DeviceState):
     """The car's cellular link is up."""
     streaming: list[str] = Field(default_factory=list)
     """Cameras with at least one viewer."""
+    last_spoken: str | None = None
+    """The last text the car said (on-board assistant or say)."""
 
 
 class CarConfig(DeviceConfig):
@@ -182,10 +202,10 @@ class TrafficArgs(Args):
 
 
 class ClimateSetArgs(Args):
-    """Any of power and target_c; with zone, target_c sets that seat zone only."""
+    """Any of power and target_c; with zone, they apply to that seat zone only."""
 
     power: bool | None = None
-    """Switch the cabin climate on or off."""
+    """Switch the climate on or off: in every zone, or in zone only."""
     target_c: float | None = Field(None, ge=16, le=32)
     """Set point, °C: of every zone, or of zone only."""
     zone: Zone | None = None
@@ -195,9 +215,6 @@ class ClimateSetArgs(Args):
     def _something(self) -> ClimateSetArgs:
         if self.power is None and self.target_c is None:
             msg = "give power and/or target_c"
-            raise ValueError(msg)
-        if self.zone is not None and self.target_c is None:
-            msg = "zone needs a target_c"
             raise ValueError(msg)
         return self
 
@@ -216,6 +233,13 @@ class HearArgs(Args):
     """What was said (already transcribed)."""
     level_db: float = Field(60.0, ge=0, le=130)
     """Speech level at the microphone, dB(A): about 60 normal, 78 shouted."""
+
+
+class CarSayArgs(Args):
+    text: str = Field(min_length=1, max_length=500)
+    """What to say."""
+    zone: Zone | None = None
+    """The seat zone to say it in (default: the whole cabin)."""
 
 
 class OnlineArgs(Args):
@@ -245,7 +269,9 @@ class Car(MediaSource):
         "arrived": "the car reached its destination and parked: destination, distance_km, minutes",
         "trip_cancelled": "the trip ended before arrival: destination, driven_km, remaining_km, reason",
         "displayed": "the cabin display shows a message: text, level",
-        "utterance": "a seat microphone heard speech: zone, text, level_db",
+        "utterance": "a seat microphone heard speech (with internet only): zone, text, level_db, handled",
+        "voice": "the on-board assistant answered: zone, text, lang, intent, slots, outcome, reply",
+        "spoke": "the car said something: text, zone (null: the whole cabin)",
     }
     refresh_s = 60.0
 
@@ -272,12 +298,18 @@ class Car(MediaSource):
         self._base_speed_kmh = 0.0
         self._announced_eta: float | None = None
         self._arrival: TimerHandle | None = None
+        if self.state.climate_on and not self.state.climate_zones:
+            self.state.climate_zones = list(ZONES)
+        self.state.climate_on = bool(self.state.climate_zones)
+        self.grammar = Grammar.default()
+        self._orchestrator_online = False
         self._refresh_state()  # no trip yet, so the clock (maybe not running yet) is not asked
 
     # -- physics -----------------------------------------------------------------------------
     def _hvac(self) -> thermal.Hvac:
         s = self.state
-        target = fmean(s.zone_targets_c.values())
+        zones = s.climate_zones or ZONES
+        target = fmean(s.zone_targets_c[z] for z in zones)
         if abs(self._cabin_c - target) < 1e-9:
             mode = "cool" if s.outdoor_temp_c > target else "heat"
         else:
@@ -459,13 +491,22 @@ class Car(MediaSource):
     # -- cabin ---------------------------------------------------------------------------------
     @command("climate.set", ClimateSetArgs)
     async def climate_set(self, args: ClimateSetArgs) -> dict[str, Any]:
-        """Switch the cabin climate and/or set a target: every zone, or one zone with zone."""
-        if args.power is not None:
-            self.state.climate_on = args.power
-        if args.target_c is not None:
-            zones = (args.zone,) if args.zone else ZONES
-            self.state.zone_targets_c = {**self.state.zone_targets_c, **dict.fromkeys(zones, args.target_c)}
-        return {"climate_on": self.state.climate_on, "zone_targets_c": self.state.zone_targets_c}
+        """Switch the climate and/or set a target: every zone, or one zone with zone."""
+        self._set_climate((args.zone,) if args.zone else ZONES, args.power, args.target_c)
+        return {
+            "climate_on": self.state.climate_on,
+            "climate_zones": self.state.climate_zones,
+            "zone_targets_c": self.state.zone_targets_c,
+        }
+
+    def _set_climate(self, zones: tuple[Zone, ...], power: bool | None, target_c: float | None) -> None:
+        s = self.state
+        if power is not None:
+            on = set(s.climate_zones) | set(zones) if power else set(s.climate_zones) - set(zones)
+            s.climate_zones = [z for z in ZONES if z in on]
+            s.climate_on = bool(on)
+        if target_c is not None:
+            s.zone_targets_c = {**s.zone_targets_c, **dict.fromkeys(zones, target_c)}
 
     @command("simulate.outdoor", OutdoorArgs)
     async def simulate_outdoor(self, args: OutdoorArgs) -> dict[str, Any]:
@@ -482,11 +523,47 @@ class Car(MediaSource):
         await self.emit("displayed", text=args.text, level=args.level)
         return {"shown": True}
 
+    # -- voice ---------------------------------------------------------------------------------
     @command("hear", HearArgs)
     async def hear(self, args: HearArgs) -> dict[str, Any]:
-        """Test stimulus: someone in a seat zone speaks; publishes event/utterance."""
-        await self.emit("utterance", zone=args.zone, text=args.text, level_db=args.level_db)
-        return {"zone": args.zone}
+        """Test stimulus: someone in a seat zone speaks; the on-board assistant acts or passes it on."""
+        decision = car_assistant.decide(
+            self.grammar, args.text, args.zone, ZONES, home_reachable=self._home_reachable()
+        )
+        if decision.change is not None:
+            change = decision.change
+            self._set_climate(tuple(z for z in ZONES if z in change.zones), change.power, change.target_c)
+        if self.state.internet:  # handled: the car answered it itself (the orchestrator then stays silent)
+            await self.emit("utterance", zone=args.zone, text=args.text, level_db=args.level_db, handled=decision.local)
+        if decision.local:
+            parse = decision.parse
+            await self.emit(
+                "voice", zone=args.zone, text=args.text, lang=parse.lang, intent=parse.intent,
+                slots=decision.slots or parse.slots, outcome=decision.outcome, reply=decision.reply,
+            )  # fmt: skip
+            assert decision.reply is not None
+            await self._speak(decision.reply, args.zone)
+        return {"zone": args.zone, "handled": decision.local, "outcome": decision.outcome}
+
+    @command("say", CarSayArgs)
+    async def say(self, args: CarSayArgs) -> dict[str, Any]:
+        """Say a text in the cabin, or in one seat zone's speakers."""
+        await self._speak(args.text, args.zone)
+        return {"spoken": True, "zone": args.zone}
+
+    async def _speak(self, text: str, zone: str | None) -> None:
+        self.state.last_spoken = text
+        await self.emit("spoke", text=text, zone=zone)
+
+    def _home_reachable(self) -> bool:
+        """The home's orchestrator can be reached: the car has internet and the orchestrator is online."""
+        return self.state.internet and self._orchestrator_online
+
+    def _on_availability(self, message: Message) -> None:
+        super()._on_availability(message)
+        ref = self.topics.parse(message.topic)
+        if ref is not None and ref.device == ORCHESTRATOR:
+            self._orchestrator_online = message.payload == ONLINE.encode()
 
     @command("simulate.internet", OnlineArgs)
     async def simulate_internet(self, args: OnlineArgs) -> dict[str, Any]:

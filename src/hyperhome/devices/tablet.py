@@ -19,7 +19,10 @@ class TabletState(CallingState):
 
 
 class TabletConfig(CallingConfig):
-    """A tablet's settings: known Wi-Fi networks and the call's frame rate (calling.py)."""
+    """A tablet's settings: known Wi-Fi networks, the call's frame rate, sharing (calling.py)."""
+
+    auto_share: bool = True
+    """Ask for the owner's phone hotspot by itself when a Wi-Fi loss takes it offline."""
 
 
 class Tablet(CallingDevice):

@@ -23,7 +23,7 @@ from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import Topics
 from hyperhome.errors import CommandError, HyperHomeError
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import load_home
+from hyperhome.scenarios.homefile import load_home, rules_of
 from hyperhome.scenarios.report import Timeline, print_summary, write_json, write_junit
 from hyperhome.scenarios.runner import ScenarioResult, run_scenario_file
 from hyperhome.scenarios.runtime import Home
@@ -36,7 +36,7 @@ app = typer.Typer(
     help="HyperHome: a smart-home and Human x Car x Home emulator over a real MQTT broker.",
 )
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # an error line stays whole: paths copy and paste
 
 
 def default_credentials_path() -> Path:
@@ -105,23 +105,56 @@ def up(
     password: Annotated[
         str | None, typer.Option("--password", help="One password for every login instead of random ones.")
     ] = None,
+    api_port: Annotated[
+        int,
+        typer.Option(
+            "--api-port", help="Port of the web API and dashboard on 127.0.0.1 (0: any free port).", min=0, max=65535
+        ),
+    ] = 8000,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Do not serve the web API and dashboard.")] = False,
+    grammar: Annotated[
+        list[Path] | None,
+        typer.Option("--grammar", help="A voice grammar file merged over the home's (docs/voice.md); repeatable."),
+    ] = None,
 ) -> None:
-    """Bring a home up: broker, devices and orchestrator, until Ctrl-C."""
+    """Bring a home up: broker, devices, orchestrator, web API and dashboard, until Ctrl-C."""
     plan = load_home(home)
     choice = BrokerChoice.parse(broker)
     creds_path = credentials or default_credentials_path()
 
     async def main() -> None:
-        async with Home(plan, broker=choice, port=port, speed=speed, password=password) as running:
+        async with (
+            Home(plan, broker=choice, port=port, speed=speed, password=password, grammar=grammar or ()) as running,
+            contextlib.AsyncExitStack() as stack,
+        ):
             assert running.credentials is not None
             running.credentials.save(creds_path)
-            _print_up(running, creds_path)
+            url = None if no_api else await stack.enter_async_context(_serve_api(running, api_port))
+            _print_up(running, creds_path, url)
             await asyncio.Event().wait()
 
     _run(main())
 
 
-def _print_up(running: Home, creds_path: Path) -> None:
+def _serve_api(running: Home, port: int) -> contextlib.AbstractAsyncContextManager[str]:
+    """The web API and dashboard of ``running`` on 127.0.0.1:``port``, in this event loop."""
+    # imported here: FastAPI and uvicorn add about half a second to every other command's start
+    from hyperhome.orchestrator.web import HomeLink, create_app, serve
+    from hyperhome.scenarios.webruns import WebRuns
+
+    assert running.connect is not None
+    assert running.credentials is not None
+    link = HomeLink(
+        running.connect,
+        running.credentials.controller,
+        running.topics,
+        name=running.plan.name or running.plan.home,
+        clock=running.clock,
+    )
+    return serve(create_app(link, runs=WebRuns()), port=port)
+
+
+def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
     creds = running.credentials
     assert creds is not None
     table = Table("device", "kind", "room", "owner", title=f"home [bold]{creds.home}[/]", title_justify="left")
@@ -133,8 +166,10 @@ def _print_up(running: Home, creds_path: Path) -> None:
         Panel.fit(
             f"broker      [bold]{running.choice.describe()}[/] listening on [bold]{creds.host}:{creds.port}[/]\n"
             f"clock       {running.clock.mode}\n"
-            f"credentials {creds_path} (mode 0600)\n\n"
-            f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} -u '{ctl.username}' "
+            f"automations {len(rules_of(running.plan))} rules (hyperhome send '$orchestrator' automation.list)\n"
+            f"credentials {creds_path} (mode 0600)\n"
+            + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
+            + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} -u '{ctl.username}' "
             f"-P \"$(jq -r .controller.password {creds_path})\" -t '{topic.everything}' -v\n"
             f'drive:  hyperhome send living-ac set \'{{"power": true, "target_c": 24}}\'',
             title="HyperHome is up",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperhome.broker.client import Endpoint, MqttConnector
@@ -22,8 +24,12 @@ from hyperhome.broker.topics import Topics
 from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
 from hyperhome.devices.clock import Clock, VirtualClock, make_clock
+from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
+from hyperhome.orchestrator.voice import VoiceService
+from hyperhome.scenarios.grammarfile import load_grammar
+from hyperhome.scenarios.homefile import rules_of
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -36,6 +42,7 @@ class Home:
 
     ``speed=None`` runs in virtual time (the default for tests and scenarios); a number runs
     scaled real time (1 = real time). ``broker`` is ``embedded``, ``mosquitto`` or a URL.
+    ``grammar``: voice grammar files merged after the home file's (docs/voice.md).
     """
 
     def __init__(
@@ -48,6 +55,7 @@ class Home:
         start: float | None = None,
         password: str | None = None,
         orchestrator: bool = True,
+        grammar: Sequence[str | Path] = (),
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
@@ -56,6 +64,7 @@ class Home:
         self.clock: Clock = make_clock(speed, start)
         self._password = password
         self._with_orchestrator = orchestrator
+        self.grammar = load_grammar([*plan.voice.grammar, *grammar])  # a bad file fails here, before anything runs
         self._stack = contextlib.AsyncExitStack()
         self.credentials: HomeCredentials | None = None
         self.endpoint: Endpoint | None = None
@@ -108,7 +117,9 @@ class Home:
 
     def services(self) -> list[Service]:
         """The orchestrator's services for this home (automations, voice), from the home file."""
-        return []
+        services: list[Service] = [Automations(rules_of(self.plan))]
+        services.append(VoiceService(self.grammar, window_s=self.plan.voice.window_ms / 1000))
+        return services
 
     async def start_device(self, device: Device) -> None:
         assert self.credentials is not None

@@ -376,10 +376,10 @@ def load_scenario(name_or_path: str | Path) -> tuple[Scenario, Path]:
 
 def home_plan(scenario: Scenario, path: Path) -> HomeFile:
     """The home a scenario runs in: inline, a path relative to the scenario file, or shipped."""
-    from hyperhome.scenarios.homefile import load_home
+    from hyperhome.scenarios.homefile import load_home, with_rules_file
 
     if isinstance(scenario.home, HomeFile):
-        return scenario.home
+        return with_rules_file(scenario.home, path.parent)
     relative = path.parent / scenario.home
     return load_home(relative if relative.is_file() else scenario.home)
 

@@ -96,9 +96,11 @@ def validate(model: type[M], path: Path) -> M:
     return validate_data(model, data, lines, str(path))
 
 
-def validate_data(model: type[M], data: Any, lines: dict[Loc, int], name: str) -> M:
+def validate_data(
+    model: type[M], data: Any, lines: dict[Loc, int], name: str, *, context: dict[str, Any] | None = None
+) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):

@@ -10,7 +10,8 @@ from typing import Any
 
 from hyperhome.orchestrator.flows.base import Flow
 from hyperhome.orchestrator.flows.camera_handoff import CameraHandoff
+from hyperhome.orchestrator.flows.network_share import NetworkShare
 from hyperhome.orchestrator.flows.precool import Precool
 from hyperhome.orchestrator.flows.remote_camera import RemoteCamera
 
-KINDS: dict[str, type[Flow[Any]]] = {cls.kind: cls for cls in (CameraHandoff, Precool, RemoteCamera)}
+KINDS: dict[str, type[Flow[Any]]] = {cls.kind: cls for cls in (CameraHandoff, NetworkShare, Precool, RemoteCamera)}

@@ -1,0 +1,5 @@
+"""The running-home fixtures of the integration tests (both brokers, virtual time)."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Recorder, controller, home, plan, recorder  # noqa: F401
