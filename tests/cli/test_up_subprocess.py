@@ -44,6 +44,8 @@ async def running_up(broker_kind: str, tmp_path: Path) -> AsyncIterator[HomeCred
         "up",
         "--broker",
         broker_kind,
+        "--api-port",
+        "0",  # any free port: 8000 may be taken on a shared machine
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
