@@ -72,10 +72,13 @@ async def running_up(broker_kind: str, tmp_path: Path) -> AsyncIterator[HomeCred
     finally:
         os.environ.pop("HYPERHOME_CREDENTIALS", None)
         if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
             async with asyncio.timeout(15):
                 await proc.wait()
     assert proc.returncode == 0
+    err = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert "Traceback" not in err, err
+    assert "not broadcasted" not in err, err
 
 
 async def test_up_is_driven_by_mosquitto_clients(running_up: HomeCredentials) -> None:

@@ -177,6 +177,14 @@ class _DropStartupTraceback(logging.Filter):
         return record.msg != _STARTUP_FAILURE
 
 
+class _DropShutdownLeftovers(logging.Filter):
+    """At shutdown amqtt warns "N messages not broadcasted": the last ``$availability`` and state
+    messages of clients that have already gone. Nobody is left to receive them; not worth a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).endswith("messages not broadcasted")
+
+
 class _QuietAmqtt:
     """amqtt logs every connection at INFO; hold its logger at WARNING while brokers run.
 
@@ -244,10 +252,14 @@ class EmbeddedBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         broker, self._broker = self._broker, None
+        amqtt_logger = logging.getLogger("amqtt.broker")
+        leftovers = _DropShutdownLeftovers()
+        amqtt_logger.addFilter(leftovers)
         try:
             if broker is not None:
                 await _shutdown(broker)
         finally:
+            amqtt_logger.removeFilter(leftovers)
             _QuietAmqtt.release()
 
     async def _start(self) -> _Broker:

@@ -76,8 +76,9 @@ def _run(main: Any) -> None:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(NotImplementedError):  # Ctrl-C too: a clean cancellation, not KeyboardInterrupt
+            for signum in (signal.SIGINT, signal.SIGTERM):  # raised wherever the loop happens to be
+                loop.add_signal_handler(signum, task.cancel)
         await main
 
     try:
