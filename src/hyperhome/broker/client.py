@@ -42,6 +42,7 @@ Payload = bytes | str | dict[str, Any] | list[Any] | BaseModel | None
 Handler = Callable[["Message"], Awaitable[None] | None]
 
 _SUBACK_FAILURE = 0x80
+_ROUTES_CACHED = 4096  # topics whose matching subscriptions a client remembers (then starts over)
 _client_ids = itertools.count(1)
 
 
@@ -207,6 +208,7 @@ class BusClient:
         self._connect_timeout_s = connect_timeout_s
         self._backoff = backoff or Backoff()
         self._subscriptions: dict[str, _Subscription] = {}
+        self._routes: dict[str, tuple[_Subscription, ...]] = {}  # topic -> matching subscriptions
         self._broker_filters: set[str] = set()
         self._filters_lock = asyncio.Lock()  # one change of the broker-side filters at a time
         self._client: aiomqtt.Client | None = None
@@ -214,6 +216,8 @@ class BusClient:
         self._first_connect: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._taps: list[Callable[[Message], None]] = []
+        self._filter_tasks: set[asyncio.Task[None]] = set()  # broker-side unsubscribes under way
         self.connects = 0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -243,6 +247,9 @@ class BusClient:
 
     async def _stop(self) -> None:
         self._closing = True
+        for pending in list(self._filter_tasks):
+            pending.cancel()
+        await asyncio.gather(*self._filter_tasks, return_exceptions=True)
         task, self._task = self._task, None
         if task is None:
             return
@@ -294,7 +301,7 @@ class BusClient:
         if self._will is not None:
             w = self._will
             will = aiomqtt.Will(topic=w.topic, payload=w.payload, qos=w.qos, retain=w.retain)
-        client = aiomqtt.Client(
+        client = _PromptClient(
             self.endpoint.host,
             self.endpoint.port,
             username=self.login.username,
@@ -333,13 +340,39 @@ class BusClient:
             self._first_connect.set_result(None)
 
     async def _dispatch(self, message: Message) -> None:
-        if self._barrier is not None and self._barrier.consume(self, message):
+        barrier = self._barrier
+        if barrier is not None and barrier.consume(self, message):
             return
-        topic = aiomqtt.Topic(message.topic)
-        for sub in list(self._subscriptions.values()):
-            if topic.matches(sub.topic_filter):
-                for handler in list(sub.handlers):
-                    await _call(handler, message, self.client_id, sub.topic_filter)
+        for tap in self._taps:
+            tap(message)
+        for sub in self._matching(message.topic):
+            for handler in list(sub.handlers):
+                await _call(handler, message, self.client_id, sub.topic_filter)
+        if barrier is not None:
+            barrier.delivered(self, message)
+
+    def _matching(self, topic: str) -> tuple[_Subscription, ...]:
+        """The subscriptions whose filter matches ``topic`` (remembered until they change)."""
+        found = self._routes.get(topic)
+        if found is None:
+            if len(self._routes) >= _ROUTES_CACHED:
+                self._routes.clear()
+            found = tuple(sub for sub in self._subscriptions.values() if within(topic, sub.topic_filter))
+            self._routes[topic] = found
+        return found
+
+    def add_tap(self, tap: Callable[[Message], None]) -> None:
+        """Also show every message this connection receives to ``tap``, before its handlers.
+
+        For instruments (``hyperhome bench`` times frames at a sink with it): a tap sees what
+        arrives, in arrival order, including messages no handler wants; it must be quick.
+        """
+        self._taps.append(tap)
+
+    @property
+    def broker_filters(self) -> frozenset[str]:
+        """The filters this connection holds at the broker right now (a non-overlapping cover)."""
+        return frozenset(self._broker_filters)
 
     # -- operations -------------------------------------------------------------------------
     async def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
@@ -353,16 +386,24 @@ class BusClient:
             existing.handlers.append(handler)
             return
         self._subscriptions[topic_filter] = _Subscription(topic_filter, [handler], qos)
+        self._routes.clear()
         client = self._client
         if client is not None and self.connected:
             try:
                 await self._sync_broker_filters(client)
             except ForbiddenError:
                 del self._subscriptions[topic_filter]
+                self._routes.clear()
                 raise
 
     async def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None:
-        """Remove ``handler`` from the filter (or all of them); unsubscribe when none is left."""
+        """Remove ``handler`` from the filter (or all of them); unsubscribe when none is left.
+
+        No handler sees the filter's messages once this returns. The broker is told in the
+        background: its UNSUBACK changes nothing for the caller, and waiting for it cost every
+        camera switch a round trip. A later change of filters waits for it (one at a time), and
+        so does virtual time (the barrier counts the change from now until it is done).
+        """
         sub = self._subscriptions.get(topic_filter)
         if sub is None:
             return
@@ -371,10 +412,23 @@ class BusClient:
         if handler is not None and sub.handlers:
             return
         del self._subscriptions[topic_filter]
+        self._routes.clear()
         client = self._client
         if client is not None and self.connected:
+            barrier = self._barrier
+            if barrier is not None:
+                barrier.begin_filter_change()
+            task = asyncio.create_task(self._drop_filters(client), name=f"unsubscribe:{self.client_id}")
+            self._filter_tasks.add(task)
+            task.add_done_callback(self._filter_tasks.discard)
+
+    async def _drop_filters(self, client: aiomqtt.Client) -> None:
+        try:
             with contextlib.suppress(ForbiddenError, NotConnectedError):
                 await self._sync_broker_filters(client)
+        finally:
+            if self._barrier is not None:
+                self._barrier.end_filter_change()
 
     async def _sync_broker_filters(self, client: aiomqtt.Client) -> None:
         """Hold at the broker exactly a non-overlapping cover of the handlers' filters.
@@ -383,7 +437,11 @@ class BusClient:
         does); with no overlap each message arrives once, and handlers are matched here.
         """
         async with self._filters_lock:
-            await self._sync_broker_filters_locked(client)
+            if self._barrier is None:
+                await self._sync_broker_filters_locked(client)
+                return
+            with self._barrier.changing_filters():
+                await self._sync_broker_filters_locked(client)
 
     async def _sync_broker_filters_locked(self, client: aiomqtt.Client) -> None:
         wanted = cover(list(self._subscriptions))
@@ -429,11 +487,12 @@ class BusClient:
         if client is None or not self.connected:
             msg = f"{self.client_id} is not connected; cannot publish to {topic}"
             raise NotConnectedError(msg)
+        data = encode(payload)
         if self._barrier is not None:
-            self._barrier.note_activity(self.client_id)
+            self._barrier.note_publish(self, topic, data)
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                await client.publish(topic, encode(payload), qos=qos, retain=retain, timeout=math.inf)
+                await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
         except (aiomqtt.MqttError, TimeoutError) as exc:
             msg = f"publish to {topic} failed: {exc}"
             raise NotConnectedError(msg) from None
@@ -459,6 +518,38 @@ class BusClient:
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+class _PromptClient(aiomqtt.Client):
+    """aiomqtt's client, but an outgoing packet is written to the socket as it is queued.
+
+    paho-mqtt, driven by an outside event loop as aiomqtt drives it, never writes a packet
+    where it is queued: it asks the loop to watch the socket for writing, which aiomqtt does
+    with ``call_soon_threadsafe(add_writer)``. Every publish, subscribe and reply then waits two
+    turns of the event loop and costs three more system calls (a byte to the loop's self-pipe,
+    two ``epoll_ctl``) before its own ``send``. On a busy loop that was the larger part of a
+    camera switch (HyperHome issue 7). Here, on the loop's own thread, the packet is written at
+    once; only when the socket cannot take it all (or off the loop, while connecting in
+    aiomqtt's executor thread) is the socket watched for writing, as before.
+    """
+
+    def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        if _running_loop() is self._loop:
+            try:
+                client.loop_write()
+            except Exception:  # the watched path below meets the same error and reports it
+                log.debug("%s: immediate write failed; leaving it to the event loop", self.identifier)
+            else:
+                if not client.want_write():
+                    return
+        super()._on_socket_register_write(client, userdata, sock)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _call(handler: Handler, message: Message, client_id: str, topic_filter: str) -> None:

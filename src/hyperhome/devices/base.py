@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.client import Bus, Connector, Message, Will
@@ -134,6 +136,13 @@ class DeviceSpec(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+@functools.cache
+def args_schema(args: type[Args]) -> dict[str, Any]:
+    """The JSON Schema of a command's args, built once per model (pydantic builds it anew on
+    every call, and ``$meta`` is published on every connect of every device)."""
+    return args.model_json_schema()
+
+
 def format_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
@@ -202,7 +211,7 @@ class Device:
             owner=self.spec.owner,
             sw_version=SW_VERSION,
             capabilities=list(self.capabilities),
-            commands={name: spec.args.model_json_schema() for name, spec in self.commands.items()},
+            commands={name: args_schema(spec.args) for name, spec in self.commands.items()},
             streams=list(self.streams),
             events=list(self.events),
         )
@@ -320,7 +329,9 @@ class Device:
         self.seq += 1
         body = self.state.model_dump(mode="json")
         self._last_published = body
-        return dumps({**body, "ts": self.clock.iso(), "seq": self.seq})
+        # pydantic's serializer: the same compact JSON as wire.dumps (numbers may differ only in
+        # exponent spelling, 1e-7 for 1e-07), about 4x faster on the hottest path a device has
+        return pydantic_core.to_json({**body, "ts": self.clock.iso(), "seq": self.seq})
 
     async def publish_state(self) -> None:
         self._advance()
@@ -400,9 +411,14 @@ class Device:
             self.state = before
             await self._reply(cmd, spec.name, error=(ErrorCode.INTERNAL, f"{spec.name} failed inside the device"))
             return
+        reply = self._reply(cmd, spec.name, result=result or {})
         if self.state != before:
-            await self.publish_state()
-        await self._reply(cmd, spec.name, result=result or {})
+            # the state, then the reply, back to back on the one connection (gather starts its
+            # tasks in order, and each hands its packet over before it first waits), so a client
+            # that has the reply has the new state; the reply does not wait for the state's PUBACK
+            await asyncio.gather(self.publish_state(), reply)
+        else:
+            await reply
 
     async def _reply(
         self,

@@ -69,6 +69,14 @@ class MediaSource(Device):
         assert self.bus is not None
         await self.bus.subscribe(self.topics.all_of("$availability"), self._on_availability)
 
+    async def stop(self) -> None:
+        """Stop the frame timers too: in real time they would outlive the clock."""
+        for stream in self._streams.values():
+            if stream.timer is not None:
+                stream.timer.cancel()
+                stream.timer = None
+        await super().stop()
+
     # -- hooks ---------------------------------------------------------------------------------
     def check_stream(self, stream: str, viewer: str) -> None:
         """Raise Rejected (or Forbidden) to refuse a viewer; default: allow."""

@@ -344,5 +344,11 @@ def run(
         raise typer.Exit(1)
 
 
+# -- benchmarks (hyperhome.bench; docs/BENCHMARKS.md) -----------------------------------------------
+from hyperhome.bench.cli import bench  # noqa: E402
+
+app.command("bench")(bench)
+
+
 def main() -> None:
     app()

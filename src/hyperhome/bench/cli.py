@@ -1,0 +1,205 @@
+"""``hyperhome bench NAME``: run benchmarks, print their tables, write their JSON.
+
+Registered on the main ``hyperhome`` app by ``scenarios/cli.py``. The bench modules are imported
+only when a bench runs, so the command line starts as fast as without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from hyperhome.broker.launch import BrokerChoice
+from hyperhome.broker.mosquitto import find_mosquitto
+from hyperhome.errors import HyperHomeError
+
+console = Console()
+if not console.is_terminal:
+    console.width = max(console.width, 160)  # piped to a file, the tables keep one line per row
+errors = Console(stderr=True)
+
+
+class BenchName(StrEnum):
+    HANDOFF = "handoff"
+    VIRTUAL_TIME = "virtual-time"
+    DENSITY = "density"
+    OVERHEAD = "overhead"
+    BROKER = "broker"
+    ALL = "all"
+
+
+class Via(StrEnum):
+    DIRECT = "direct"
+    FLOW = "flow"
+
+
+ORDER = (BenchName.VIRTUAL_TIME, BenchName.OVERHEAD, BenchName.BROKER, BenchName.HANDOFF, BenchName.DENSITY)
+"""``all`` runs the quick ones first and density, the slowest, last."""
+
+
+def bench(
+    name: Annotated[
+        BenchName,
+        typer.Argument(
+            metavar="NAME", help="handoff, virtual-time, density, overhead, broker, or all.", case_sensitive=False
+        ),
+    ],
+    broker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--broker",
+            metavar="BROKER",
+            help="embedded, mosquitto or mqtt://user:pass@host:port; repeat it for several "
+            "[default: embedded and mosquitto]",
+        ),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure as JSON here.")] = None,
+    switches: Annotated[int, typer.Option("--switches", help="handoff: switches, there and back.", min=2)] = 200,
+    via: Annotated[
+        Via, typer.Option("--via", help="handoff: direct commands, or the camera_handoff flow.")
+    ] = Via.DIRECT,
+    devices: Annotated[
+        str, typer.Option("--devices", help="density: device counts to try, comma-separated, e.g. 1000,5000.")
+    ] = "5000",
+    period: Annotated[
+        float, typer.Option("--period", help="density: seconds between one device's state publishes.", min=0.01)
+    ] = 10.0,
+    window: Annotated[float, typer.Option("--window", help="density: seconds measured per size.", min=0.1)] = 30.0,
+    gc_freeze: Annotated[
+        bool, typer.Option("--gc-freeze", help="density: gc.freeze() after start-up (not what `up` does yet).")
+    ] = False,
+    messages: Annotated[int, typer.Option("--messages", help="overhead: publishes per loop.", min=1)] = 2000,
+    seconds: Annotated[float, typer.Option("--seconds", help="broker: seconds per phase.", min=0.1)] = 5.0,
+    rate: Annotated[float, typer.Option("--rate", help="broker: msgs/s of the fixed-rate phase.", min=1)] = 200.0,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if a target is missed.")] = False,
+) -> None:
+    """Measure HyperHome: handoff latency, virtual-time speed, devices per process, overhead, brokers."""
+    texts = broker or _default_brokers()
+    try:
+        choices = [BrokerChoice.parse(text) for text in texts]
+        sizes = _sizes(devices)
+    except (HyperHomeError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    names: list[BenchName] = list(ORDER) if name is BenchName.ALL else [name]
+    settings: dict[str, Any] = {
+        "benches": [str(n) for n in names],
+        "brokers": [c.describe() for c in choices],
+        "switches": switches,
+        "via": str(via),
+        "devices": sizes,
+        "period_s": period,
+        "window_s": window,
+        "gc_freeze": gc_freeze,
+        "messages": messages,
+        "seconds": seconds,
+        "rate": rate,
+    }
+    options = {
+        "switches": switches,
+        "via": via,
+        "sizes": sizes,
+        "period": period,
+        "window": window,
+        "gc_freeze": gc_freeze,
+        "messages": messages,
+        "seconds": seconds,
+        "rate": rate,
+    }
+    logging.getLogger("amqtt").setLevel(logging.ERROR)  # its shutdown chatter is not a figure
+    from hyperhome.bench.report import document, machine, write_json
+
+    started = machine()
+    results = _run(_benches(names, choices, texts, options))
+
+    missed = [note for result in results for note in result.notes]
+    if json_out is not None:
+        write_json(json_out, document(results, settings, started))
+        console.print(f"[dim]figures written to {json_out}[/]")
+    if missed and strict:
+        raise typer.Exit(1)
+
+
+async def _benches(names: list[BenchName], choices: list[BrokerChoice], texts: list[str], o: dict[str, Any]) -> Any:
+    from hyperhome.bench import brokers, density, handoff, overhead, virtual_time
+
+    results = []
+    say = _say
+    for name in names:
+        match name:
+            case BenchName.HANDOFF:
+                result = await handoff.run(choices, switches=o["switches"], via=o["via"].value, progress=say)
+            case BenchName.VIRTUAL_TIME:
+                result = await virtual_time.run(choices, progress=say)
+            case BenchName.DENSITY:
+                result = await density.run(
+                    texts,
+                    devices=o["sizes"],
+                    period_s=o["period"],
+                    window_s=o["window"],
+                    freeze_heap=o["gc_freeze"],
+                    progress=say,
+                )
+            case BenchName.OVERHEAD:
+                result = await overhead.run(choices, messages=o["messages"], progress=say)
+            case _:
+                result = await brokers.run(choices, seconds=o["seconds"], rate=o["rate"], progress=say)
+        console.print(result.table)
+        for note in result.notes:
+            console.print(f"[yellow]target missed:[/] {note}")
+        results.append(result)
+    return results
+
+
+def _say(text: str) -> None:
+    console.print(f"[dim]{text}[/]")
+
+
+def _default_brokers() -> list[str]:
+    if find_mosquitto() is None:
+        errors.print("[yellow]mosquitto is not installed: measuring the embedded broker only[/]")
+        return ["embedded"]
+    return ["embedded", "mosquitto"]
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        msg = f"--devices takes whole numbers separated by commas, e.g. 1000,5000 (not {text!r})"
+        raise ValueError(msg) from None
+    if not sizes or min(sizes) < 1:
+        msg = "--devices needs one or more counts, each at least 1"
+        raise ValueError(msg)
+    return sizes
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+def _run(main: Any) -> Any:
+    """Run the benches; Ctrl-C and SIGTERM stop them cleanly; project errors become messages."""
+
+    async def guarded() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await main
+
+    try:
+        return asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        errors.print("[dim]stopped[/]")
+        raise typer.Exit(130) from None
+    except HyperHomeError as exc:
+        raise _fail(str(exc)) from None
