@@ -444,3 +444,23 @@ async def test_a_lease_ends_when_its_viewer_goes_offline() -> None:
         assert parse_time(frames(h, "rear")[-1]["ts"]) <= offline_at + 1 / 30 + 0.001
         assert since(offline_at, frames(h, "front")[-1]) > 1.9  # the laptop's lease lives on
         assert h.device.active_leases()[0].viewer == "laptop"
+
+
+async def test_a_keyframe_goes_out_at_once_and_the_rate_goes_on_from_it() -> None:
+    async with DeviceHarness(Phone, device_id="phone") as h:
+        await h.ok("stream.start", {"stream": "rear", "viewer": "tablet", "fps": 10})
+        await h.clock.sleep(0.25)  # frames at 0, 0.1, 0.2; the next one is due at 0.3
+        asked_at = h.clock.now()
+        before = len(frames(h))
+        answer = await h.ok("stream.keyframe", {"stream": "rear"})
+        got = frames(h)
+        assert len(got) == before + 1
+        assert answer == {"stream": "rear", "seq": got[-1]["seq"]}
+        assert parse_time(got[-1]["ts"]) == pytest.approx(asked_at, abs=1e-3)
+        await h.clock.sleep(0.25)
+        after = [parse_time(f["ts"]) - asked_at for f in frames(h)[before:]]
+        assert after == pytest.approx([0.0, 0.1, 0.2], abs=1e-3)  # no extra frame, no double rate
+        refused = (await h.command("stream.keyframe", {"stream": "front"})).error
+        assert refused is not None
+        assert refused.code == "rejected"
+        assert "not streaming 'front'" in refused.message

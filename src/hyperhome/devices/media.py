@@ -5,6 +5,9 @@ It then answers, with no code of its own:
 
 - ``stream.start {"stream", "viewer", "fps"}`` -> ``{"lease": "l-7", "topic": ".../stream/rear"}``
 - ``stream.stop {"lease"}``
+- ``stream.keyframe {"stream"}``: send a frame of a live stream now, and go on from there at the
+  stream's rate. A viewer that starts showing a stream asks for it (as a video call asks its peer
+  for a key frame), so the picture appears at once instead of up to one frame interval later.
 
 While a stream has at least one live lease it publishes a ``Frame`` on ``stream/{stream}`` (QoS 0)
 every 1/fps simulated seconds, at the highest fps any live lease asked for, so two viewers share
@@ -35,6 +38,11 @@ class StreamStartArgs(Args):
 
 class StreamStopArgs(Args):
     lease: str = Field(min_length=1, max_length=32)
+
+
+class KeyframeArgs(Args):
+    stream: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+    """The stream to send a frame of now (it must have a live lease)."""
 
 
 @dataclass
@@ -108,6 +116,18 @@ class MediaSource(Device):
                 return {"lease": args.lease, "stopped": True}
         msg = f"no live lease {args.lease!r}"
         raise Rejected(msg)
+
+    @command("stream.keyframe", KeyframeArgs)
+    async def stream_keyframe(self, args: KeyframeArgs) -> dict[str, Any]:
+        """Send a frame of a live stream now; the next ones follow at the stream's rate from here."""
+        stream = self._streams.get(args.stream)
+        if stream is None or stream.fps <= 0:
+            msg = f"{self.id} is not streaming {args.stream!r}"
+            raise Rejected(msg)
+        if stream.timer is not None:
+            stream.timer.cancel()
+        self._frame_due(args.stream)
+        return {"stream": args.stream, "seq": stream.seq}
 
     def end_leases(self, *, stream: str | None = None, viewer: str | None = None) -> list[Lease]:
         """End every lease matching ``stream`` and/or ``viewer``; returns the ended leases."""

@@ -5,7 +5,8 @@ Make-before-break, so the picture never goes blank:
 1. ``lease_source``: ``stream.start`` on the new source with viewer = the call device (skipped
    when the source is the call device's own camera: the call app holds that lease itself);
 2. ``switch_sink``: ``call.set_video_source`` on the call device (taking over, first, the lease
-   of the flow that put the current picture there, if any);
+   of the flow that put the current picture there, if any), then ``stream.keyframe`` on the
+   source, so its next frame goes out now rather than up to a frame interval later;
 3. ``first_frame``: wait until the call device reports the first frame of the new source (its
    ``video_source_changed`` event, which carries the sink's own ``first_frame_s``);
 4. ``release_previous``: only now ``stream.stop`` the old source's lease (if a flow held one);
@@ -180,6 +181,9 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
                     switched = True
                     await self.command(call, "call.set_video_source", new.model_dump())
                     switch_at = self.clock.now()
+                    # the source's frames started with the lease, before the sink listened: ask
+                    # for one now rather than wait up to a frame interval for the next
+                    await self.tell(new.device, "stream.keyframe", {"stream": new.stream})
                 async with self.step("first_frame") as step:
                     event = await self.within(first, timeout_s=FIRST_FRAME_TIMEOUT_S, what=f"{new} at {call}")
                     step.detail["first_frame_s"] = event.get("first_frame_s")
