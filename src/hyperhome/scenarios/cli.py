@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -130,6 +131,10 @@ def up(
         ):
             assert running.credentials is not None
             running.credentials.save(creds_path)
+            # what start-up built lives until the end: keep it out of the full collections, which
+            # otherwise stall a big home for 0.5-0.7 s at a time (docs/BENCHMARKS.md, density)
+            gc.collect()
+            gc.freeze()
             url = None if no_api else await stack.enter_async_context(_serve_api(running, api_port))
             _print_up(running, creds_path, url)
             await asyncio.Event().wait()
