@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from hyperhome.durations import parse_duration
 from hyperhome.errors import ConfigError
 from hyperhome.scenarios import cli, runtime
 from hyperhome.scenarios.runner import compare_golden, holds
@@ -15,7 +16,6 @@ from hyperhome.scenarios.scenario import (
     Check,
     json_schema,
     load_scenario,
-    parse_duration,
     schema_path,
     shipped_scenarios,
 )

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from hyperhome.durations import format_duration
 from hyperhome.scenarios.runner import Progress, ScenarioResult, StepOutcome
-from hyperhome.scenarios.scenario import format_duration
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
+from hyperhome.durations import format_duration
 from hyperhome.errors import ConfigError
 from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import (
@@ -34,7 +35,6 @@ from hyperhome.scenarios.scenario import (
     Scenario,
     Step,
     WaitFor,
-    format_duration,
     home_plan,
 )
 

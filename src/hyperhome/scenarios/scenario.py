@@ -38,44 +38,12 @@ from pydantic import (
 )
 
 from hyperhome.devices.clock import parse_time
+from hyperhome.durations import DURATION_PATTERN, format_duration, parse_duration
 from hyperhome.errors import ConfigError
 from hyperhome.scenarios import yamlfile
 from hyperhome.scenarios.homefile import HomeFile
 
 # -- durations --------------------------------------------------------------------------------
-_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
-DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*h)?\s*(\d+(\.\d+)?\s*m)?\s*(\d+(\.\d+)?\s*s)?\s*$"
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds from ``"40m"``, ``"1h30m"``, ``"2.5s"`` or a plain number of seconds."""
-    if isinstance(value, bool):
-        msg = f"not a duration: {value!r}"
-        raise ValueError(msg)
-    if isinstance(value, int | float):
-        if value < 0:
-            msg = f"a duration cannot be negative: {value}"
-            raise ValueError(msg)
-        return float(value)
-    match = _DURATION_RE.fullmatch(value)
-    if not value.strip() or match is None or not any(match.groups()):
-        msg = f"not a duration: {value!r} (write e.g. 90s, 40m, 1h30m, 2.5s)"
-        raise ValueError(msg)
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
-def format_duration(seconds: float) -> str:
-    """``2400`` -> ``"40m"``, ``5400.5`` -> ``"1h30m0.5s"``; the inverse of ``parse_duration``."""
-    whole_h, rest = divmod(seconds, 3600)
-    whole_m, secs = divmod(rest, 60)
-    parts = [f"{int(whole_h)}h" if whole_h else "", f"{int(whole_m)}m" if whole_m else ""]
-    secs = round(secs, 3)
-    if secs or not any(parts):
-        parts.append(f"{secs:g}s")
-    return "".join(parts)
-
-
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),

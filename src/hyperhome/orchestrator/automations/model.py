@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from hyperhome import durations
 from hyperhome.broker.topics import ID_PATTERN
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -88,33 +89,9 @@ Attribute = Annotated[str, Field(pattern=PATH_PATTERN, description="A state fiel
 
 
 # -- durations -------------------------------------------------------------------------------------
-_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
-_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?$")
-
-
 def parse_duration(value: Any) -> float:
     """Seconds from ``90`` (seconds), ``"90s"``, ``"5m"``, ``"1h30m"`` or Home Assistant's ``"00:05:00"``."""
-    if isinstance(value, bool):
-        msg = f"not a duration: {value!r}"
-        raise ValueError(msg)
-    if isinstance(value, int | float):
-        if value < 0:
-            msg = f"a duration cannot be negative: {value}"
-            raise ValueError(msg)
-        return float(value)
-    if not isinstance(value, str):
-        msg = f"not a duration: {value!r}"
-        raise ValueError(msg)
-    clock = _CLOCK_RE.fullmatch(value.strip())
-    if clock is not None:
-        hours, minutes, seconds = int(clock[1]), int(clock[2]), float(clock[3] or 0)
-        return hours * 3600 + minutes * 60 + seconds
-    match = _DURATION_RE.fullmatch(value)
-    if not value.strip() or match is None or not any(match.groups()):
-        msg = f"not a duration: {value!r} (write e.g. 90s, 5m, 1h30m or 00:05:00)"
-        raise ValueError(msg)
-    hours_f, minutes_f, seconds_f = (float(g) if g else 0.0 for g in match.groups())
-    return hours_f * 3600 + minutes_f * 60 + seconds_f
+    return durations.parse_duration(value, clock_form=True)
 
 
 Duration = Annotated[
@@ -126,7 +103,7 @@ Duration = Annotated[
 
 def parse_time_of_day(value: str) -> int:
     """Seconds after midnight from ``"07:00"`` or ``"07:00:30"``."""
-    match = _CLOCK_RE.fullmatch(value.strip())
+    match = durations.CLOCK_RE.fullmatch(value.strip())
     if match is None or "." in (match[3] or ""):
         msg = f"not a time of day: {value!r} (write HH:MM or HH:MM:SS, 24-hour, UTC)"
         raise ValueError(msg)
