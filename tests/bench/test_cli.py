@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
-
-async def _hyperhome(*argv: str, timeout_s: float = 90.0) -> tuple[int, str, str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hyperhome",
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    async with asyncio.timeout(timeout_s):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from tests.processes import run_hyperhome
 
 
 async def test_bench_prints_a_table_and_writes_json(tmp_path: Path) -> None:
     target = tmp_path / "figures.json"
-    code, out, err = await _hyperhome(
+    code, out, err = await run_hyperhome(
         "bench", "overhead", "--broker", "embedded", "--messages", "10", "--json", str(target)
     )
     assert code == 0, out + err
@@ -44,10 +26,10 @@ async def test_bench_prints_a_table_and_writes_json(tmp_path: Path) -> None:
 async def test_strict_exits_1_when_a_target_is_missed(broker_kind: str) -> None:
     # two devices: the density target (5,000 on Mosquitto) is missed, and only there
     args = ("bench", "density", "--broker", broker_kind, "--devices", "2", "--period", "0.2", "--window", "0.3")
-    code, out, err = await _hyperhome(*args)
+    code, out, err = await run_hyperhome(*args)
     assert code == 0, out + err
     assert "density: devices per process" in out
-    code, out, err = await _hyperhome(*args, "--strict")
+    code, out, err = await run_hyperhome(*args, "--strict")
     if broker_kind == "mosquitto":
         assert code == 1, out + err
         assert "target missed: density on mosquitto: held 2 devices (target 5,000)" in out
@@ -57,12 +39,12 @@ async def test_strict_exits_1_when_a_target_is_missed(broker_kind: str) -> None:
 
 
 async def test_bad_options_are_refused_clearly() -> None:
-    code, _, err = await _hyperhome("bench", "density", "--devices", "10,many")
+    code, _, err = await run_hyperhome("bench", "density", "--devices", "10,many")
     assert code == 2
     assert "--devices takes whole numbers" in err
-    code, _, err = await _hyperhome("bench", "handoff", "--broker", "ftp://nowhere")
+    code, _, err = await run_hyperhome("bench", "handoff", "--broker", "ftp://nowhere")
     assert code == 2
     assert "ftp://nowhere" in err
-    code, _, err = await _hyperhome("bench", "speed")
+    code, _, err = await run_hyperhome("bench", "speed")
     assert code == 2
     assert "speed" in err

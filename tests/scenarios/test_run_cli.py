@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from tests.processes import run_hyperhome
 
 WRONG = """\
 title: A wrong expectation
@@ -21,28 +20,11 @@ steps:
 """
 
 
-async def _hyperhome(*argv: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hyperhome",
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    async with asyncio.timeout(timeout_s):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def test_a_wrong_expectation_exits_1_and_says_why(tmp_path: Path) -> None:
     story = tmp_path / "wrong.yaml"
     story.write_text(WRONG, encoding="utf-8")
     junit, results = tmp_path / "junit.xml", tmp_path / "results.json"
-    code, out, err = await _hyperhome(
+    code, out, err = await run_hyperhome(
         "run", str(story), "door_lock_pin_lockout", "--junit", str(junit), "--json", str(results)
     )
     assert code == 1, out + err
@@ -65,7 +47,7 @@ async def test_a_wrong_expectation_exits_1_and_says_why(tmp_path: Path) -> None:
 
 
 async def test_passing_run_exits_0_with_a_timeline() -> None:
-    code, out, err = await _hyperhome("run", "door_lock_pin_lockout")
+    code, out, err = await run_hyperhome("run", "door_lock_pin_lockout")
     assert code == 0, out + err
     assert "pin_lockout" in out  # the live timeline
     assert "+5:00.0" in out
@@ -73,13 +55,13 @@ async def test_passing_run_exits_0_with_a_timeline() -> None:
 
 
 async def test_scenarios_lists_the_shipped_ones() -> None:
-    code, out, _ = await _hyperhome("scenarios")
+    code, out, _ = await run_hyperhome("scenarios")
     assert code == 0
     assert "living_room_cooldown" in out
     assert "Rear camera hand-off" in out
 
 
 async def test_an_unknown_scenario_is_a_usage_error() -> None:
-    code, _, err = await _hyperhome("run", "no_such_scenario")
+    code, _, err = await run_hyperhome("run", "no_such_scenario")
     assert code == 2
     assert "shipped scenarios:" in err

@@ -9,18 +9,17 @@ the car's camera on the phone, and an automation's ``because`` on the timeline. 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright, expect
+
+from tests.processes import hyperhome_up
 
 log = logging.getLogger(__name__)
 
@@ -52,41 +51,12 @@ def _chromium() -> Path:
 @pytest.fixture
 async def dashboard(broker_kind: str, tmp_path: Path) -> AsyncIterator[str]:
     """``hyperhome up --api-port 0`` in a child process; the dashboard's URL it printed."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hyperhome",
-        "up",
-        "--broker",
-        broker_kind,
-        "--api-port",
-        "0",
-        "--credentials",
-        str(tmp_path / "credentials.json"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    seen: list[str] = []
-    try:
-        async with asyncio.timeout(30):
-            while not any("Ctrl-C to stop" in line for line in seen):
-                line = (await proc.stdout.readline()).decode()
-                if not line:
-                    pytest.fail(f"hyperhome up exited early:\n{''.join(seen)}\n{(await proc.stderr.read()).decode()}")
-                seen.append(line)
-        found = URL_RE.search("".join(seen))
-        assert found is not None, "".join(seen)
+    credentials = str(tmp_path / "credentials.json")
+    async with hyperhome_up("--broker", broker_kind, "--api-port", "0", "--credentials", credentials) as up:
+        found = URL_RE.search(up.output)
+        assert found is not None, up.output
         yield found.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(20):
-                await proc.wait()
-    assert proc.returncode == 0, (await proc.stderr.read()).decode()
+    assert up.proc.returncode == 0, up.stderr
 
 
 async def test_dashboard_switches_the_call_to_the_phone_and_precools(dashboard: str, tmp_path: Path) -> None:
