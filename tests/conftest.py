@@ -31,6 +31,16 @@ def broker_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def mosquitto_available() -> None:
+    """For a test that runs on both brokers itself: skip without mosquitto (fail under CI=true)."""
+    if find_mosquitto() is None:
+        reason = "the mosquitto binary is not installed (apt install mosquitto)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs mosquitto: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
 def homes() -> list[HomeCredentials]:
     return [HomeCredentials.generate(home, ["cam", "lock"]) for home in ("home-a", "home-b")]
 

@@ -84,6 +84,9 @@ class _BrokenBarrier:
 
     activity = 0
 
+    def attach(self, wake: object) -> None:
+        pass
+
     async def quiesce(self) -> None:
         msg = "barrier round 7 timed out waiting for ['phone']"
         raise ClockError(msg)

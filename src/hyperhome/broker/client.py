@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
+import paho.mqtt.client as paho_mqtt
 from pydantic import BaseModel
 
 from hyperhome.broker.credentials import Login
@@ -211,7 +212,7 @@ class BusClient:
         self._routes: dict[str, tuple[_Subscription, ...]] = {}  # topic -> matching subscriptions
         self._broker_filters: set[str] = set()
         self._filters_lock = asyncio.Lock()  # one change of the broker-side filters at a time
-        self._client: aiomqtt.Client | None = None
+        self._client: _PromptClient | None = None
         self._connected = asyncio.Event()
         self._first_connect: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -261,28 +262,42 @@ class BusClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def will(self) -> Will | None:
+        """What the broker publishes for this client when its connection is lost."""
+        return self._will
+
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):
             await self._connected.wait()
 
     async def _run(self) -> None:
+        """Connect, serve, and after any failure connect again, until closed.
+
+        Whatever ends a session (the broker or the network, a refused resubscription, the owner's
+        ``on_connect`` failing half-way through its announcement) is logged and followed by a
+        reconnect: only ``close`` ends this loop, and before the first connect, any error goes
+        straight to ``__aenter__``.
+        """
         self._backoff.reset()
         while not self._closing:
             try:
                 await self._session()
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, OSError) as exc:  # OSError: socket errors that slipped past aiomqtt
                 if self._fail_first_connect(exc):
                     return
                 log.info("%s: connection lost (%s); reconnecting", self.client_id, exc)
-            except OSError as exc:  # socket errors that slipped past aiomqtt
+            except Exception as exc:
                 if self._fail_first_connect(exc):
                     return
-                log.info("%s: socket error (%s); reconnecting", self.client_id, exc)
+                log.warning("%s: session ended by %s: %s; reconnecting", self.client_id, type(exc).__name__, exc)
             finally:
                 self._client = None
                 self._connected.clear()
                 if self._barrier is not None:
-                    self._barrier.leave(self)
+                    self._barrier.leave(self, lost=not self._closing)
+            if self._closing:
+                return
             await asyncio.sleep(self._backoff.next_delay())
 
     def _fail_first_connect(self, exc: Exception) -> bool:
@@ -290,6 +305,9 @@ class BusClient:
         first = self._first_connect
         if first is None or first.done():
             return False
+        if isinstance(exc, BusError):  # a refused subscription says which, at once
+            first.set_exception(exc)
+            return True
         refused = isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (4, 5, 134, 135)
         reason = "refused: bad username or password / not authorised" if refused else str(exc)
         msg = f"could not connect to {self.endpoint.host}:{self.endpoint.port} as {self.login.username}: {reason}"
@@ -324,8 +342,13 @@ class BusClient:
             self._client = client
             self.connects += 1
             await self._after_connect(client)
+            barrier = self._barrier
             async for raw in client.messages:
-                await self._dispatch(Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain)))
+                message = Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain))
+                if barrier is None:
+                    await self.handle(message)
+                else:
+                    barrier.arrived(self, message)  # handled when the barrier releases it, in its order
 
     async def _after_connect(self, client: aiomqtt.Client) -> None:
         self._broker_filters.clear()
@@ -339,17 +362,17 @@ class BusClient:
         if self._first_connect is not None and not self._first_connect.done():
             self._first_connect.set_result(None)
 
-    async def _dispatch(self, message: Message) -> None:
-        barrier = self._barrier
-        if barrier is not None and barrier.consume(self, message):
-            return
+    async def handle(self, message: Message) -> None:
+        """Show ``message`` to the taps, then run the handlers of every matching filter.
+
+        Called in arrival order by the connection's own loop; in virtual time by the barrier
+        instead, in the instant's defined order (broker/sync.py).
+        """
         for tap in self._taps:
             tap(message)
         for sub in self._matching(message.topic):
             for handler in list(sub.handlers):
                 await _call(handler, message, self.client_id, sub.topic_filter)
-        if barrier is not None:
-            barrier.delivered(self, message)
 
     def _matching(self, topic: str) -> tuple[_Subscription, ...]:
         """The subscriptions whose filter matches ``topic`` (remembered until they change)."""
@@ -489,7 +512,17 @@ class BusClient:
             raise NotConnectedError(msg)
         data = encode(payload)
         if self._barrier is not None:
+            # virtual time: hand the packet over and return, never waiting for the PUBACK. A
+            # caller that waited would resume whenever the broker's answer came, so the order of
+            # what it did next, against every other handler, would be the network's; and the
+            # barrier proves delivery itself (broker/sync.py)
             self._barrier.note_publish(self, topic, data)
+            try:
+                client.publish_nowait(topic, data, qos=qos, retain=retain)
+            except aiomqtt.MqttError as exc:
+                msg = f"publish to {topic} failed: {exc}"
+                raise NotConnectedError(msg) from None
+            return
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
@@ -514,6 +547,8 @@ class BusClient:
         client = self._client
         if client is None:
             return
+        if self._barrier is not None:
+            self._barrier.leave(self, lost=True)  # now, at this point of the instant, not when noticed
         sock = client._client.socket()
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
@@ -534,6 +569,8 @@ class _PromptClient(aiomqtt.Client):
     """
 
     def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        if sock.fileno() < 0:  # closed under us (a cut link): paho reports the loss; nothing to watch
+            return
         if _running_loop() is self._loop:
             try:
                 client.loop_write()
@@ -543,6 +580,16 @@ class _PromptClient(aiomqtt.Client):
                 if not client.want_write():
                     return
         super()._on_socket_register_write(client, userdata, sock)
+
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+        """Queue a PUBLISH (written at once, see above) without waiting for its PUBACK.
+
+        aiomqtt's ``publish`` always waits for the broker's acknowledgement of QoS 1; its
+        ``on_publish`` callback ignores the acknowledgement of a message nobody waits for.
+        """
+        info = self._client.publish(topic, payload, qos, retain)
+        if info.rc != paho_mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -88,6 +88,9 @@ class MemoryBroker:
         else:
             self._idle.clear()
 
+    def attach(self, wake: Callable[[], None]) -> None:
+        """Nothing to do: handlers run as messages are published, in publish order."""
+
     async def quiesce(self) -> None:
         """Return once every client has handled every message routed to it."""
         while True:

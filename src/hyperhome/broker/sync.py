@@ -1,34 +1,57 @@
-"""The quiet barrier that lets virtual time jump safely (ARCHITECTURE.md, "Time").
+"""The quiet barrier that lets virtual time jump safely, and the order of one instant
+(ARCHITECTURE.md, "Time"; docs/protocol.md, "Virtual time").
 
 The virtual clock may only jump to its next timer when nothing is in flight: every message that
 an in-process client published has reached every in-process subscriber, and every handler has
-finished. Two proofs of that, the cheap one first:
+finished. And what happens at one simulated instant must happen in one defined order, whatever
+the broker, the network and the machine's load, so that a scenario gives the same trace on
+every run and on both brokers.
 
-*Counted deliveries.* When a member (an in-process ``BusClient``) publishes, the barrier works
-out which members will receive the message: those holding a broker-side filter that matches
-the topic (``BusClient`` holds a non-overlapping cover, so one copy each), provided the
-contract's access control lets the publisher publish there. Each such member reports the
-message once its handlers have run. When every expected delivery was reported and nothing else
-happened, the system is quiet, with no extra message through the broker. This is what keeps a
-camera at 30 fps cheap: one frame, one delivery to the viewer, and the instant is proven.
-(With a broker given by URL every client logs in as the operator's user, whose rights the
-barrier cannot know: there it proves quiet by rounds only.)
+*The order of an instant.* In virtual time a member (an in-process ``BusClient``) does not run
+its handlers when a message arrives: it hands the message to the barrier, and the barrier
+releases what has arrived in *waves*. Every publish is stamped when it is made with its key:
+``(wave, publisher, n)``, the wave being the number of releases so far, the publisher the
+member's name (a device id, ``$orchestrator``, ``$controller``) and ``n`` the publisher's own
+count. A release takes every message that has arrived (only once every message published so far
+has been proven to have arrived, see below), sorts them by key (then receiver), and runs their
+handlers one message at a time; after each message it lets what that message woke up (tasks,
+flows, the scenario runner) run until they wait again. What those handlers and tasks publish
+is stamped with the next wave. So the order is causal (a message is handled after the one that
+caused it), then by publisher and the publisher's order (MQTT's per-connection order), then by
+receiver; messages the barrier did not see published (retained copies on subscribe, outside
+clients) come after the known ones of their release, by topic and payload. A publish never
+waits for the broker's acknowledgement in virtual time (``BusClient.publish``): a handler that
+resumed whenever a PUBACK came back would put the network's order into the instant.
 
-*Barrier rounds*, whenever counting cannot tell (a member changing its subscriptions, joining
-or leaving, a topic two of a member's filters match, a publish the access control would drop),
-or an expected delivery did not come within ``delivery_timeout_s`` (a QoS 0 message the broker
-dropped). A round proves quiet through the broker itself:
+*Proof of arrival*, the cheap one first:
 
-1. every member that published since the last round publishes a token on ``$sync/{its name}``
-   after whatever it already queued; the coordinator (the ``$clock`` login) waits for all of
-   them (a member that published nothing has nothing in flight). MQTT keeps one connection's
-   messages in order, so once the coordinator has a member's token, the broker has routed
-   everything that member published before it;
-2. the coordinator publishes one token on ``$sync/$clock``; every member handles messages in
-   arrival order, so when a member sees it, every message routed to it before has been handled.
+- *Counted deliveries.* When a member publishes, the barrier works out which members will
+  receive the message: those holding a broker-side filter that matches the topic (``BusClient``
+  holds a non-overlapping cover, so one copy each), provided the contract's access control lets
+  the publisher publish there. When every expected delivery has arrived and nothing else
+  happened, the wave is complete, with no extra message through the broker. This is what keeps
+  a camera at 30 fps cheap: one frame, one delivery to the viewer. (With a broker given by URL
+  the clients' logins are the operator's, whose rights the barrier cannot know: there it proves
+  arrival by rounds only.)
+- *Barrier rounds*, whenever counting cannot tell (a member changing its subscriptions, joining
+  or leaving, a topic two of a member's filters match, a publish the access control would drop),
+  or an expected delivery did not come within ``delivery_timeout_s`` (a QoS 0 message the
+  broker dropped). A round proves arrival through the broker itself:
 
-``quiesce()`` repeats proofs until one passes in which no member published anything new.
-Each member only reports to this in-process object; the tokens carry nothing but a round number.
+  1. every member that published since the last round publishes a token on ``$sync/{its name}``
+     after whatever it already queued; the coordinator (the ``$clock`` login) waits for all of
+     them (a member that published nothing has nothing in flight). MQTT keeps one connection's
+     messages in order, so once the coordinator has a member's token, the broker has routed
+     everything that member published before it;
+  2. the coordinator publishes one token on ``$sync/$clock``; each member reads its messages
+     in order, so when a member reads it, every message routed to it before has arrived.
+
+Between waves the barrier also waits, bounded by ``round_timeout_s``, until no member is
+changing its broker-side filters (a SUBACK on its way) and no member that lost its connection
+is still away, so neither a subscription nor a reconnect races the instant. A member that loses
+its connection unexpectedly has its last will published by the broker: the barrier expects it
+like a publish of that member. ``quiesce()`` repeats proofs and releases until a proof passes
+in which nothing new was published and nothing is left to release.
 """
 
 from __future__ import annotations
@@ -36,8 +59,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import math
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import aiomqtt
 
 from hyperhome.broker.acl import Access, rules_for
 from hyperhome.broker.client import BusClient, Endpoint, Message
@@ -45,17 +72,18 @@ from hyperhome.broker.credentials import Login, Principal
 from hyperhome.broker.filters import within
 from hyperhome.broker.topics import CLOCK, Topics
 from hyperhome.broker.wire import dumps
-from hyperhome.errors import ClockError
-
-if TYPE_CHECKING:
-    import aiomqtt
+from hyperhome.errors import ClockError, NotConnectedError
 
 log = logging.getLogger(__name__)
 
 _SETTLE_YIELDS = 4
-_MAX_ROUNDS = 10_000
+_MAX_ROUNDS = 100_000
 _CACHED_TOPICS = 10_000  # routes and publish rights remembered per topic (then worked out again)
+_UNSEEN = ""  # the publisher of a message the barrier did not see published: before every name
 _DeliveryKey = tuple[str, str, bytes]  # (member client id, topic, payload)
+Key = tuple[int, str, int]
+"""A publish's place in the order of its instant: (wave, publisher, the publisher's count)."""
+_Slot = tuple[int, str, int, str, bytes, str, int]  # a key, then topic, payload, receiver, arrival
 
 
 class SyncBarrier:
@@ -84,19 +112,31 @@ class SyncBarrier:
         self._lock = asyncio.Lock()
         self._dirty: set[str] = set()  # members with an uncounted publish since the last round
         self._counted: set[str] = set()  # members with counted publishes since the last round
-        self._expected: dict[_DeliveryKey, int] = {}
-        self._outstanding = 0  # the sum of _expected
+        self._expected: dict[_DeliveryKey, deque[Key]] = {}
+        self._outstanding = 0  # how many expected deliveries have not arrived
+        self._floating: dict[tuple[str, bytes], list[Key]] = {}  # keys of publishes with unknown routes
+        self._floated: dict[_DeliveryKey, int] = {}
         self._delivered = asyncio.Event()
         self._changing = 0  # members changing their broker-side filters right now
+        self._away: dict[str, BusClient] = {}  # members that lost their connection, until they are back
+        self._changed = asyncio.Event()  # a filter change ended or a member came back
         self._must_round = False  # membership or filters changed since the last round
         self._routes: dict[str, tuple[str, ...] | None] = {}  # topic -> receiving members (None: unknown)
         self._may_publish: dict[tuple[str, str], bool] = {}
+        self._wave = 0
+        self._counts: dict[str, int] = {}  # publisher -> publishes so far
+        self._inbox: list[tuple[_Slot, BusClient, Message]] = []
+        self._arrivals = 0
+        self._wake: Callable[[], None] = _nothing
+        self._quiescing = asyncio.Lock()
         self.activity = 0
         self.rounds = 0
+        self.waves = 0
+        """Releases of arrived messages so far."""
         self.counted_proofs = 0
-        """Times quiet was proven by counted deliveries alone."""
+        """Times arrival was proven by counted deliveries alone."""
         self.delivery_timeouts = 0
-        """Times an expected delivery did not come in time (a round proved quiet instead)."""
+        """Times an expected delivery did not come in time (a round proved arrival instead)."""
         self._flushed = -1  # activity count at the start of the last proof that saw no new publish
 
     async def __aenter__(self) -> SyncBarrier:
@@ -117,54 +157,102 @@ class SyncBarrier:
 
     # -- member side (called by BusClient) ---------------------------------------------------
     async def join(self, member: BusClient, client: aiomqtt.Client) -> None:
-        await client.subscribe(self.topics.sync(CLOCK), qos=1)
+        try:
+            async with asyncio.timeout(self._round_timeout_s):
+                await client.subscribe(self.topics.sync(CLOCK), qos=1, timeout=math.inf)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            msg = f"{member.client_id} could not join the virtual-time barrier: {exc}"
+            raise NotConnectedError(msg) from None
         self._members[member.client_id] = member
+        if self._away.pop(member.client_id, None) is not None:
+            self._changed.set()
         self._routes.clear()
         self._force_round()
 
-    def leave(self, member: BusClient) -> None:
-        self._force_round()  # its messages may be lost or late: prove quiet again
+    def leave(self, member: BusClient, *, lost: bool = False) -> None:
+        """``member`` has no connection any more; ``lost``: not by its own choice (it will be back,
+        and the broker publishes its last will)."""
+        self._force_round()  # its messages may be lost or late: prove arrival again
         self._routes.clear()
+        # what it had read but not yet handled is gone with the connection, as on a real device
+        self._inbox = [item for item in self._inbox if item[1] is not member]
+        if lost and member.client_id in self._members:
+            self._away[member.client_id] = member
+            will = member.will
+            if will is not None and member.client_id in self._members:
+                self.note_publish(member, will.topic, will.payload, routed_without=member.client_id)
         if self._members.pop(member.client_id, None) is not None:
             self._waiting_tokens.discard(member.client_id)
             self._waiting_acks.discard(member.client_id)
             self._progress.set()
             self._drop_expected(member.client_id)
+        if not lost and self._away.pop(member.client_id, None) is not None:
+            self._changed.set()
 
     def note_activity(self, member: str | None = None) -> None:
-        """A publish the barrier cannot count: only a round proves it was handled."""
+        """A publish the barrier cannot count: only a round proves it has arrived."""
         self.activity += 1
         if member is not None:
             self._dirty.add(member)
 
-    def note_publish(self, member: BusClient, topic: str, payload: bytes) -> None:
-        """``member`` is about to publish: expect one delivery per member that will receive it."""
+    def note_publish(self, member: BusClient, topic: str, payload: bytes, *, routed_without: str | None = None) -> None:
+        """``member`` is about to publish: stamp it with its key and expect one delivery per member
+        that will receive it (``routed_without``: not that member, whose will this is)."""
+        name = member.sync_name or member.client_id
+        count = self._counts.get(name, 0)
+        self._counts[name] = count + 1
+        key: Key = (self._wave, name, count)
         recipients = None if self._changing else self._recipients(member, topic)
         if recipients is None:
             self.note_activity(member.client_id)
+            self._floating.setdefault((topic, payload), []).append(key)
             return
         self.activity += 1
-        self._counted.add(member.client_id)
+        if routed_without is None:
+            self._counted.add(member.client_id)
         for client_id in recipients:
-            key = (client_id, topic, payload)
-            self._expected[key] = self._expected.get(key, 0) + 1
+            if client_id == routed_without:
+                continue
+            self._expected.setdefault((client_id, topic, payload), deque()).append(key)
             self._outstanding += 1
 
-    def delivered(self, member: BusClient, message: Message) -> None:
-        """``member`` has handled ``message`` (called after its handlers ran)."""
-        if not self._outstanding:
+    def arrived(self, member: BusClient, message: Message) -> None:
+        """``member`` has read ``message`` off its connection: keep it for its release."""
+        if message.topic == self.topics.sync(CLOCK):
+            if _round_of(message) == self._round:
+                self._waiting_acks.discard(member.client_id)
+                self._progress.set()
             return
-        key = (member.client_id, message.topic, message.payload)
-        left = self._expected.get(key)
-        if not left:
-            return
-        if left == 1:
-            del self._expected[key]
+        delivery = (member.client_id, message.topic, message.payload)
+        keys = self._expected.get(delivery)
+        if keys:
+            key = keys.popleft()
+            if not keys:
+                del self._expected[delivery]
+            self._outstanding -= 1
+            if not self._outstanding:
+                self._delivered.set()
+            topic_part, payload_part = message.topic, b""
         else:
-            self._expected[key] = left - 1
-        self._outstanding -= 1
-        if not self._outstanding:
-            self._delivered.set()
+            floating = self._floating.get((message.topic, message.payload))
+            if floating:
+                used = self._floated.get(delivery, 0)
+                self._floated[delivery] = used + 1
+                key = floating[min(used, len(floating) - 1)]
+                topic_part, payload_part = message.topic, b""
+            else:  # not published by a member (a retained copy, an outside client)
+                key = (self._wave, _UNSEEN, 0)
+                topic_part, payload_part = message.topic, message.payload
+        self._arrivals += 1
+        receiver = member.sync_name or member.client_id
+        slot: _Slot = (*key, topic_part, payload_part, receiver, self._arrivals)
+        self._inbox.append((slot, member, message))
+        if len(self._inbox) == 1:
+            self._wake()
+
+    def attach(self, wake: Callable[[], None]) -> None:
+        """The clock's ``wake``: called when a message arrives for release (the clock then quiesces)."""
+        self._wake = wake
 
     @contextlib.contextmanager
     def changing_filters(self) -> Iterator[None]:
@@ -184,15 +272,7 @@ class SyncBarrier:
         self._changing -= 1
         self._routes.clear()
         self._force_round()
-
-    def consume(self, member: BusClient, message: Message) -> bool:
-        """Take a ``$sync/$clock`` token off a member's message stream; True if it was one."""
-        if message.topic != self.topics.sync(CLOCK):
-            return False
-        if _round_of(message) == self._round:
-            self._waiting_acks.discard(member.client_id)
-            self._progress.set()
-        return True
+        self._changed.set()
 
     # -- counting ------------------------------------------------------------------------------
     def _recipients(self, publisher: BusClient, topic: str) -> tuple[str, ...] | None:
@@ -231,7 +311,7 @@ class SyncBarrier:
 
     def _drop_expected(self, client_id: str) -> None:
         for key in [k for k in self._expected if k[0] == client_id]:
-            self._outstanding -= self._expected.pop(key)
+            self._outstanding -= len(self._expected.pop(key))
         if not self._outstanding:
             self._delivered.set()
 
@@ -239,10 +319,12 @@ class SyncBarrier:
         """After a round that saw no new publish: whatever is still expected was lost."""
         self._expected.clear()
         self._outstanding = 0
+        self._floating.clear()
+        self._floated.clear()
         self._delivered.set()
 
-    async def _deliveries_handled(self) -> bool:
-        """Wait until every expected delivery was handled; False if one did not come in time."""
+    async def _deliveries_arrived(self) -> bool:
+        """Wait until every expected delivery has arrived; False if one did not come in time."""
         try:
             async with asyncio.timeout(self._delivery_timeout_s):
                 while self._outstanding:
@@ -251,7 +333,7 @@ class SyncBarrier:
         except TimeoutError:
             self.delivery_timeouts += 1
             log.debug(
-                "%d expected deliveries missing after %s s; proving quiet by a round",
+                "%d expected deliveries missing after %s s; proving arrival by a round",
                 self._outstanding,
                 self._delivery_timeout_s,
             )
@@ -303,46 +385,97 @@ class SyncBarrier:
         self._waiting_tokens = set(senders)
         self._waiting_acks = set(members)
         await asyncio.gather(
-            *(
-                m.publish_token(self.topics.sync(m.sync_name or "anon"), dumps({"c": cid, "r": self._round}))
-                for cid, m in senders.items()
-            ),
+            *(m.publish_token(self._token_topic(m), dumps({"c": cid, "r": self._round})) for cid, m in senders.items()),
             return_exceptions=True,
         )
         await self._wait_until_empty(self._waiting_tokens, "tokens")
         await coordinator.publish_token(self.topics.sync(CLOCK), dumps({"r": self._round}))
         await self._wait_until_empty(self._waiting_acks, "acks")
 
+    def _token_topic(self, member: BusClient) -> str:
+        """Where ``member`` may publish its token: ``$sync/{its login's name}`` in the contract."""
+        principal = Principal.from_username(member.login.username)
+        return self.topics.sync(principal.name if principal is not None else member.sync_name or "anon")
+
+    # -- waves -----------------------------------------------------------------------------------
+    async def _settle(self) -> None:
+        """Let what the last message woke run until it waits again: no filter change under way,
+        no member away, and a few turns of the loop in which nothing new was published."""
+        while True:
+            before = self.activity
+            for _ in range(_SETTLE_YIELDS):
+                await asyncio.sleep(0)
+            if self._changing or self._away:
+                await self._wait_changed()
+                continue
+            if self.activity == before:
+                return
+
+    async def _wait_changed(self) -> None:
+        self._changed.clear()
+        try:
+            async with asyncio.timeout(self._round_timeout_s):
+                while self._changing or self._away:
+                    await self._changed.wait()
+                    self._changed.clear()
+        except TimeoutError:
+            if self._away:
+                msg = f"virtual time waited {self._round_timeout_s} s for {sorted(self._away)} to reconnect"
+            else:
+                msg = f"virtual time waited {self._round_timeout_s} s for a subscription to be acknowledged"
+            raise ClockError(msg) from None
+
+    async def _release(self) -> None:
+        """Hand every arrived message to its member's handlers, in the instant's order."""
+        batch, self._inbox = self._inbox, []
+        batch.sort(key=lambda item: item[0])
+        self._wave += 1
+        self.waves += 1
+        for _, member, message in batch:
+            await member.handle(message)
+            await self._settle()
+
     async def quiesce(self) -> None:
-        """Prove quiet until a proof passes with no new publish by any member.
+        """Prove arrival and release waves until a proof passes with no new publish by any
+        member and nothing left to release.
 
         Only publishes put messages in flight, so when nothing was published since the last
         proof that found the system quiet, none is needed at all.
         """
+        async with self._quiescing:
+            await self._quiesce()
+
+    async def _quiesce(self) -> None:
         for _ in range(_MAX_ROUNDS):
-            for _ in range(_SETTLE_YIELDS):
-                await asyncio.sleep(0)
+            await self._settle()
             before = self.activity
-            if before == self._flushed:
+            if before == self._flushed and not self._inbox:
                 return
-            if self._can_count() and await self._deliveries_handled():
-                if self.activity == before:
-                    self.counted_proofs += 1
-                    self._counted.clear()
-                    self._flushed = before
-                    return
-                continue
-            if self._members:
-                await self.round()
-            if self.activity == before:
+            if self._can_count() and await self._deliveries_arrived():
+                if self.activity != before:
+                    continue
+                self.counted_proofs += 1
+                self._counted.clear()
+            else:
+                if self._members:
+                    await self.round()
+                if self.activity != before:
+                    continue
                 self._forget_expected()
-                self._flushed = before
-                return
-        msg = f"the system did not go quiet in {_MAX_ROUNDS} barrier rounds (a message feedback loop?)"
+            if self._inbox:
+                await self._release()
+                continue
+            self._flushed = before
+            return
+        msg = f"the system did not go quiet in {_MAX_ROUNDS} barrier proofs (a message feedback loop?)"
         raise ClockError(msg)
 
     def _can_count(self) -> bool:
         return bool(self._members) and not (self._dirty or self._must_round or self._changing)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _round_of(message: Message) -> Any:

@@ -55,6 +55,9 @@ class Quiescer(Protocol):
 
     activity: int
 
+    def attach(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever there is work for ``quiesce`` (messages arrived to release)."""
+
     async def quiesce(self) -> None: ...
 
 
@@ -259,6 +262,7 @@ class VirtualClock(Clock):
 
     def add_barrier(self, barrier: Quiescer) -> None:
         self._barriers.append(barrier)
+        barrier.attach(self._wakeup.set)
 
     def remove_barrier(self, barrier: Quiescer) -> None:
         if barrier in self._barriers:
@@ -345,11 +349,13 @@ class VirtualClock(Clock):
     async def _drive(self) -> None:
         try:
             while True:
+                # cleared before settling: a message that arrives meanwhile (to be released by the
+                # barrier), a new timer or a new driver makes the wait below return at once
+                self._wakeup.clear()
                 await self.settle()
                 while self._heap and self._heap[0][2].cancelled:
                     heapq.heappop(self._heap)
                 if not self._heap or self._drivers == 0:
-                    self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
                 self._now = max(self._now, self._heap[0][0])

@@ -26,7 +26,7 @@ from hyperhome.errors import CommandError, HyperHomeError
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.scenarios.homefile import load_home, rules_of
 from hyperhome.scenarios.report import Timeline, print_summary, write_json, write_junit
-from hyperhome.scenarios.runner import ScenarioResult, run_scenario_file
+from hyperhome.scenarios.runner import ScenarioResult, compare_runs, run_scenario_file
 from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
 
@@ -320,6 +320,14 @@ def run(
         bool, typer.Option("--update-golden", help="Rewrite the golden traces of the scenarios that pass.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live timeline, only the summary.")] = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat",
+            help="Run each scenario N times; fail, showing the first differing entry, if two traces differ.",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Run scenarios with a live timeline; exit 1 if any expectation fails."""
     try:
@@ -332,12 +340,22 @@ def run(
     async def main() -> None:
         for scenario, path in loaded:
             timeline = Timeline(console, quiet=quiet)
-            results.append(
-                await run_scenario_file(
-                    scenario, path, broker=choice, speed=speed, update_golden=update_golden, progress=timeline
-                )
+            first = await run_scenario_file(
+                scenario, path, broker=choice, speed=speed, update_golden=update_golden, progress=timeline
             )
-            timeline.finished(results[-1])
+            results.append(first)
+            timeline.finished(first)
+            for index in range(2, repeat + 1):
+                again = await run_scenario_file(scenario, path, broker=choice, speed=speed)
+                difference = compare_runs(first, again)
+                if difference is not None:
+                    first.status = "failed"
+                    first.failure = f"run {index} of {repeat} differs from run 1: {difference}"
+                    console.print(f"[red]FAILED[/] {path.stem}: {first.failure}", markup=True, highlight=False)
+                    break
+            else:
+                if repeat > 1:
+                    console.print(f"{path.stem}: {repeat} runs, {repeat} identical traces", highlight=False)
 
     _run(main())
     print_summary(console, results)

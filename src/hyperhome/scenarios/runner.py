@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
+from hyperhome.devices.clock import VirtualClock
 from hyperhome.durations import format_duration
 from hyperhome.errors import ConfigError
 from hyperhome.scenarios.runtime import Home
@@ -503,6 +504,15 @@ def compare_golden(trace: list[dict[str, Any]], golden: list[dict[str, Any]]) ->
     return None
 
 
+def compare_runs(first: ScenarioResult, again: ScenarioResult) -> str | None:
+    """Where a second run of a scenario differs from the first (outcome, then trace), or None."""
+    if (again.status, again.failure) != (first.status, first.failure):
+        seen, before = again.failure or "no failure", first.failure or "no failure"
+        return f"it {again.status} ({seen}) where run 1 {first.status} ({before})"
+    difference = compare_golden(again.trace, first.trace)
+    return None if difference is None else difference.replace("golden has more", "run 1 has more")
+
+
 async def _probe_flows(ctl: Controller, kinds: list[str]) -> list[str]:
     """Which of ``kinds`` the orchestrator does not know (a probe with empty args starts nothing)."""
     missing = []
@@ -554,6 +564,9 @@ async def run_scenario_file(
         recorder.recording = True
         hooks.scenario_started(scenario, path.stem)
         await _steps(_Run(scenario, home, ctl, recorder), result, hooks)
+        if isinstance(home.clock, VirtualClock):
+            # what the last step set off at its instant belongs to the trace too
+            await home.clock.settle()
         result.sim_s = recorder.t()
         result.trace = recorder.trace()
     result.wall_s = time.perf_counter() - wall0
@@ -615,6 +628,7 @@ __all__ = [
     "ScenarioResult",
     "StepOutcome",
     "compare_golden",
+    "compare_runs",
     "dump_trace",
     "golden_path",
     "run_scenario_file",
