@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
 import math
 import random
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -160,6 +161,7 @@ class MqttConnector:
 
     endpoint: Endpoint
     barrier: SyncBarrier | None = None
+    backoff: Backoff | None = None  # every connection's reconnect backoff (each gets its own copy)
 
     def __call__(
         self,
@@ -178,6 +180,7 @@ class MqttConnector:
             on_connect=on_connect,
             barrier=self.barrier,
             sync_name=sync_name,
+            backoff=None if self.backoff is None else dataclasses.replace(self.backoff),
         )
 
 
@@ -341,7 +344,7 @@ class BusClient:
                 await stack.enter_async_context(client)
             self._client = client
             self.connects += 1
-            await self._after_connect(client)
+            await self._while_connected(client, self._after_connect(client))
             barrier = self._barrier
             async for raw in client.messages:
                 message = Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain))
@@ -349,6 +352,27 @@ class BusClient:
                     await self.handle(message)
                 else:
                     barrier.arrived(self, message)  # handled when the barrier releases it, in its order
+
+    async def _while_connected(self, client: _PromptClient, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` unless the connection is lost first: then stop it and raise the loss.
+
+        A publish or subscribe waits for the broker's answer, which a cut link never sends; without
+        this, a cut in the middle of resubscribing or announcing cost a full timeout.
+        """
+        task = asyncio.ensure_future(work)
+        lost = asyncio.ensure_future(client.lost())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            lost.cancel()
+        if task.cancelled() or not task.done():
+            msg = "the connection was lost"
+            raise aiomqtt.MqttError(msg)
+        task.result()
 
     async def _after_connect(self, client: aiomqtt.Client) -> None:
         self._broker_filters.clear()
@@ -580,6 +604,11 @@ class _PromptClient(aiomqtt.Client):
                 if not client.want_write():
                     return
         super()._on_socket_register_write(client, userdata, sock)
+
+    async def lost(self) -> None:
+        """Return when this connection is gone (aiomqtt keeps that in a private future)."""
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._disconnected)
 
     def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
         """Queue a PUBLISH (written at once, see above) without waiting for its PUBACK.
