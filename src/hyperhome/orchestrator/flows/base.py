@@ -30,6 +30,10 @@ What the engine does for every flow:
 - ``cancel()`` (``flow.cancel``, or the orchestrator stopping) cancels the task; the flow's
   ``cleanup()`` runs, the flow ends ``cancelled`` and the cancellation is re-raised;
   ``cleanup()`` also runs after a failure. It must not wait for replies: use ``tell``;
+- a kind's ``check`` refuses with ``CommandError`` (the one wire error, ``hyperhome.errors``),
+  also when a running flow of the kind holds the same target (``ctx.running(Kind)``, naming it);
+  or the new flow takes over with ``old.replace(new)``: the old one's result says
+  ``ended_because: replaced`` and ``replaced_by`` (docs/flows.md, "A second flow on the same target");
 - every wait is bounded in simulated time (``clock.timeout``). Flow waits are *passive*
   (``drive=False``): like a device's timers, they never make virtual time move by themselves, so
   a flow advances while a test, a scenario or ``Controller.wait_flow`` lets time run.
