@@ -16,9 +16,10 @@ from hyperhome.devices.base import DeviceSpec
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.devices.phone import Phone
 from hyperhome.devices.tablet import Tablet
+from hyperhome.errors import CommandError, ErrorCode
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.flows import KINDS
-from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext, FlowRejected
+from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext
 from hyperhome.orchestrator.service import Orchestrator
 
 
@@ -38,7 +39,7 @@ class Wait(Flow[WaitArgs]):
     def check(cls, args: WaitArgs, ctx: FlowContext) -> None:
         if not ctx.online(args.device):
             msg = f"{args.device} is offline"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
 
     async def run(self) -> dict[str, Any] | None:
         async with self.abort_if_offline(self.args.device), self.step("wait"):

@@ -11,12 +11,12 @@ import pytest
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.memory import MemoryBroker
 from hyperhome.broker.topics import Topics
-from hyperhome.broker.wire import ErrorCode
 from hyperhome.devices.base import DeviceSpec
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.devices.speaker import Speaker
+from hyperhome.errors import CommandError, ErrorCode
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.orchestrator.service import CommandHandler, Orchestrator, Refusal
+from hyperhome.orchestrator.service import CommandHandler, Orchestrator
 
 
 class Echo:
@@ -48,7 +48,7 @@ class Echo:
         return {"events": len(self.events), "args": args}
 
     async def _fail(self, args: dict[str, Any]) -> dict[str, Any]:
-        raise Refusal(ErrorCode.REJECTED, "echo refuses")
+        raise CommandError(ErrorCode.REJECTED, "echo refuses")
 
 
 async def test_services_see_events_answer_commands_and_stop_first() -> None:

@@ -236,3 +236,17 @@ async def test_openapi_docs_and_the_dashboard_are_served_without_a_cdn(web: Web)
         assert served.status_code == 200, asset
         assert "http://" not in served.text
         assert "https://" not in served.text, f"{asset} loads nothing from elsewhere"
+
+
+async def test_a_second_precool_for_the_same_ac_is_409_naming_the_running_flow(web: Web) -> None:
+    plan = {"ac": "living-ac", "start_now": True, "user": "alice"}
+    first = await web.client.post("/api/flows/precool", json=plan)
+    assert first.status_code == 201
+    flow_id = first.json()["flow_id"]
+    second = await web.client.post("/api/flows/precool", json=plan)  # the same tap, from the dashboard
+    assert second.status_code == 409
+    body = second.json()
+    assert body["code"] == "rejected"
+    assert body["detail"] == f"precool {flow_id} already pre-cools living-ac to 24 °C for now (start_now)"
+    assert body["reply"]["error"] == {"code": "rejected", "message": body["detail"]}
+    assert (await web.client.delete(f"/api/flows/{flow_id}")).status_code == 200

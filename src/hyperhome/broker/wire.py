@@ -12,18 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hyperhome.errors import ErrorCode as ErrorCode  # the codes live with CommandError, the error carrying them
+
 PROTOCOL_VERSION = 1
 ONLINE = "online"
 OFFLINE = "offline"
-
-
-class ErrorCode(StrEnum):
-    BAD_REQUEST = "bad_request"
-    UNKNOWN_COMMAND = "unknown_command"
-    INVALID_ARGS = "invalid_args"
-    REJECTED = "rejected"
-    FORBIDDEN = "forbidden"
-    INTERNAL = "internal"
 
 
 class WireModel(BaseModel):

@@ -9,10 +9,11 @@ A device kind is a subclass that declares, as data:
 - optionally ``advance(now)``, which brings time-dependent state (physics) up to ``now``.
 
 The base class owns the MQTT life cycle of the contract: the last will, ``$meta`` then ``state``
-then ``$availability = online`` on every (re)connect, command decoding and validation, exactly
-one reply per command with the contract's error codes, duplicate-id suppression over the last
-1,000 commands, and ``$availability = offline`` on a clean stop. A bad command never changes
-state: state is restored when a handler fails.
+then ``$availability = online`` on every (re)connect, validation of a command's args, and
+``$availability = offline`` on a clean stop. Commands come in through the one
+``CommandEndpoint`` (broker/commands.py: decoding, duplicate ids, exactly one reply) and go to
+the kind's handler. A handler refuses with ``CommandError(ErrorCode.REJECTED, message)`` (or
+``FORBIDDEN``); a bad command never changes state: state is restored when a handler fails.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import contextlib
 import functools
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -30,20 +30,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hyperhome.broker.client import Bus, Connector, Message, Will
+from hyperhome.broker.client import Bus, Connector, Will
+from hyperhome.broker.commands import CommandEndpoint
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import Topics, check_id
-from hyperhome.broker.wire import (
-    OFFLINE,
-    ONLINE,
-    Command,
-    ErrorCode,
-    Meta,
-    Reply,
-    decode_command,
-    dumps,
-)
-from hyperhome.errors import ConfigError, NotConnectedError
+from hyperhome.broker.wire import OFFLINE, ONLINE, Meta, dumps
+from hyperhome.errors import CommandError, ConfigError, ErrorCode, NotConnectedError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -53,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SW_VERSION = "0.1.0"
-REPLY_CACHE_SIZE = 1000
 
 
 class Args(BaseModel):
@@ -74,22 +65,6 @@ class DeviceState(BaseModel):
 
 class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-class Rejected(Exception):
-    """Raise from a handler: well-formed but not allowed now (reply code ``rejected``).
-
-    State is rolled back, unless ``keep_state``: for a refusal that is itself an event the
-    device must remember (a wrong PIN counts towards a lockout).
-    """
-
-    def __init__(self, message: str, *, keep_state: bool = False) -> None:
-        super().__init__(message)
-        self.keep_state = keep_state
-
-
-class Forbidden(Exception):
-    """Raise from a handler: the sender may not do this (reply code ``forbidden``)."""
 
 
 A = TypeVar("A", bound=Args)
@@ -185,7 +160,8 @@ class Device:
         self.config, self.state = self.check_spec(spec)
         self.seq = 0
         self.bus: Bus | None = None
-        self._replies: OrderedDict[str, bytes] = OrderedDict()
+        self.endpoint = CommandEndpoint(self._dispatch, send=self._send_reply, now=clock.iso, owner=self.id)
+        self._state_changed = False  # by the command being answered: its reply goes out after the new state
         self._last_published: dict[str, Any] | None = None
         self._timers: set[TimerHandle] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -227,7 +203,7 @@ class Device:
             on_connect=self._announce,
             sync_name=self.id,
         )
-        await bus.subscribe(self.topics.cmd(self.id, "#"), self._on_command)
+        await bus.subscribe(self.topics.cmd(self.id, "#"), self.endpoint.on_message)
         self.bus = bus
         await bus.__aenter__()
         if self.refresh_s:
@@ -360,81 +336,50 @@ class Device:
             log.debug("%s: offline, not publishing %s (republished on reconnect)", self.id, topic)
 
     # -- commands ------------------------------------------------------------------------------
-    async def _on_command(self, message: Message) -> None:
-        name = message.topic.rsplit("/cmd/", 1)[-1]
-        try:
-            cmd = decode_command(message.payload)
-        except ValueError as exc:
-            await self._reply(Command(), name, error=(ErrorCode.BAD_REQUEST, str(exc)))
-            return
-        if cmd.id is not None and cmd.id in self._replies:
-            self._replies.move_to_end(cmd.id)
-            await self._publish(self.topics.reply(self.id), self._replies[cmd.id])
-            return
+    async def _dispatch(self, name: str, args: dict[str, Any]) -> HandlerResult:
+        """What the command endpoint calls: find the handler, validate the args, run it."""
         spec = self.commands.get(name)
         if spec is None:
             known = ", ".join(sorted(self.commands))
-            await self._reply(
-                cmd, name, error=(ErrorCode.UNKNOWN_COMMAND, f"{self.kind} has no command {name!r} (known: {known})")
-            )
-            return
+            msg = f"{self.kind} has no command {name!r} (known: {known})"
+            raise CommandError(ErrorCode.UNKNOWN_COMMAND, msg)
         try:
-            args = spec.args.model_validate(cmd.args)
+            parsed = spec.args.model_validate(args)
         except ValidationError as exc:
-            await self._reply(cmd, name, error=(ErrorCode.INVALID_ARGS, format_validation_error(exc)))
-            return
-        await self._execute(cmd, spec, args)
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
+        return await self._execute(spec, parsed)
 
-    async def _execute(self, cmd: Command, spec: CommandSpec, args: Args) -> None:
+    async def _execute(self, spec: CommandSpec, args: Args) -> dict[str, Any]:
+        """Run a handler; a refused or failed command leaves the state as it was (unless ``keep_state``)."""
         self._advance()
         before = self.state.model_copy(deep=True)
         try:
             result = await spec.handler(self, args)
-        except Rejected as exc:
+        except CommandError as exc:
             if not exc.keep_state:
                 self.state = before
-            elif self.state != before:
-                await self.publish_state()
-            await self._reply(cmd, spec.name, error=(ErrorCode.REJECTED, str(exc)))
-            return
-        except Forbidden as exc:
-            self.state = before
-            await self._reply(cmd, spec.name, error=(ErrorCode.FORBIDDEN, str(exc)))
-            return
+            self._state_changed = self.state != before
+            raise
         except (ValidationError, ValueError) as exc:
             self.state = before
             reason = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-            await self._reply(cmd, spec.name, error=(ErrorCode.INVALID_ARGS, reason))
-            return
-        except Exception:
-            log.exception("%s: command %s failed", self.id, spec.name)
+            raise CommandError(ErrorCode.INVALID_ARGS, reason) from None
+        except BaseException:
             self.state = before
-            await self._reply(cmd, spec.name, error=(ErrorCode.INTERNAL, f"{spec.name} failed inside the device"))
-            return
-        reply = self._reply(cmd, spec.name, result=result or {})
-        if self.state != before:
-            # the state, then the reply, back to back on the one connection (gather starts its
-            # tasks in order, and each hands its packet over before it first waits), so a client
-            # that has the reply has the new state; the reply does not wait for the state's PUBACK
-            await asyncio.gather(self.publish_state(), reply)
-        else:
-            await reply
+            raise
+        self._state_changed = self.state != before
+        return result or {}
 
-    async def _reply(
-        self,
-        cmd: Command,
-        name: str,
-        *,
-        result: dict[str, Any] | None = None,
-        error: tuple[ErrorCode, str] | None = None,
-    ) -> None:
-        reply = Reply.answer(cmd.id, name, self.clock.iso(), result=result, error=error)
-        payload = reply.to_payload()
-        if cmd.id is not None:
-            self._replies[cmd.id] = payload
-            while len(self._replies) > REPLY_CACHE_SIZE:
-                self._replies.popitem(last=False)
-        await self._publish(self.topics.reply(self.id), payload)
+    async def _send_reply(self, payload: bytes) -> None:
+        reply = self._publish(self.topics.reply(self.id), payload)
+        if not self._state_changed:
+            await reply
+            return
+        self._state_changed = False
+        # the state, then the reply, back to back on the one connection (gather starts its tasks
+        # in order, and each hands its packet over before it first waits), so a client that has
+        # the reply has the new state; the reply does not wait for the state's PUBACK
+        await asyncio.gather(self.publish_state(), reply)
 
 
 def _jsonable(value: Any) -> Any:

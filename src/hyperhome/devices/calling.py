@@ -77,8 +77,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame
-from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, Rejected, command
+from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
 from hyperhome.devices.media import MediaSource, StreamStartArgs, StreamStopArgs
+from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message
@@ -318,7 +319,7 @@ class CallingDevice(MediaSource):
         """Start a video call (optionally saying with whom), showing this device's own front camera."""
         if self.state.in_call:
             msg = "already in a call; end it first (call.end)"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         await self._watch(self._own_camera())
         self.state.in_call = True
         self.state.call_with = args.with_
@@ -331,7 +332,7 @@ class CallingDevice(MediaSource):
         """Hang up: stop receiving video and release the own camera."""
         if not self.state.in_call:
             msg = "no call in progress"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         await self._unwatch()
         for timer in (self._refresh_timer, self._blank_timer):
             if timer is not None:
@@ -348,10 +349,10 @@ class CallingDevice(MediaSource):
         """Show another stream in the call: any device's stream, or this device's own (device = own id)."""
         if not self.state.in_call:
             msg = "no call in progress: start one with call.start"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if args.device == self.id and args.stream not in self.streams:
             msg = f"{self.id} has no stream {args.stream!r} (streams: {', '.join(self.streams)})"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         source = VideoSource(device=args.device, stream=args.stream)
         changed = source != self.state.source
         if changed:
@@ -405,7 +406,7 @@ class CallingDevice(MediaSource):
         if lease is not None:
             try:
                 await self.stream_stop(StreamStopArgs(lease=lease))
-            except Rejected:
+            except CommandError:
                 log.debug("%s: own camera lease %s had already ended", self.id, lease)
 
     @staticmethod
@@ -473,10 +474,10 @@ class CallingDevice(MediaSource):
         """Join a phone's hotspot (used while no known Wi-Fi is up, and while its host is online)."""
         if args.host == self.id:
             msg = "a device cannot join its own hotspot"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if not self._device_online.get(args.host, False):
             msg = f"hotspot {args.ssid!r} is not on the air: its host {args.host} is not online"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         self._hotspot = _Hotspot(args.ssid, args.host)
         await self._network_changed(reason="")
         return {"uplink": self.state.uplink, "online": self.state.online}
@@ -486,7 +487,7 @@ class CallingDevice(MediaSource):
         """Leave and forget the joined hotspot (a known Wi-Fi in range takes over)."""
         if self._hotspot is None:
             msg = "not joined to any hotspot"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         left, self._hotspot = self._hotspot, None
         await self._network_changed(reason=args.reason or f"left hotspot {left.ssid}")
         return {"uplink": self.state.uplink, "online": self.state.online}
@@ -498,10 +499,10 @@ class CallingDevice(MediaSource):
             s = self.state
             via = f"Wi-Fi {s.wifi.ssid}" if s.uplink == "wifi" else f"{s.hotspot_host}'s hotspot"
             msg = f"already online through {via}"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if self.spec.owner is None:
             msg = f"{self.id} has no owner: a phone shares its hotspot only with its owner's devices"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         return await self._ask_for_share(args.phone or self.config.share_phone)
 
     async def _ask_for_share(self, phone: str | None) -> dict[str, Any]:
@@ -515,7 +516,7 @@ class CallingDevice(MediaSource):
         """Test stimulus: the apps move data (a burst in MB now, and/or a steady background MB/h from now)."""
         if args.mb is not None and not self.state.online:
             msg = "offline: no data goes through"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if args.mb_per_h is not None:
             self.state.background_mb_per_h = args.mb_per_h
             self._sync_call_state()
@@ -529,7 +530,7 @@ class CallingDevice(MediaSource):
         ssid = args.ssid if args.ssid is not None else self.state.wifi.ssid
         if ssid is None:
             msg = "no Wi-Fi network seen yet: give its ssid"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         self.state.wifi = WifiState(ssid=ssid, link=args.link)
         gone = "out of range" if args.link == "down" else "is not a known network"
         was_online = self.state.online

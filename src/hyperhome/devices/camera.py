@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hyperhome.devices.base import Args, DeviceSpec, DeviceState, Rejected, command
+from hyperhome.devices.base import Args, DeviceSpec, DeviceState, command
 from hyperhome.devices.media import MediaSource
+from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
     from hyperhome.broker.topics import Topics
@@ -138,7 +139,7 @@ class Camera(MediaSource):
     def check_stream(self, stream: str, viewer: str) -> None:
         if self.state.privacy:
             msg = "privacy mode is on (the lens is covered): turn privacy off to watch"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
 
     def on_leases_changed(self) -> None:
         self.state.viewers = sorted({lease.viewer for lease in self.active_leases()})

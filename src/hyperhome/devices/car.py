@@ -78,11 +78,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import ONLINE
 from hyperhome.devices import car_assistant
-from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, Rejected, command
+from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
 from hyperhome.devices.clock import iso
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import driving, thermal
-from hyperhome.errors import ConfigError
+from hyperhome.errors import CommandError, ConfigError, ErrorCode
 from hyperhome.voice import Grammar
 
 if TYPE_CHECKING:
@@ -383,13 +383,13 @@ class Car(MediaSource):
     def _require_trip(self) -> driving.Trip:
         if self._trip is None:
             msg = "no trip under way"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         return self._trip
 
     def _check_range(self, km: float) -> None:
         if km > self.state.range_km:
             msg = f"not enough charge: {km:g} km to go, range {self.state.range_km:g} km"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
 
     async def _replanned(self, trip: driving.Trip, reason: str) -> dict[str, Any]:
         now = self.clock.now()
@@ -408,7 +408,7 @@ class Car(MediaSource):
         """Start a trip: gear drive at the profile's (or the given) average speed; ETA in the reply."""
         if self._trip is not None:
             msg = f"already driving to {self._trip.destination}: cancel or reroute instead"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         self._check_range(args.distance_km)
         now = self.clock.now()
         speed = min(args.speed_kmh or driving.PROFILE_SPEEDS_KMH[args.profile], self.config.top_speed_kmh)
@@ -482,7 +482,7 @@ class Car(MediaSource):
     def check_stream(self, stream: str, viewer: str) -> None:
         if self.state.locked and self._trip is None:
             msg = "the car is parked and locked: its cameras are off"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
 
     def on_leases_changed(self) -> None:
         self.state.streaming = sorted({lease.stream for lease in self.active_leases()})

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, NoArgs, Rejected, command
+from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
+from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
     from hyperhome.broker.topics import Topics
@@ -253,10 +254,10 @@ class Lock(Device):
     def _motor_ready(self, by: str) -> None:
         if self.state.jammed:
             msg = "the bolt is jammed: clear the jam first"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if by != "key" and self._battery_pct <= 0:
             msg = "the battery is empty: only the mechanical key works"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
 
     async def _withdraw(self, by: str, who: str | None) -> None:
         self._motor_ready(by)
@@ -269,7 +270,7 @@ class Lock(Device):
     async def _throw(self, by: str) -> None:
         if self.state.door_open:
             msg = "the door is open: close it before locking"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         self._motor_ready(by)
         if self.state.locked:
             return
@@ -308,20 +309,20 @@ class Lock(Device):
         recognised = finger in self.config.fingerprints if known is None else known
         if not recognised:
             msg = "fingerprint not recognised"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         return finger
 
     async def _check_keypad(self, pin: SecretStr) -> str:
-        """The holder of ``pin``; Rejected (counting the wrong PIN, maybe locking the keypad) otherwise."""
+        """The holder of ``pin``; else ``rejected`` (counting the wrong PIN, maybe locking the keypad)."""
         now = self.clock.now()
         if self._battery_pct <= 0:
             msg = "the battery is empty: the keypad is dead; use the key"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if self._pin_locked_until is not None and now < self._pin_locked_until:
             left_s = self._pin_locked_until - now
             until = self.clock.iso(self._pin_locked_until)
             msg = f"PIN entry is locked for another {_duration(left_s)} (until {until})"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         typed = pin.get_secret_value().encode()
         holder = next(
             (
@@ -337,7 +338,7 @@ class Lock(Device):
             return holder
         if self._wrong_pins < PIN_ATTEMPTS:
             msg = f"wrong PIN ({PIN_ATTEMPTS - self._wrong_pins} more wrong before PIN entry locks)"
-            raise Rejected(msg, keep_state=True)
+            raise CommandError(ErrorCode.REJECTED, msg, keep_state=True)
         until_s = now + PIN_LOCKOUT_S
         self._pin_locked_until = until_s
         self._show_keypad()
@@ -345,7 +346,7 @@ class Lock(Device):
         await self.emit("pin_lockout", until=self.clock.iso(until_s))
         await self.emit("tamper", reason="wrong_pins")
         msg = f"wrong PIN: PIN entry locked for {_duration(PIN_LOCKOUT_S)}"
-        raise Rejected(msg, keep_state=True)
+        raise CommandError(ErrorCode.REJECTED, msg, keep_state=True)
 
     async def _lockout_over(self) -> None:
         self._pin_locked_until = None

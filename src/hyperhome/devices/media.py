@@ -13,7 +13,7 @@ While a stream has at least one live lease it publishes a ``Frame`` on ``stream/
 every 1/fps simulated seconds, at the highest fps any live lease asked for, so two viewers share
 one source. When the last lease ends the frames stop at once (within one frame interval).
 A lease also ends when its viewer's ``$availability`` goes ``offline``. A kind can refuse a start
-(privacy mode) by overriding ``check_stream`` and raising ``Rejected``.
+(privacy mode) by overriding ``check_stream`` and raising ``CommandError(ErrorCode.REJECTED, ...)``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from pydantic import Field
 
 from hyperhome.broker.client import Message
 from hyperhome.broker.wire import OFFLINE, Frame
-from hyperhome.devices.base import Args, Device, Rejected, command
+from hyperhome.devices.base import Args, Device, command
 from hyperhome.devices.clock import TimerHandle
+from hyperhome.errors import CommandError, ErrorCode
 
 
 class StreamStartArgs(Args):
@@ -87,7 +88,7 @@ class MediaSource(Device):
 
     # -- hooks ---------------------------------------------------------------------------------
     def check_stream(self, stream: str, viewer: str) -> None:
-        """Raise Rejected (or Forbidden) to refuse a viewer; default: allow."""
+        """Raise ``CommandError`` (``REJECTED`` or ``FORBIDDEN``) to refuse a viewer; default: allow."""
 
     def active_leases(self) -> list[Lease]:
         return [lease for s in self._streams.values() for lease in s.leases.values()]
@@ -98,7 +99,7 @@ class MediaSource(Device):
         """Start a viewer lease on one of the device's streams; frames flow while it lives."""
         if args.stream not in self._streams:
             msg = f"{self.id} has no stream {args.stream!r} (streams: {', '.join(self.streams)})"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         self.check_stream(args.stream, args.viewer)
         lease = Lease(f"l-{next(self._lease_ids)}", args.stream, args.viewer, args.fps)
         self._streams[args.stream].leases[lease.id] = lease
@@ -115,7 +116,7 @@ class MediaSource(Device):
                 self.on_leases_changed()
                 return {"lease": args.lease, "stopped": True}
         msg = f"no live lease {args.lease!r}"
-        raise Rejected(msg)
+        raise CommandError(ErrorCode.REJECTED, msg)
 
     @command("stream.keyframe", KeyframeArgs)
     async def stream_keyframe(self, args: KeyframeArgs) -> dict[str, Any]:
@@ -123,7 +124,7 @@ class MediaSource(Device):
         stream = self._streams.get(args.stream)
         if stream is None or stream.fps <= 0:
             msg = f"{self.id} is not streaming {args.stream!r}"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if stream.timer is not None:
             stream.timer.cancel()
         self._frame_due(args.stream)

@@ -72,9 +72,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import OFFLINE
-from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, Rejected, command
+from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import battery, radio
+from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message
@@ -549,7 +550,7 @@ class Phone(MediaSource):
         if hotspot.on:
             if args.ssid not in (None, hotspot.ssid) or args.password not in (None, self._password):
                 msg = f"the hotspot {hotspot.ssid!r} is already on; stop it first to change its name or password"
-                raise Rejected(msg)
+                raise CommandError(ErrorCode.REJECTED, msg)
             return self._started_reply(already_on=True)
         self.state.hotspot = HotspotState(on=True, ssid=args.ssid or radio.ssid_from_name(self.name))
         self._password = args.password or radio.generate_password()
@@ -572,7 +573,7 @@ class Phone(MediaSource):
         hotspot = self.state.hotspot
         if not hotspot.on:
             msg = "the hotspot is already off"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         dropped = [c.id for c in hotspot.clients]
         used_mb = {c.id: round(self._client_mb.get(c.id, 0.0), 3) for c in hotspot.clients}
         self.state.hotspot = HotspotState()
@@ -589,15 +590,15 @@ class Phone(MediaSource):
         hotspot = self.state.hotspot
         if not hotspot.on:
             msg = "the hotspot is off"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if args.client == self.id:
             msg = "the phone cannot join its own hotspot"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if any(c.id == args.client for c in hotspot.clients):
             return {"client": args.client, "already": True, "clients": len(hotspot.clients)}
         if len(hotspot.clients) >= self.config.hotspot_max_clients:
             msg = f"the hotspot is full ({self.config.hotspot_max_clients} clients)"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         hotspot.clients = [*hotspot.clients, HotspotClient(id=args.client)]
         self._client_mb[args.client] = 0.0
         await self.emit("hotspot_client_joined", client=args.client, ssid=hotspot.ssid)
@@ -608,7 +609,7 @@ class Phone(MediaSource):
         """A device left the hotspot; its data stays counted on the modem."""
         if not any(c.id == args.client for c in self.state.hotspot.clients):
             msg = f"{args.client} is not on the hotspot"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         used_mb = self._drop_client(args.client)
         await self.emit("hotspot_client_left", client=args.client, used_mb=used_mb, reason="released")
         return {"client": args.client, "used_mb": used_mb}
@@ -624,10 +625,10 @@ class Phone(MediaSource):
         client = next((c for c in self.state.hotspot.clients if c.id == args.client), None)
         if client is None:
             msg = f"{args.client} is not on the hotspot"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if args.mb and self.state.signal_dbm is None:
             msg = "no cellular service: no data goes through"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if args.mb:
             self._client_mb[client.id] += args.mb
             self._data_mb += args.mb

@@ -33,7 +33,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceState, Rejected, command
+from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceState, command
+from hyperhome.errors import CommandError, ErrorCode
 
 MAX_LEVEL_DB = 130.0
 
@@ -112,7 +113,7 @@ class Speaker(Device):
         """Speak a text aloud (rejected while muted)."""
         if self.state.muted:
             msg = "the speaker is muted"
-            raise Rejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         self.state.last_spoken = args.text
         await self.emit("spoke", text=args.text, volume_pct=self.state.volume_pct)
         return {"spoken": True, "volume_pct": self.state.volume_pct}

@@ -99,8 +99,7 @@ class Requester:
         """Send a command; return its result, or raise CommandError with the reply's code."""
         reply = await self.request(device, command, args, timeout_s=timeout_s)
         if not reply.ok:
-            assert reply.error is not None
-            raise CommandError(reply.error.code, reply.error.message)
+            raise CommandError.from_reply(reply)
         return reply.result or {}
 
     async def tell(self, device: str, command: str, args: dict[str, Any] | None = None) -> None:

@@ -1,8 +1,9 @@
 """The orchestrator of one home: its own login, its availability, the registry, and the flows.
 
-It answers flow commands on ``$orchestrator/cmd/{flow kind}`` (docs/flows.md), turns devices'
-``event/intent`` into flows, and owns every flow's task (cancelled when it stops). The registry is
-rebuilt from retained messages on every start.
+It answers flow commands on ``$orchestrator/cmd/{flow kind}`` (docs/flows.md) through the one
+``CommandEndpoint`` every device uses too (a repeated command id gets the first reply again and
+starts nothing), turns devices' ``event/intent`` into flows, and owns every flow's task
+(cancelled when it stops). The registry is rebuilt from retained messages on every start.
 
 Beside the flows it runs *services* (the ``Service`` protocol): parts such as automations and the
 voice assistant that see every device event, may answer commands of their own on
@@ -22,13 +23,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.client import Bus, Connector, Message, Will
+from hyperhome.broker.commands import CommandEndpoint
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import OFFLINE, ONLINE, Command, ErrorCode, Reply, decode_command
+from hyperhome.broker.wire import OFFLINE, ONLINE
 from hyperhome.devices.base import format_validation_error
-from hyperhome.errors import NotConnectedError
+from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.flows import KINDS
-from hyperhome.orchestrator.flows.base import Flow, FlowContext, FlowRefused
+from hyperhome.orchestrator.flows.base import Flow, FlowContext
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.orchestrator.requests import Requester, clock_bound
 
@@ -49,15 +51,8 @@ class CancelArgs(BaseModel):
     flow_id: str = Field(min_length=1, max_length=64)
 
 
-class Refusal(Exception):
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 CommandHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-"""A service's command: the command's args in, the reply's result out; raises ``Refusal``."""
+"""A service's command: the command's args in, the reply's result out; raises ``CommandError``."""
 
 
 class Service(Protocol):
@@ -125,6 +120,7 @@ class Orchestrator:
                     msg = f"orchestrator command {name!r} is defined twice"
                     raise ValueError(msg)
                 self._service_commands[name] = handler
+        self.endpoint = CommandEndpoint(self._dispatch, send=self._send_reply, now=clock.iso, owner="the orchestrator")
         self._flow_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self.registry.on_change(self._on_device_change)
@@ -140,7 +136,7 @@ class Orchestrator:
     async def __aenter__(self) -> Orchestrator:
         await self.registry.attach(self.bus)
         await self.requests.attach()
-        await self.bus.subscribe(self.topics.cmd(ORCHESTRATOR, "#"), self._on_command)
+        await self.bus.subscribe(self.topics.cmd(ORCHESTRATOR, "#"), self.endpoint.on_message)
         await self.bus.subscribe(self.topics.all_of("event"), self._on_event)
         await self.bus.__aenter__()
         started: list[Service] = []
@@ -177,21 +173,20 @@ class Orchestrator:
 
     # -- starting flows ----------------------------------------------------------------------------
     def prepare(self, kind: str, args: dict[str, Any]) -> Flow[Any]:
-        """Validate and authorise a flow; Refusal with the wire's error code if it may not start."""
+        """Validate and authorise a flow; CommandError with the wire's error code if it may not start."""
         cls = self.kinds.get(kind)
         if cls is None:
             known = ", ".join(sorted([*self.kinds, CANCEL, *self._service_commands]))
-            raise Refusal(ErrorCode.UNKNOWN_COMMAND, f"the orchestrator has no flow {kind!r} (known: {known})")
+            msg = f"the orchestrator has no flow {kind!r} (known: {known})"
+            raise CommandError(ErrorCode.UNKNOWN_COMMAND, msg)
         try:
             parsed = cls.Args.model_validate(args)
         except ValidationError as exc:
-            raise Refusal(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
         if parsed.user is not None and parsed.user not in self.ctx.residents:
-            raise Refusal(ErrorCode.FORBIDDEN, f"{parsed.user!r} is not a resident of {self.topics.home}")
-        try:
-            cls.check(parsed, self.ctx)
-        except FlowRefused as exc:
-            raise Refusal(ErrorCode(exc.code), exc.message) from None
+            msg = f"{parsed.user!r} is not a resident of {self.topics.home}"
+            raise CommandError(ErrorCode.FORBIDDEN, msg)
+        cls.check(parsed, self.ctx)
         return cls(self.ctx, f"f-{next(self._flow_ids)}", parsed)
 
     async def launch(self, flow: Flow[Any]) -> None:
@@ -214,27 +209,14 @@ class Orchestrator:
             log.error("flow %s ended with an error", flow.id, exc_info=task.exception())
 
     # -- commands ----------------------------------------------------------------------------------
-    async def _on_command(self, message: Message) -> None:
-        name = message.topic.rsplit("/cmd/", 1)[-1]
-        try:
-            cmd = decode_command(message.payload)
-        except ValueError as exc:
-            await self._reply(Command(), name, error=(ErrorCode.BAD_REQUEST, str(exc)))
-            return
-        try:
-            if name == CANCEL:
-                result = self._cancel(cmd.args)
-            elif name in self._service_commands:
-                result = await self._service_commands[name](cmd.args)
-            else:
-                result = await self._start(name, cmd.args)
-        except Refusal as exc:
-            await self._reply(cmd, name, error=(exc.code, exc.message))
-            return
-        await self._reply(cmd, name, result=result)
-
-    async def _start(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
-        flow = self.prepare(kind, args)
+    async def _dispatch(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """What the command endpoint calls: ``flow.cancel``, a service's command, or a flow kind."""
+        if name == CANCEL:
+            return self._cancel(args)
+        service_command = self._service_commands.get(name)
+        if service_command is not None:
+            return await service_command(args)
+        flow = self.prepare(name, args)
         await self.launch(flow)
         return {"flow_id": flow.id}
 
@@ -242,23 +224,15 @@ class Orchestrator:
         try:
             flow_id = CancelArgs.model_validate(args).flow_id
         except ValidationError as exc:
-            raise Refusal(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
         flow = self.flows.get(flow_id)
         if flow is None or not flow.cancel("cancelled by request"):
-            raise Refusal(ErrorCode.REJECTED, f"no running flow {flow_id!r}")
+            raise CommandError(ErrorCode.REJECTED, f"no running flow {flow_id!r}")
         return {"flow_id": flow_id, "cancelled": True}
 
-    async def _reply(
-        self,
-        cmd: Command,
-        command: str,
-        *,
-        result: dict[str, Any] | None = None,
-        error: tuple[ErrorCode, str] | None = None,
-    ) -> None:
-        reply = Reply.answer(cmd.id, command, self.clock.iso(), result=result, error=error)
+    async def _send_reply(self, payload: bytes) -> None:
         with contextlib.suppress(NotConnectedError):
-            await self.bus.publish(self.topics.reply(ORCHESTRATOR), reply.to_payload())
+            await self.bus.publish(self.topics.reply(ORCHESTRATOR), payload)
 
     # -- device events and intents -------------------------------------------------------------------
     async def _on_event(self, message: Message) -> None:
@@ -293,7 +267,7 @@ class Orchestrator:
         else:
             try:
                 flow = self.prepare(intent, {**args, "user": user})
-            except Refusal as exc:
+            except CommandError as exc:
                 reason = exc.message
             else:
                 await self.launch(flow)

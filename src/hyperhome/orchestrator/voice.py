@@ -32,10 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.topics import ORCHESTRATOR
-from hyperhome.broker.wire import ErrorCode
 from hyperhome.devices.base import format_validation_error
-from hyperhome.errors import CommandError, NotConnectedError
-from hyperhome.orchestrator.service import CommandHandler, Refusal
+from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
+from hyperhome.orchestrator.service import CommandHandler
 from hyperhome.voice import Grammar, Lang, Parse
 
 if TYPE_CHECKING:
@@ -404,7 +403,7 @@ class VoiceService:
         try:
             text = ParseArgs.model_validate(args).text
         except ValidationError as exc:
-            raise Refusal(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
         parse = self.grammar.parse(text)
         return {
             "wake_word": parse.wake_word,

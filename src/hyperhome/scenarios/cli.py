@@ -22,7 +22,7 @@ from hyperhome.broker.client import Endpoint, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import Topics
-from hyperhome.errors import CommandError, HyperHomeError
+from hyperhome.errors import HyperHomeError
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.scenarios.homefile import load_home, rules_of
 from hyperhome.scenarios.report import Timeline, print_summary, write_json, write_junit
@@ -273,8 +273,8 @@ def send(
             try:
                 reply = await ctl.request(device, command, parsed, timeout_s=timeout)
             except TimeoutError:
-                msg = "timeout"
-                raise CommandError(msg, f"no reply from {device!r} within {timeout} s (is it online?)") from None
+                msg = f"timeout: no reply from {device!r} within {timeout} s (is it online?)"
+                raise HyperHomeError(msg) from None
         outcome["reply"] = reply
 
     try:

@@ -16,7 +16,6 @@ from hyperhome.orchestrator.automations.describe import HomeView
 from hyperhome.orchestrator.automations.model import Action, Rule
 from hyperhome.orchestrator.automations.records import Run
 from hyperhome.orchestrator.automations.templates import StateLookup, render
-from hyperhome.orchestrator.service import Refusal
 
 if TYPE_CHECKING:
     from hyperhome.orchestrator.service import Orchestrator
@@ -75,7 +74,7 @@ class Actions:
         orchestrator = self.orchestrator
         try:
             flow = orchestrator.prepare(kind, args)
-        except Refusal as exc:
+        except CommandError as exc:
             msg = f"the orchestrator refused flow {kind}: {exc.message} ({exc.code})"
             raise ActionFailed(msg) from None
         await orchestrator.launch(flow)

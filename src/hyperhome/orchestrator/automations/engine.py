@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.topics import ID_PATTERN, ORCHESTRATOR
-from hyperhome.broker.wire import ErrorCode
-from hyperhome.errors import NotConnectedError
+from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.automations import evaluate
 from hyperhome.orchestrator.automations.actions import ActionFailed, Actions
 from hyperhome.orchestrator.automations.describe import HomeView
@@ -49,7 +48,7 @@ from hyperhome.orchestrator.automations.model import (
     parse_time_of_day,
 )
 from hyperhome.orchestrator.automations.records import Automation, Evaluation, Run
-from hyperhome.orchestrator.service import CommandHandler, Refusal
+from hyperhome.orchestrator.service import CommandHandler
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message
@@ -331,35 +330,35 @@ class Automations:
         try:
             rule_id = RuleRef.model_validate(args).id
         except ValidationError as exc:
-            raise Refusal(ErrorCode.INVALID_ARGS, _problems(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc)) from None
         automation = self.rules.get(rule_id)
         if automation is None:
             known = ", ".join(sorted(self.rules)) or "none"
-            raise Refusal(ErrorCode.REJECTED, f"no rule {rule_id!r} (rules: {known})")
+            raise CommandError(ErrorCode.REJECTED, f"no rule {rule_id!r} (rules: {known})")
         return automation
 
     async def _cmd_list(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
             NoArgs.model_validate(args)
         except ValidationError as exc:
-            raise Refusal(ErrorCode.INVALID_ARGS, _problems(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc)) from None
         return {"rules": [a.summary() for a in sorted(self.rules.values(), key=lambda a: a.rule.id)]}
 
     async def _cmd_add(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
             parsed = AddArgs.model_validate(args)
         except ValidationError as exc:
-            raise Refusal(ErrorCode.INVALID_ARGS, _problems(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc)) from None
         orchestrator = self.orchestrator
         context = {"devices": set(orchestrator.registry.devices), "flows": set(orchestrator.kinds)}
         try:
             rule = Rule.model_validate(parsed.rule, context=context)
         except ValidationError as exc:
-            raise Refusal(ErrorCode.INVALID_ARGS, _problems(exc, "rule")) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc, "rule")) from None
         existing = self.rules.get(rule.id)
         if existing is not None and not parsed.replace:
             msg = f"a rule {rule.id!r} exists already (remove it first, or add with replace: true)"
-            raise Refusal(ErrorCode.REJECTED, msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if existing is not None:
             self._halt(existing, "replaced")
         automation = self._install(rule, "runtime")

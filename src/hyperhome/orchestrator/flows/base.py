@@ -10,7 +10,7 @@ A flow kind is a subclass of ``Flow`` with a pydantic ``Args`` model and a ``run
         def check(cls, args: DemoArgs, ctx: FlowContext) -> None:
             if not ctx.online(args.device):                 # refused before the reply
                 msg = f"{args.device} is offline"
-            raise FlowRejected(msg)
+                raise CommandError(ErrorCode.REJECTED, msg)
 
         async def run(self) -> dict[str, Any]:
             async with self.abort_if_offline(self.args.device):     # Interrupted if it drops
@@ -30,6 +30,10 @@ What the engine does for every flow:
 - ``cancel()`` (``flow.cancel``, or the orchestrator stopping) cancels the task; the flow's
   ``cleanup()`` runs, the flow ends ``cancelled`` and the cancellation is re-raised;
   ``cleanup()`` also runs after a failure. It must not wait for replies: use ``tell``;
+- a kind's ``check`` refuses with ``CommandError`` (the one wire error, ``hyperhome.errors``),
+  also when a running flow of the kind holds the same target (``ctx.running(Kind)``, naming it);
+  or the new flow takes over with ``old.replace(new)``: the old one's result says
+  ``ended_because: replaced`` and ``replaced_by`` (docs/flows.md, "A second flow on the same target");
 - every wait is bounded in simulated time (``clock.timeout``). Flow waits are *passive*
   (``drive=False``): like a device's timers, they never make virtual time move by themselves, so
   a flow advances while a test, a scenario or ``Controller.wait_flow`` lets time run.
@@ -86,32 +90,16 @@ class FlowFailed(Exception):
         self.reason = reason
 
 
-class FlowRefused(Exception):
-    """Raised from ``Flow.check``: the flow does not start (raise one of the two subclasses)."""
-
-    code: ClassVar[str] = "rejected"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class FlowRejected(FlowRefused):
-    """It cannot start now (the call device is not in a call, the source is offline): ``rejected``."""
-
-
-class FlowForbidden(FlowRefused):
-    """The user or device may not (not the car's owner): ``forbidden``."""
-
-    code = "forbidden"
-
-
 class Interrupted(Exception):
     """Raised out of ``abort_when`` when its condition turned true; ``reason`` says which."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+A = TypeVar("A", bound=FlowArgs)
+F = TypeVar("F", bound="Flow[Any]")
 
 
 @dataclass
@@ -161,6 +149,17 @@ class FlowContext:
         view = self.registry.get(device)
         return view.meta.owner if view is not None and view.meta is not None else None
 
+    def running(self, kind: type[F], *, before: Flow[Any] | None = None) -> list[F]:
+        """The running flows of ``kind`` (not ended, not being replaced), oldest first; with
+        ``before``, only those started before that flow."""
+        found: list[F] = []
+        for flow in self.flows.values():
+            if flow is before:
+                break
+            if isinstance(flow, kind) and flow.running:
+                found.append(flow)
+        return found
+
     # -- device events -------------------------------------------------------------------------
     def listen(self, listener: Callable[[str, str, dict[str, Any]], None]) -> Callable[[], None]:
         """Call ``listener(device, event, payload)`` for every device event; returns the remover."""
@@ -185,9 +184,6 @@ class FlowContext:
                 await self.requests.tell(device, "stream.stop", {"lease": lease})
 
 
-A = TypeVar("A", bound=FlowArgs)
-
-
 class Flow(Generic[A]):
     """One running flow; subclass it per flow kind (see the module docstring)."""
 
@@ -206,6 +202,8 @@ class Flow(Generic[A]):
         self.error: str | None = None
         self.result: dict[str, Any] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.replaced_by: str | None = None
+        """The flow of the same kind that took over what this one held (see ``replace``)."""
         self._cancel_reason: str | None = None
         self._changed = asyncio.Event()
         self._cleanups: list[Callable[[], None]] = []
@@ -215,7 +213,9 @@ class Flow(Generic[A]):
     # -- what a flow kind writes ------------------------------------------------------------
     @classmethod
     def check(cls, args: A, ctx: FlowContext) -> None:
-        """Refuse to start (raise FlowRefused) when the flow cannot or may not run now."""
+        """Refuse to start when the flow cannot or may not run now: raise ``CommandError`` with
+        ``ErrorCode.REJECTED`` (not now: a device offline, a running flow of the kind holds the
+        target) or ``ErrorCode.FORBIDDEN`` (this user or device may not)."""
 
     async def run(self) -> dict[str, Any] | None:
         """The flow itself; its return value is the result."""
@@ -405,6 +405,19 @@ class Flow(Generic[A]):
         """Why the flow is being cancelled (``None`` unless ``cancel`` was called)."""
         return self._cancel_reason
 
+    def replace(self, by: Flow[Any]) -> None:
+        """``by``, a new flow of this kind, takes over what this one holds (docs/flows.md, "A second
+        flow on the same target"). By default this one is cancelled (``error: replaced by f-2``);
+        a kind that hands over make-before-break overrides it and ends ``succeeded``. Either way
+        ``result.ended_because`` is ``replaced`` and ``result.replaced_by`` names ``by``."""
+        self.replaced_by = by.id
+        self.cancel(f"replaced by {by.id}")
+
+    @property
+    def running(self) -> bool:
+        """Started and not ended, nor being replaced."""
+        return self.state not in TERMINAL and self.replaced_by is None
+
     def cancel(self, reason: str) -> bool:
         """Cancel the running flow (it ends ``cancelled`` with ``reason``); False if it already ended."""
         if self.task is None or self.task.done() or self._cancel_reason is not None:
@@ -425,6 +438,8 @@ class Flow(Generic[A]):
             await self._end(FlowState.SUCCEEDED)
         except asyncio.CancelledError:
             await self._safe_cleanup()
+            if self.replaced_by is not None:
+                self.result = {**(self.result or {}), "ended_because": "replaced", "replaced_by": self.replaced_by}
             await self._end(FlowState.CANCELLED, self._cancel_reason or "cancelled")
             raise
         except FlowFailed as exc:

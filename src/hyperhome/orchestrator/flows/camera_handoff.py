@@ -61,14 +61,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from hyperhome.broker.client import Message
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.devices.calling import FRONT, STREAM_PATTERN
-from hyperhome.orchestrator.flows.base import (
-    Flow,
-    FlowArgs,
-    FlowContext,
-    FlowFailed,
-    FlowRejected,
-    Interrupted,
-)
+from hyperhome.errors import CommandError, ErrorCode
+from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext, FlowFailed, Interrupted
 from hyperhome.orchestrator.registry import Registry
 
 if TYPE_CHECKING:
@@ -127,7 +121,6 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
     def __init__(self, ctx: FlowContext, flow_id: str, args: CameraHandoffArgs) -> None:
         super().__init__(ctx, flow_id, args)
         self.lease: tuple[str, str] | None = None  # (device, lease id) this flow holds
-        self.replaced_by: str | None = None
         self._frames = _Frames()
         self._supervising = False
         self._blank_since: float | None = None  # when the sink's picture of our source went blank
@@ -139,20 +132,30 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
         call, source = ctx.view(args.call_device), args.source
         if call is None or call.meta is None or "video_call" not in call.meta.capabilities:
             msg = f"{args.call_device} is not a device with video calls"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if not call.online or not (call.state or {}).get("in_call"):
             msg = f"{args.call_device} is not in a video call"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         view = ctx.view(source.device)
         if view is None or view.meta is None or source.stream not in view.meta.streams:
             msg = f"{source.device} has no camera stream {source.stream!r}"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if not view.online:
             msg = f"{source.device} is offline"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
+        running = [f for f in ctx.running(CameraHandoff) if f.args.call_device == args.call_device]
+        switching = [f for f in running if not f._supervising]
+        if switching:
+            flow = switching[0]
+            msg = (
+                f"camera_handoff {flow.id} is still switching the call on {args.call_device} to "
+                f"{flow.args.source}: wait until it shows, or cancel it"
+            )
+            raise CommandError(ErrorCode.REJECTED, msg)
         if (call.state or {}).get("source") == source.model_dump():
-            msg = f"the call on {args.call_device} already shows {source}"
-            raise FlowRejected(msg)
+            by = next((f" (camera_handoff {f.id})" for f in running if f.args.source == source), "")
+            msg = f"the call on {args.call_device} already shows {source}{by}"
+            raise CommandError(ErrorCode.REJECTED, msg)
 
     # -- the flow ------------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any] | None:

@@ -9,7 +9,8 @@ Who may
     ``user`` is required and must own both the tablet and the phone (``$meta.owner``):
     otherwise ``forbidden``. Without ``phone`` the user's phone that is online is used (the
     first by id). ``rejected`` when it cannot start now: a device offline, the tablet already
-    online (known Wi-Fi, a hotspot) or already sharing, the phone's battery below
+    sharing (naming the running flow: one share per tablet) or already online (known Wi-Fi, a
+    hotspot), the phone's battery below
     ``STOP_BELOW_PCT``, no cellular service, or the phone's hotspot already on for other
     clients (its password is never published, so the orchestrator cannot hand it out, and
     restarting it would cut those clients off).
@@ -62,15 +63,8 @@ from pydantic import Field
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.devices.physics import radio
-from hyperhome.orchestrator.flows.base import (
-    DEFAULT_COMMAND_TIMEOUT_S,
-    Flow,
-    FlowArgs,
-    FlowContext,
-    FlowFailed,
-    FlowForbidden,
-    FlowRejected,
-)
+from hyperhome.errors import CommandError, ErrorCode
+from hyperhome.orchestrator.flows.base import DEFAULT_COMMAND_TIMEOUT_S, Flow, FlowArgs, FlowContext, FlowFailed
 from hyperhome.orchestrator.registry import DeviceView, Registry
 
 STOP_BELOW_PCT = 15.0
@@ -109,7 +103,7 @@ def _pick_phone(args: NetworkShareArgs, ctx: FlowContext) -> str:
     )
     if not phones:
         msg = f"no phone of {args.user}'s is online"
-        raise FlowRejected(msg)
+        raise CommandError(ErrorCode.REJECTED, msg)
     return phones[0]
 
 
@@ -150,26 +144,26 @@ class NetworkShare(Flow[NetworkShareArgs]):
         user = args.user
         if user is None:
             msg = "say who asks (user): a phone shares its hotspot only with its owner's devices"
-            raise FlowForbidden(msg)
+            raise CommandError(ErrorCode.FORBIDDEN, msg)
         tablet = ctx.view(args.tablet)
         if tablet is None or tablet.meta is None or "network" not in tablet.meta.capabilities:
             msg = f"{args.tablet} is not a device that can join a hotspot"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if tablet.meta.owner != user:
             msg = f"{args.tablet} is not {user}'s (its owner: {tablet.meta.owner or 'nobody'})"
-            raise FlowForbidden(msg)
+            raise CommandError(ErrorCode.FORBIDDEN, msg)
         phone_id = _pick_phone(args, ctx)
         phone = ctx.view(phone_id)
         if phone is None or phone.meta is None or phone.kind != "phone":
             msg = f"{phone_id} is not a phone"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if phone.meta.owner != user:
             msg = f"{phone_id} is not {user}'s: a phone shares its hotspot only with its owner's devices"
-            raise FlowForbidden(msg)
+            raise CommandError(ErrorCode.FORBIDDEN, msg)
         for view in (tablet, phone):
             if not view.online:
                 msg = f"{view.id} is offline"
-                raise FlowRejected(msg)
+                raise CommandError(ErrorCode.REJECTED, msg)
         cls._check_now(args.tablet, _state(tablet), phone_id, _state(phone), ctx)
 
     @classmethod
@@ -181,12 +175,12 @@ class NetworkShare(Flow[NetworkShareArgs]):
         hotspot = phone_state.get("hotspot") or {}
         others = [c.get("id") for c in hotspot.get("clients") or [] if c.get("id") != tablet]
         sharing = [f for f in _shares(ctx) if f.tablet == tablet]
-        if tablet_state.get("uplink") == "wifi":
+        if sharing:
+            refusal = f"{tablet} already shares {sharing[0].phone}'s connection (network_share {sharing[0].id})"
+        elif tablet_state.get("uplink") == "wifi":
             refusal = f"{tablet} is online through Wi-Fi {(tablet_state.get('wifi') or {}).get('ssid')}"
         elif tablet_state.get("uplink") == "hotspot":
             refusal = f"{tablet} is already online through {tablet_state.get('hotspot_host')}'s hotspot"
-        elif sharing:
-            refusal = f"{tablet} already shares {sharing[0].phone}'s connection (flow {sharing[0].id})"
         elif isinstance(battery, int | float) and battery < STOP_BELOW_PCT:
             refusal = f"{phone}'s battery is at {battery:g} %, below {STOP_BELOW_PCT:g} %"
         elif "signal_dbm" in phone_state and phone_state["signal_dbm"] is None:
@@ -197,7 +191,7 @@ class NetworkShare(Flow[NetworkShareArgs]):
                 "known to the orchestrator, and restarting it would cut them off"
             )
         if refusal is not None:
-            raise FlowRejected(refusal)
+            raise CommandError(ErrorCode.REJECTED, refusal)
 
     # -- the flow ------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any] | None:

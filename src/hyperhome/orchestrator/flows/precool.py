@@ -14,6 +14,12 @@ converge to the second. Arrival comes from:
 With none of them (a tap on the phone), the user's own car is used when it is on a trip, else the
 request is rejected. Only residents may pre-cool (``user`` is required). At arrival the flow reads
 the room from the AC and succeeds when it is within 0.5 °C of the target.
+
+One plan per AC. A second precool for an AC a running one holds is ``rejected``, naming the
+running flow, when it asks for the same plan (target, and arrival by the same time, car or
+``start_now``: the dashboard and a phone tap for one trip) or comes from another user (one
+resident does not drop another's plan); the same user's new plan replaces the running one, which
+ends ``cancelled`` (``replaced by f-2``); an AC it had started stays on for the new plan.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from typing import Any
 from pydantic import AwareDatetime, Field, model_validator
 
 from hyperhome.broker.topics import ID_PATTERN
-from hyperhome.devices.clock import parse_time
-from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext, FlowForbidden, FlowRejected
+from hyperhome.devices.clock import iso, parse_time
+from hyperhome.errors import CommandError, ErrorCode
+from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext
 
 TOLERANCE_C = 0.5
 PLAN_ITERATIONS = 8
@@ -61,7 +68,7 @@ def _pick_ac(args: PrecoolArgs, ctx: FlowContext) -> str:
     living = [v for v in acs if v.meta is not None and v.meta.room == "living"]
     if not acs:
         msg = "this home has no air conditioner"
-        raise FlowRejected(msg)
+        raise CommandError(ErrorCode.REJECTED, msg)
     return (living or acs)[0].id
 
 
@@ -74,7 +81,26 @@ def _pick_car(args: PrecoolArgs, ctx: FlowContext) -> str | None:
         if view.kind == "car" and owned and (view.state or {}).get("gear") == "drive":
             return view.id
     msg = "no arrival time: give arrive_at, car or start_now (or be on the way home by car)"
-    raise FlowRejected(msg)
+    raise CommandError(ErrorCode.REJECTED, msg)
+
+
+_Plan = tuple[float, float | None, str | None, bool]
+"""What makes two pre-cools the same: target, arrival time, car, start now."""
+
+
+def _plan_of(args: PrecoolArgs, car: str | None) -> _Plan:
+    arrival = args.arrive_at.timestamp() if args.arrive_at is not None else None
+    return (args.target_c, arrival, car, args.start_now)
+
+
+def _describe(plan: _Plan) -> str:
+    _, arrival, car, start_now = plan
+    if start_now:
+        return "now (start_now)"
+    if car is not None:
+        return f"{car}'s arrival"
+    assert arrival is not None
+    return f"an arrival at {iso(arrival)}"
 
 
 class Precool(Flow[PrecoolArgs]):
@@ -85,6 +111,7 @@ class Precool(Flow[PrecoolArgs]):
         super().__init__(ctx, flow_id, args)
         self.ac = _pick_ac(args, ctx)
         self.car = _pick_car(args, ctx)
+        self.plan = _plan_of(args, self.car)
         self._ac_started = False
         self._news = asyncio.Event()
         self._trip: str | None = None  # "eta_changed", "trip_cancelled", "arrived"
@@ -94,29 +121,47 @@ class Precool(Flow[PrecoolArgs]):
     def check(cls, args: PrecoolArgs, ctx: FlowContext) -> None:
         if args.user is None:
             msg = "say who asks (user): only the home's residents may pre-cool it"
-            raise FlowForbidden(msg)
+            raise CommandError(ErrorCode.FORBIDDEN, msg)
         ac = ctx.view(_pick_ac(args, ctx))
         if ac is None or ac.kind != "air_conditioner":
             msg = f"{args.ac} is not an air conditioner"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if not ac.online:
             msg = f"{ac.id} is offline"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         car_id = _pick_car(args, ctx)
         if car_id is not None:
             car = ctx.view(car_id)
             if car is None or car.kind != "car":
                 msg = f"{car_id} is not a car"
-                raise FlowRejected(msg)
+                raise CommandError(ErrorCode.REJECTED, msg)
             if (car.state or {}).get("gear") != "drive" or not (car.state or {}).get("eta"):
                 msg = f"{car_id} is not on a trip"
-                raise FlowRejected(msg)
+                raise CommandError(ErrorCode.REJECTED, msg)
         if args.arrive_at is not None and args.arrive_at.timestamp() <= ctx.clock.now():
             msg = "arrive_at is in the past"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
+        cls._one_plan_per_ac(ac.id, _plan_of(args, car_id), args.user, ctx)
+
+    @classmethod
+    def _one_plan_per_ac(cls, ac: str, plan: _Plan, user: str | None, ctx: FlowContext) -> None:
+        """Refuse a second plan for ``ac`` unless it is a new plan of the same user (then it replaces)."""
+        for flow in ctx.running(Precool):
+            if flow.ac != ac:
+                continue
+            if flow.plan == plan:
+                msg = f"precool {flow.id} already pre-cools {ac} to {flow.args.target_c:g} °C for {_describe(plan)}"
+                raise CommandError(ErrorCode.REJECTED, msg)
+            if flow.user != user:
+                msg = (
+                    f"precool {flow.id} pre-cools {ac} for {flow.user}'s arrival; "
+                    f"cancel it first (flow.cancel {flow.id}) to plan another"
+                )
+                raise CommandError(ErrorCode.REJECTED, msg)
 
     # -- the flow ------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any] | None:
+        self._replace_older()
         if self.car is not None:
             self.ctx_listen_car()
         async with self.abort_if_offline(self.ac):
@@ -132,6 +177,16 @@ class Precool(Flow[PrecoolArgs]):
             await self._start_ac()
             await self._until_arrival(arrival)
             return await self._at_arrival()
+
+    def _replace_older(self) -> None:
+        """This plan replaces the one running for the same AC (``check`` let only its user's through)."""
+        if self.replaced_by is not None:
+            return
+        for flow in self.ctx.running(Precool, before=self):
+            if flow.ac == self.ac:
+                self._ac_started = self._ac_started or flow._ac_started
+                flow._ac_started = False  # the AC is this flow's now: the old one's clean-up leaves it on
+                flow.replace(self)
 
     def ctx_listen_car(self) -> None:
         car = self.car

@@ -11,6 +11,9 @@ The flow starts a lease (``stream.start`` on the car, viewer = the phone), publi
   ``"viewer_offline"``;
 - the car stops streaming that camera for any other reason (someone sent ``stream.stop``):
   ``succeeded``, ``"cancelled_by_request"``;
+- a remote_camera for another of the car's cameras on the same viewer has its stream running:
+  ``stream.stop`` on the car, ``succeeded``, ``"replaced"`` (``replaced_by`` names it). One for
+  the same camera on the same viewer is ``rejected``, naming this flow;
 - ``flow.cancel``: ``stream.stop`` on the car, state ``cancelled``;
 - the car goes offline: ``failed`` (``"car went offline"``);
 - ``SUPERVISE_MAX_S`` (one day, a bound on the wait): ``succeeded``, ``"supervision_ended"``.
@@ -23,7 +26,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from hyperhome.broker.topics import ID_PATTERN
-from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext, FlowFailed, FlowForbidden, FlowRejected
+from hyperhome.errors import CommandError, ErrorCode
+from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext, FlowFailed
 from hyperhome.orchestrator.registry import Registry
 
 SUPERVISE_MAX_S = 86_400.0
@@ -54,21 +58,25 @@ class RemoteCamera(Flow[RemoteCameraArgs]):
         car, viewer = ctx.view(args.car), ctx.view(args.viewer)
         if car is None or car.meta is None or car.kind != "car":
             msg = f"{args.car} is not a car"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         if viewer is None or viewer.meta is None:
             msg = f"no device {args.viewer!r}"
-            raise FlowRejected(msg)
+            raise CommandError(ErrorCode.REJECTED, msg)
         owner = car.meta.owner
         if owner is None or viewer.meta.owner != owner:
             msg = f"only devices of the car's owner may view its cameras ({args.viewer} is not {owner}'s)"
-            raise FlowForbidden(msg)
+            raise CommandError(ErrorCode.FORBIDDEN, msg)
         if args.user is not None and args.user != owner:
             msg = f"{args.user} is not the owner of {args.car}"
-            raise FlowForbidden(msg)
+            raise CommandError(ErrorCode.FORBIDDEN, msg)
         for view in (car, viewer):
             if not view.online:
                 msg = f"{view.id} is offline"
-                raise FlowRejected(msg)
+                raise CommandError(ErrorCode.REJECTED, msg)
+        for flow in ctx.running(RemoteCamera):
+            if (flow.args.viewer, flow.args.car, flow.args.stream) == (args.viewer, args.car, args.stream):
+                msg = f"{args.viewer} already shows {args.car}/{args.stream} (remote_camera {flow.id})"
+                raise CommandError(ErrorCode.REJECTED, msg)
 
     async def run(self) -> dict[str, Any] | None:
         a = self.args
@@ -77,6 +85,7 @@ class RemoteCamera(Flow[RemoteCameraArgs]):
             self.lease = str(lease["lease"])
             step.detail["lease"] = self.lease
         await self.set_result(lease=self.lease, topic=lease["topic"])
+        self._replace_older()
         async with self.step("supervise"):
             try:
                 await self.wait_until(self._over, timeout_s=SUPERVISE_MAX_S, what="the lease to end")
@@ -86,8 +95,25 @@ class RemoteCamera(Flow[RemoteCameraArgs]):
         because = self._ended_because(self.registry)
         if because == "car_offline":
             self.fail(f"{a.car} went offline")
+        if because == "replaced":
+            await self._stop_lease()
+            return {"ended_because": because, "replaced_by": self.replaced_by}
         self.lease = None  # the car ended it itself
         return {"ended_because": because}
+
+    def _replace_older(self) -> None:
+        """Make before break: with this flow's stream running, one showing another camera of the
+        car on the same viewer ends (``check`` refused one showing the same camera)."""
+        if self.replaced_by is not None:
+            return
+        for flow in self.ctx.running(RemoteCamera, before=self):
+            if (flow.args.viewer, flow.args.car) == (self.args.viewer, self.args.car):
+                flow.replace(self)
+
+    def replace(self, by: Flow[Any]) -> None:
+        """Another camera on the same viewer took over: stop this one's lease and end ``succeeded``."""
+        self.replaced_by = by.id
+        self.wake()
 
     async def cleanup(self) -> None:
         await self._stop_lease()
@@ -101,6 +127,8 @@ class RemoteCamera(Flow[RemoteCameraArgs]):
         return self._ended_because(registry) is not None
 
     def _ended_because(self, registry: Registry) -> str | None:
+        if self.replaced_by is not None:
+            return "replaced"
         car, viewer = registry.get(self.args.car), registry.get(self.args.viewer)
         if car is None or not car.online:
             return "car_offline"

@@ -5,10 +5,12 @@ login (``Controller``: a registry from the retained messages, commands and their
 statuses) and the ``EventHub`` behind the WebSocket. ``hyperhome up`` serves it on 127.0.0.1
 (``serve.py``); docs/web.md lists the routes, OpenAPI is at ``/docs``.
 
-Errors are answered as ``ErrorBody`` with the HTTP status a client can act on: an unknown device,
-command, flow, scenario or run is 404; a device that answers ``invalid_args`` is 422, ``rejected``
-409, ``forbidden`` 403, ``bad_request`` 400, ``internal`` 502; an offline device (or orchestrator)
-503; no reply in time 504.
+Errors are answered as ``ErrorBody`` with the HTTP status a client can act on. A device's or the
+orchestrator's error reply is the project's one wire error, ``CommandError``, answered in one
+handler with the status of its code: ``invalid_args`` 422, ``rejected`` 409, ``forbidden`` 403,
+``bad_request`` 400, ``unknown_command`` 404, ``internal`` 502. What only HTTP says is an
+``ApiError``: an unknown device, command, flow, scenario or run is 404; an offline device (or
+orchestrator) 503; no reply in time 504.
 
 Security: the server binds 127.0.0.1 only, and a browser on another site may neither drive the
 home nor read its events: requests that change something and WebSocket handshakes carrying an
@@ -40,8 +42,8 @@ from starlette.websockets import WebSocketState
 
 from hyperhome import __version__
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import ONLINE, ErrorCode, Reply
-from hyperhome.errors import BusError
+from hyperhome.broker.wire import ONLINE, Reply
+from hyperhome.errors import BusError, CommandError, ErrorCode
 from hyperhome.orchestrator.controller import TERMINAL, Controller
 from hyperhome.orchestrator.web.events import EventHub, FilterError, Subscriber, parse_filter
 from hyperhome.orchestrator.web.models import (
@@ -113,7 +115,8 @@ class Settings:
 
 
 class ApiError(Exception):
-    """Answered as ``ErrorBody`` with ``status_code``."""
+    """What only HTTP says (404 for an unknown name, 503, 504, ...): answered as ``ErrorBody`` with
+    ``status_code``. A wire error reply is a ``CommandError`` instead."""
 
     def __init__(self, status_code: int, code: str, detail: str, reply: Reply | None = None) -> None:
         super().__init__(detail)
@@ -173,6 +176,7 @@ def create_app(
     )
     app.add_middleware(LocalOnly)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(CommandError, _command_error)
     app.mount("/static", StaticFiles(packages=[("hyperhome.orchestrator.web", STATIC)]), name="static")
     _routes(app)
     return app
@@ -181,6 +185,13 @@ def create_app(
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return JSONResponse(exc.body.model_dump(mode="json"), status_code=exc.status_code)
+
+
+async def _command_error(request: Request, exc: Exception) -> Response:
+    """An error reply, with the HTTP status of its wire code."""
+    assert isinstance(exc, CommandError)
+    body = ErrorBody(detail=exc.message, code=exc.code.value, reply=exc.reply)
+    return JSONResponse(body.model_dump(mode="json"), status_code=STATUS_OF_CODE.get(exc.code, HTTPStatus.BAD_GATEWAY))
 
 
 def _web(request: Request) -> WebState:
@@ -263,12 +274,6 @@ def _flow_out(raw: dict[str, Any]) -> FlowStatus | None:
         return None
 
 
-def _reply_error(reply: Reply) -> ApiError:
-    assert reply.error is not None
-    code = reply.error.code
-    return ApiError(STATUS_OF_CODE.get(code, HTTPStatus.BAD_GATEWAY), code.value, reply.error.message, reply)
-
-
 def _missing(what: str, name: str, detail: str | None = None) -> NoReturn:
     """404 with code ``unknown_{what}``."""
     raise ApiError(HTTPStatus.NOT_FOUND, f"unknown_{what}", detail or f"no {what} {name!r}")
@@ -348,7 +353,7 @@ def _routes(app: FastAPI) -> None:
             raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "offline", f"{device_id} is {view.availability}")
         reply = await _request(web, device_id, command, args or {})
         if not reply.ok:
-            raise _reply_error(reply)
+            raise CommandError.from_reply(reply)
         return reply
 
     @app.get("/api/flows", response_model=list[FlowStatus], tags=["flows"])
@@ -374,7 +379,7 @@ def _routes(app: FastAPI) -> None:
             raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "offline", f"the orchestrator is {web.orchestrator}")
         reply = await _request(web, ORCHESTRATOR, kind, args or {})
         if not reply.ok:
-            raise _reply_error(reply)
+            raise CommandError.from_reply(reply)
         flow_id = (reply.result or {}).get("flow_id")
         if flow_id is None:
             response.status_code = HTTPStatus.OK
@@ -406,7 +411,7 @@ def _routes(app: FastAPI) -> None:
             _missing("flow", flow_id)
         reply = await _request(web, ORCHESTRATOR, "flow.cancel", {"flow_id": flow_id})
         if not reply.ok:
-            raise _reply_error(reply)
+            raise CommandError.from_reply(reply)
         try:
             raw = await web.ctl.wait_flow(
                 flow_id, lambda s: s.get("state") in TERMINAL, timeout_s=web.settings.flow_end_timeout_s
