@@ -24,6 +24,16 @@ async def run(*argv: str, timeout_s: float = 30.0) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+def one_error(result: tuple[int, str, str], line: str, code: int = 2) -> str:
+    """Assert that a run printed exactly ``error: LINE`` on stderr, no traceback, and exited
+    ``code``; returns its stdout."""
+    exit_code, out, err = result
+    assert "Traceback" not in out + err, err
+    assert err == f"error: {line}\n", err
+    assert exit_code == code, out + err
+    return out
+
+
 async def run_hyperhome(*argv: str, timeout_s: float = 90.0) -> tuple[int, str, str]:
     """``python -m hyperhome ARGV`` to its end (wide, uncoloured output): exit code, stdout, stderr."""
     proc = await asyncio.create_subprocess_exec(

@@ -91,8 +91,8 @@ BAD = [
     (
         "title: T\narticle: A\nhome:\n  home: inline\n  devices:\n    - {id: ac, kind: toaster}\n"
         "steps:\n  - sleep: 1s\n",
-        3,
-        "unknown device kind 'toaster'",
+        6,
+        "home.devices.0.kind: unknown device kind 'toaster'",
     ),
     (GOOD_HEAD + "steps: []\n", 4, "steps: List should have at least 1 item"),
     (GOOD_HEAD + "steps:\n  - send: {device: a, command: [b\n", 6, "not valid YAML"),

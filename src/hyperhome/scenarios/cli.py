@@ -1,4 +1,9 @@
-"""The ``hyperhome`` command line (Typer + Rich)."""
+"""The ``hyperhome`` command line (Typer + Rich).
+
+A mistake the user can fix (a home or scenario file, an option, a credentials file, a home that
+is not running) is one ``error:`` line with the file, line and field where there is a file, and
+exit code 2, from every command; ``_Commands`` turns any ``HyperHomeError`` into that.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +13,51 @@ import gc
 import json
 import os
 import signal
+import socket
 import sys
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from typer.core import TyperGroup
 
 from hyperhome import __version__
-from hyperhome.broker.client import Endpoint, MqttConnector
+from hyperhome.broker.client import Endpoint, Message, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
-from hyperhome.broker.topics import Topics
-from hyperhome.errors import HyperHomeError
+from hyperhome.broker.topics import ORCHESTRATOR, Topics
+from hyperhome.broker.wire import Reply
+from hyperhome.errors import ConfigError, ConnectError, HyperHomeError
 from hyperhome.orchestrator.controller import Controller
+from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.scenarios.homefile import load_home, rules_of
+from hyperhome.scenarios.lock import credentials_lock
 from hyperhome.scenarios.report import Timeline, print_summary, write_json, write_junit
 from hyperhome.scenarios.runner import ScenarioResult, compare_runs, run_scenario_file
 from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
 
+T = TypeVar("T")
+
+
+class _Commands(TyperGroup):
+    """The commands; a ``HyperHomeError`` from any of them is one ``error:`` line and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context (recent Typers vendor their own click)
+        try:
+            return super().invoke(ctx)
+        except HyperHomeError as exc:
+            raise _fail(str(exc)) from None
+
+
 app = typer.Typer(
     name="hyperhome",
+    cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
     help="HyperHome: a smart-home and Human x Car x Home emulator over a real MQTT broker.",
@@ -66,28 +92,27 @@ CredsOpt = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
-def _run(main: Any) -> None:
-    """Run a coroutine; Ctrl-C and SIGTERM stop it cleanly; project errors become messages."""
+def _run(main: Coroutine[Any, Any, T]) -> T | None:
+    """Run a coroutine to its result; Ctrl-C and SIGTERM stop it cleanly (then None)."""
 
-    async def guarded() -> None:
+    async def guarded() -> T:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):  # Ctrl-C too: a clean cancellation, not KeyboardInterrupt
             for signum in (signal.SIGINT, signal.SIGTERM):  # raised wherever the loop happens to be
                 loop.add_signal_handler(signum, task.cancel)
-        await main
+        return await main
 
     try:
-        asyncio.run(guarded())
+        return asyncio.run(guarded())
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("[dim]stopped[/]")
-    except HyperHomeError as exc:
-        raise _fail(str(exc)) from None
+        return None
 
 
 @app.callback(invoke_without_command=True)
@@ -119,32 +144,52 @@ def up(
         typer.Option("--grammar", help="A voice grammar file merged over the home's (docs/voice.md); repeatable."),
     ] = None,
 ) -> None:
-    """Bring a home up: broker, devices, orchestrator, web API and dashboard, until Ctrl-C."""
+    """Bring a home up: broker, devices, orchestrator, web API and dashboard, until Ctrl-C.
+
+    A start that fails changes nothing: the credentials file is claimed first (one ``up`` per
+    file), every port is bound before anything is written, and the file is written last.
+    """
     plan = load_home(home)
     choice = BrokerChoice.parse(broker)
     creds_path = credentials or default_credentials_path()
 
-    async def main() -> None:
+    async def main(api: socket.socket | None) -> None:
         async with (
             Home(plan, broker=choice, port=port, speed=speed, password=password, grammar=grammar or ()) as running,
             contextlib.AsyncExitStack() as stack,
         ):
             assert running.credentials is not None
-            running.credentials.save(creds_path)
             # what start-up built lives until the end: keep it out of the full collections, which
             # otherwise stall a big home for 0.5-0.7 s at a time (docs/BENCHMARKS.md, density)
             gc.collect()
             gc.freeze()
-            url = None if no_api else await stack.enter_async_context(_serve_api(running, api_port))
+            url = None if api is None else await stack.enter_async_context(_serve_api(running, api))
+            _save(running.credentials, creds_path)
             _print_up(running, creds_path, url)
             await asyncio.Event().wait()
 
-    _run(main())
+    with credentials_lock(creds_path, "up"):
+        api = None if no_api else _bind_api(api_port)
+        _run(main(api))
 
 
-def _serve_api(running: Home, port: int) -> contextlib.AbstractAsyncContextManager[str]:
-    """The web API and dashboard of ``running`` on 127.0.0.1:``port``, in this event loop."""
+def _bind_api(port: int) -> socket.socket:
     # imported here: FastAPI and uvicorn add about half a second to every other command's start
+    from hyperhome.orchestrator.web.serve import bind
+
+    return bind(port)
+
+
+def _save(creds: HomeCredentials, path: Path) -> None:
+    try:
+        creds.save(path)
+    except OSError as exc:
+        msg = f"cannot write the credentials file {path}: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
+
+
+def _serve_api(running: Home, sock: socket.socket) -> contextlib.AbstractAsyncContextManager[str]:
+    """The web API and dashboard of ``running`` on ``sock`` (bound on 127.0.0.1), in this event loop."""
     from hyperhome.orchestrator.web import HomeLink, create_app, serve
     from hyperhome.scenarios.webruns import WebRuns
 
@@ -157,7 +202,7 @@ def _serve_api(running: Home, port: int) -> contextlib.AbstractAsyncContextManag
         name=running.plan.name or running.plan.home,
         clock=running.clock,
     )
-    return serve(create_app(link, runs=WebRuns()), port=port)
+    return serve(create_app(link, runs=WebRuns()), sock=sock)
 
 
 def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
@@ -200,18 +245,32 @@ def broker_cmd(
     async def main() -> None:
         creds = HomeCredentials.generate(plan.home, [d.id for d in plan.devices], root=plan.root, password=password)
         async with open_broker(BrokerChoice.parse("embedded"), [creds], port=port) as (ready,):
-            ready.save(creds_path)
+            _save(ready, creds_path)
             console.print(
                 f"embedded broker for home [bold]{plan.home}[/] on [bold]{ready.host}:{ready.port}[/]; "
                 f"credentials in {creds_path}. Ctrl-C to stop."
             )
             await asyncio.Event().wait()
 
-    _run(main())
+    with credentials_lock(creds_path, "broker"):
+        _run(main())
 
 
 def _controller(creds: HomeCredentials) -> Controller:
     return Controller(MqttConnector(Endpoint(creds.host, creds.port)), creds.controller, Topics(creds.home, creds.root))
+
+
+@contextlib.asynccontextmanager
+async def _connected(creds: HomeCredentials, path: Path) -> AsyncIterator[Controller]:
+    """A controller of the home whose credentials were read from ``path``; a broker that does not
+    answer is a ConnectError saying that the home may have stopped."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            ctl = await stack.enter_async_context(_controller(creds))
+        except ConnectError as exc:
+            msg = f"{exc} (is `hyperhome up` running? {path} names this broker)"
+            raise ConnectError(msg) from None
+        yield ctl
 
 
 @app.command()
@@ -220,10 +279,11 @@ def devices(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the home's devices with their availability and state."""
-    creds = HomeCredentials.load(credentials or default_credentials_path())
+    creds_path = credentials or default_credentials_path()
+    creds = HomeCredentials.load(creds_path)
 
     async def main() -> None:
-        async with _controller(creds) as ctl:
+        async with _connected(creds, creds_path) as ctl:
             registry = await ctl.synced()
         views = sorted(registry.devices.values(), key=lambda v: v.id)
         if as_json:
@@ -256,7 +316,11 @@ def send(
     credentials: CredsOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the reply.")] = 10.0,
 ) -> None:
-    """Send one command and print its reply; exit 1 on an error reply."""
+    """Send one command and print its reply; exit 1 on an error reply.
+
+    A command that makes the device ask the orchestrator for something (the phone's ``tap``)
+    also prints what the orchestrator made of it, and exits 1 if it refused.
+    """
     try:
         parsed = json.loads(args)
     except json.JSONDecodeError as exc:
@@ -265,28 +329,98 @@ def send(
     if not isinstance(parsed, dict):
         msg = "args must be a JSON object, e.g. '{\"target_c\": 24}'"
         raise _fail(msg)
-    creds = HomeCredentials.load(credentials or default_credentials_path())
-    outcome: dict[str, Any] = {}
+    creds_path = credentials or default_credentials_path()
+    creds = HomeCredentials.load(creds_path)
 
-    async def main() -> None:
-        async with _controller(creds) as ctl:
+    async def main() -> tuple[Reply, str | None]:
+        async with _connected(creds, creds_path) as ctl:
+            view = _check_target(await ctl.synced(), creds.home, device)
+            asks = view is not None and view.meta is not None and "intent" in view.meta.events
+            intents = await IntentAnswers.watch(ctl, device) if asks else None
             try:
                 reply = await ctl.request(device, command, parsed, timeout_s=timeout)
             except TimeoutError:
-                msg = f"timeout: no reply from {device!r} within {timeout} s (is it online?)"
-                raise HyperHomeError(msg) from None
-        outcome["reply"] = reply
+                msg = f"timeout: no reply from {device!r} within {timeout:g} s (is it online?)"
+                raise _fail(msg, 1) from None
+            console.print_json(reply.to_payload().decode())
+            intent = (reply.result or {}).get("intent") if reply.ok else None
+            if intents is None or not isinstance(intent, str):
+                return reply, None
+            return reply, await intents.answer(intent, timeout)
 
-    try:
-        _run(main())
-    except typer.Exit:
-        raise
-    reply = outcome.get("reply")
-    if reply is None:
+    outcome = _run(main())
+    if outcome is None:
         raise typer.Exit(1)
-    console.print_json(reply.to_payload().decode())
+    reply, started = outcome
     if not reply.ok:
         raise typer.Exit(1)
+    if started is not None:
+        console.print(started)
+
+
+def _check_target(registry: Registry, home: str, device: str) -> DeviceView | None:
+    """The device, if the home has it and it is online (the registry holds every device's
+    retained ``$meta``); None for the orchestrator."""
+    if device == ORCHESTRATOR:
+        return None
+    view = registry.devices.get(device)
+    if view is None or view.meta is None:
+        known = ", ".join(sorted(v.id for v in registry.devices.values() if v.meta is not None))
+        msg = f"home {home!r} has no device {device!r} (its devices: {known or 'none'})"
+        raise ConfigError(msg)
+    if not view.online:
+        msg = f"{device!r} is {view.availability or 'not online'}: it cannot answer now"
+        raise _fail(msg, 1)
+    return view
+
+
+class IntentAnswers:
+    """What the orchestrator does with the intents one device publishes: it starts a flow of the
+    intent's kind (``flow_started``) or refuses it with a reason (``intent_refused``)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self._seen: list[tuple[str, dict[str, Any]]] = []
+        self._changed = asyncio.Event()
+
+    @classmethod
+    async def watch(cls, ctl: Controller, device: str) -> IntentAnswers:
+        """Start listening, before the command that makes the device publish its intent."""
+        answers = cls(device)
+        await ctl.bus.subscribe(ctl.topics.event(ORCHESTRATOR, "flow_started"), answers._on)
+        await ctl.bus.subscribe(ctl.topics.event(ORCHESTRATOR, "intent_refused"), answers._on)
+        return answers
+
+    def _on(self, message: Message) -> None:
+        with contextlib.suppress(ValueError):
+            payload = message.json()
+            if isinstance(payload, dict):
+                self._seen.append((message.topic.rsplit("/", 1)[-1], payload))
+                self._changed.set()
+
+    async def answer(self, intent: str, timeout_s: float) -> str:
+        """``intent 'precool' started flow f-1``; exit 1 with the reason if it was refused."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while (found := self._find(intent)) is None:
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            msg = f"intent {intent!r}: no answer from the orchestrator within {timeout_s:g} s (is it running?)"
+            raise _fail(msg, 1) from None
+        name, payload = found
+        if name == "intent_refused":
+            msg = f"intent {intent!r} refused: {payload.get('reason')}"
+            raise _fail(msg, 1)
+        return f"intent {intent!r} started flow {payload.get('flow_id')}"
+
+    def _find(self, intent: str) -> tuple[str, dict[str, Any]] | None:
+        for name, payload in self._seen:
+            if name == "flow_started" and payload.get("kind") == intent:
+                return name, payload
+            if name == "intent_refused" and (payload.get("device"), payload.get("intent")) == (self.device, intent):
+                return name, payload
+        return None
 
 
 # -- scenarios -------------------------------------------------------------------------------------
@@ -330,11 +464,8 @@ def run(
     ] = 1,
 ) -> None:
     """Run scenarios with a live timeline; exit 1 if any expectation fails."""
-    try:
-        loaded = [load_scenario(name) for name in scenario_files]  # every file checked before anything runs
-        choice = BrokerChoice.parse(broker)
-    except HyperHomeError as exc:
-        raise _fail(str(exc)) from None
+    loaded = [load_scenario(name) for name in scenario_files]  # every file checked before anything runs
+    choice = BrokerChoice.parse(broker)
     results: list[ScenarioResult] = []
 
     async def main() -> None:

@@ -45,12 +45,7 @@ def read_grammar_file(path: Path, base: GrammarFile) -> GrammarFile:
     extra = yamlfile.validate_data(GrammarFile, data if data is not None else {}, lines, str(path))
     problems = extension_problems(base, extra)
     if problems:
-        raise ConfigError(
-            "\n".join(
-                f"{path}:{yamlfile.line_of(lines, loc) or '?'}: {'.'.join(map(str, loc))}: {msg}"
-                for loc, msg in problems
-            )
-        )
+        raise yamlfile.Source(str(path), lines).problems(problems)
     return extra
 
 
@@ -71,9 +66,13 @@ def load_grammar(paths: Sequence[str | Path], base: Path | None = None) -> Gramm
     return grammar
 
 
-def checked(settings: VoiceSettings, base: Path) -> VoiceSettings:
-    """``settings`` with paths resolved against ``base``, every grammar file read once so that a
-    mistake is reported when the home file is loaded, before anything starts."""
+def checked(settings: VoiceSettings, base: Path, source: yamlfile.Source) -> VoiceSettings:
+    """``settings`` with paths resolved against ``base`` (the folder of ``source``, the file that
+    holds the home), every grammar file read once so that a mistake is reported when the home is
+    loaded, before anything starts; a file that is not there at the line that names it."""
     resolved = settings.resolved(base)
+    for index, path in enumerate(resolved.grammar):
+        if not Path(path).is_file():
+            raise source.error(("voice", "grammar", index), f"no grammar file {path}")
     load_grammar(resolved.grammar)
     return resolved

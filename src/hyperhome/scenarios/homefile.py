@@ -15,12 +15,16 @@ automations: rules.yaml    # or a list of rules inline (docs/automations.md)
 voice: {grammar: [my-words.yaml]}   # extra voice grammar files (docs/voice.md)
 ```
 
-A rules file is read relative to the home file, and its mistakes are reported with its own
-file name and line, like the home file's.
+Every path in a home (its rules file, its grammar files) is relative to the file that holds the
+home: the home file, or the scenario file of a home written inline. A mistake is reported with
+the file, the line and the field (``my-home.yaml:9: devices.0.state: device 'living-ac'
+(air_conditioner): target_c: ...``); a rules or grammar file's own mistakes with its own name
+and line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,14 +36,16 @@ from pydantic import (
     Field,
     RootModel,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hyperhome.broker.topics import DEFAULT_ROOT, check_id
 from hyperhome.devices import catalog
-from hyperhome.devices.base import DeviceSpec
+from hyperhome.devices.base import DeviceSpec, format_validation_error
 from hyperhome.errors import ConfigError
 from hyperhome.orchestrator.automations import RULES, Rule
 from hyperhome.orchestrator.automations.model import Rules
@@ -79,17 +85,19 @@ class HomeFile(BaseModel):
 
     @model_validator(mode="after")
     def _devices(self) -> HomeFile:
+        """Every device's id, kind, config and initial state; a mistake is located at its field."""
         seen: set[str] = set()
-        for spec in self.devices:
-            try:
-                check_id(spec.id, "device id")
-                catalog.kind(spec.kind).check_spec(spec)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
-            if spec.id in seen:
-                msg = f"device id {spec.id!r} appears twice"
-                raise ValueError(msg)
-            seen.add(spec.id)
+        problems = [
+            InitErrorDetails(
+                type=PydanticCustomError("device_spec", "{problem}", {"problem": problem}),
+                loc=("devices", index, field),
+                input=getattr(spec, field),
+            )
+            for index, spec in enumerate(self.devices)
+            for field, problem in _spec_problems(spec, seen)
+        ]
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
     def device(self, device_id: str) -> DeviceSpec:
@@ -98,6 +106,27 @@ class HomeFile(BaseModel):
                 return spec
         msg = f"home {self.home!r} has no device {device_id!r}"
         raise ConfigError(msg)
+
+
+def _spec_problems(spec: DeviceSpec, seen: set[str]) -> Iterator[tuple[str, str]]:
+    """(field, problem) for each mistake in one device of a home; ``seen``: the ids before it."""
+    try:
+        check_id(spec.id, "device id")
+    except ConfigError as exc:
+        yield "id", str(exc)
+    if spec.id in seen:
+        yield "id", f"device id {spec.id!r} appears twice"
+    seen.add(spec.id)
+    try:
+        kind = catalog.kind(spec.kind)
+    except ConfigError as exc:
+        yield "kind", str(exc)
+        return
+    for field, model in (("config", kind.Config), ("state", kind.State)):
+        try:
+            model.model_validate(getattr(spec, field))
+        except ValidationError as exc:
+            yield field, f"device {spec.id!r} ({spec.kind}): {format_validation_error(exc)}"
 
 
 def shipped_homes() -> dict[str, Path]:
@@ -111,9 +140,19 @@ def resolve(name_or_path: str | Path) -> Path:
 
 
 def load_home(name_or_path: str | Path) -> HomeFile:
+    """A home file, validated, with the files it names read; ConfigError naming file, line and field."""
     path = resolve(name_or_path)
-    plan = with_rules_file(yamlfile.validate(HomeFile, path), path.parent)
-    return plan.model_copy(update={"voice": checked(plan.voice, path.parent)})
+    data, source = yamlfile.load_document(path, "home and devices")
+    plan = yamlfile.validate_data(HomeFile, data, source.lines, source.name)
+    return with_files(plan, path.parent, source)
+
+
+def with_files(plan: HomeFile, base: Path, source: yamlfile.Source) -> HomeFile:
+    """``plan`` with the files it names (rules, voice grammar) read relative to ``base``, the
+    folder of ``source``, the file that holds the home; a file that is not there is reported at
+    the line that names it."""
+    plan = with_rules_file(plan, base, source)
+    return plan.model_copy(update={"voice": checked(plan.voice, base, source)})
 
 
 def rules_context(devices: list[DeviceSpec] | None) -> dict[str, Any]:
@@ -121,11 +160,14 @@ def rules_context(devices: list[DeviceSpec] | None) -> dict[str, Any]:
     return {"devices": None if devices is None else {d.id for d in devices}, "flows": set(KINDS)}
 
 
-def with_rules_file(plan: HomeFile, base: Path) -> HomeFile:
+def with_rules_file(plan: HomeFile, base: Path, source: yamlfile.Source | None = None) -> HomeFile:
     """``plan`` with its ``automations`` read from the rules file it names (relative to ``base``)."""
     if not isinstance(plan.automations, str):
         return plan
     path = base / plan.automations
+    if not path.is_file():
+        where = source or yamlfile.Source(f"home {plan.home}", {})
+        raise where.error(("automations",), f"no rules file {path}")
     data, lines = yamlfile.load(path)
     rules = yamlfile.validate_data(RulesFile, data, lines, str(path), context=rules_context(plan.devices))
     return plan.model_copy(update={"automations": rules.root})

@@ -19,6 +19,7 @@ describes each one; ``scenario.schema.json`` next to this module is the JSON Sch
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -37,11 +38,11 @@ from pydantic import (
     model_validator,
 )
 
+from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices.clock import parse_time
 from hyperhome.durations import DURATION_PATTERN, format_duration, parse_duration
-from hyperhome.errors import ConfigError
 from hyperhome.scenarios import yamlfile
-from hyperhome.scenarios.homefile import HomeFile
+from hyperhome.scenarios.homefile import HomeFile, load_home, shipped_homes, with_files
 
 # -- durations --------------------------------------------------------------------------------
 Duration = Annotated[
@@ -327,28 +328,52 @@ def resolve(name_or_path: str | Path) -> Path:
 
 
 def load_scenario(name_or_path: str | Path) -> tuple[Scenario, Path]:
-    """Validate a scenario file; ConfigError naming file, line and field if it does not fit."""
+    """Validate a scenario file and the home it runs in; ConfigError naming file, line and field
+    if it does not fit (a step naming a device the home does not have, too)."""
     path = resolve(name_or_path)
-    data, lines = yamlfile.load(path)
-    scenario = yamlfile.validate_data(Scenario, data, lines, str(path))
+    data, source = yamlfile.load_document(path, "title, article and steps")
+    scenario = yamlfile.validate_data(Scenario, data, source.lines, source.name)
     problems = reference_problems(scenario)
     if problems:
-        raise ConfigError(
-            "\n".join(
-                f"{path}:{yamlfile.line_of(lines, loc) or '?'}: {'.'.join(map(str, loc))}: {message}"
-                for loc, message in problems
-            )
-        )
+        raise source.problems(problems)
+    problems = device_problems(scenario, home_plan(scenario, path, source))
+    if problems:
+        raise source.problems(problems)
     return scenario, path
 
 
-def home_plan(scenario: Scenario, path: Path) -> HomeFile:
-    """The home a scenario runs in: inline, a path relative to the scenario file, or shipped."""
-    from hyperhome.scenarios.homefile import load_home, with_rules_file
+def device_problems(scenario: Scenario, plan: HomeFile) -> list[tuple[yamlfile.Loc, str]]:
+    """Steps that name a device the home does not have."""
+    known = {d.id for d in plan.devices}
+    problems: list[tuple[yamlfile.Loc, str]] = []
+    for index, step in enumerate(scenario.steps):
+        target = step.send or step.intent or step.wait_for or step.expect
+        device = getattr(target, "device", None)
+        if device is None or device in known or _REF_RE.search(device):
+            continue
+        if device == ORCHESTRATOR and not isinstance(target, Intent):
+            continue
+        devices = ", ".join(sorted(known))
+        where = ("steps", index, step.action, "device")
+        problems.append((where, f"home {plan.home!r} has no device {device!r} (its devices: {devices})"))
+    return problems
 
+
+def home_plan(scenario: Scenario, path: Path, source: yamlfile.Source | None = None) -> HomeFile:
+    """The home a scenario runs in: inline, a path relative to the scenario file, or shipped.
+
+    An inline home's files (rules, grammar) are read relative to the scenario file, as a home
+    file's are relative to the home file. ``source``: the scenario file, loaded (else it is).
+    """
+    if source is None:
+        _, lines = yamlfile.load(path)
+        source = yamlfile.Source(str(path), lines)
     if isinstance(scenario.home, HomeFile):
-        return with_rules_file(scenario.home, path.parent)
+        return with_files(scenario.home, path.parent, dataclasses.replace(source, at=("home",)))
     relative = path.parent / scenario.home
+    if not relative.is_file() and scenario.home not in shipped_homes():
+        shipped = ", ".join(sorted(shipped_homes()))
+        raise source.error(("home",), f"no home file {relative} and no shipped home {scenario.home!r} ({shipped})")
     return load_home(relative if relative.is_file() else scenario.home)
 
 

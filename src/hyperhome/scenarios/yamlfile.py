@@ -1,11 +1,14 @@
 """YAML files whose errors name the file, the line and the field.
 
 ``load(path)`` parses with PyYAML and remembers the line of every mapping key and list item, so
-a pydantic ValidationError can be reported as ``demo.yaml:14: devices.2.kind: ...``.
+a pydantic ValidationError can be reported as ``demo.yaml:14: devices.2.kind: ...``. A
+``Source`` is a part of such a file (a whole home file, or the home written inline in a scenario
+file) that reports its own mistakes the same way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,6 +97,39 @@ def validate(model: type[M], path: Path) -> M:
     """Load ``path`` and validate it as ``model``; ConfigError naming line and field."""
     data, lines = load(path)
     return validate_data(model, data, lines, str(path))
+
+
+def load_document(path: Path, needs: str) -> tuple[Any, Source]:
+    """The data of a YAML file that must not be empty, and its ``Source``; ``needs`` says what
+    such a file holds at least, for the error an empty file gets."""
+    data, lines = load(path)
+    source = Source(str(path), lines)
+    if data is None:
+        raise source.error((), f"the file is empty; it needs at least {needs}", line=1)
+    return data, source
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a document came from: the file's name, the line of every location in it, and the
+    location of the document within the file (``("home",)`` for a home inline in a scenario)."""
+
+    name: str
+    lines: dict[Loc, int]
+    at: Loc = ()
+
+    def where(self, loc: Loc, *, line: int | None = None) -> str:
+        """``file:line: field`` of ``loc`` (a location within the document)."""
+        full = (*self.at, *loc)
+        line = line or line_of(self.lines, full)
+        return f"{self.name}:{line or '?'}: {'.'.join(map(str, full)) or '(top level)'}"
+
+    def error(self, loc: Loc, message: str, *, line: int | None = None) -> ConfigError:
+        return ConfigError(f"{self.where(loc, line=line)}: {message}")
+
+    def problems(self, found: list[tuple[Loc, str]]) -> ConfigError:
+        """One error listing every problem, a line each."""
+        return ConfigError("\n".join(f"{self.where(loc)}: {message}" for loc, message in found))
 
 
 def validate_data(

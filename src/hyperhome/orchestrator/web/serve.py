@@ -63,9 +63,10 @@ def bind(port: int) -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: FastAPI, *, port: int = 8000) -> AsyncIterator[str]:
-    """Run ``app`` on 127.0.0.1:``port`` until the block ends; yields the dashboard's URL."""
-    sock = bind(port)
+async def serve(app: FastAPI, *, port: int = 8000, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Run ``app`` on 127.0.0.1:``port`` (or on ``sock``, from ``bind``, which it then closes) until
+    the block ends; yields the dashboard's URL."""
+    sock = sock or bind(port)
     url = f"http://{HOST}:{sock.getsockname()[1]}/"
     config = uvicorn.Config(
         app,
