@@ -65,3 +65,27 @@ async def test_an_unknown_scenario_is_a_usage_error() -> None:
     code, _, err = await run_hyperhome("run", "no_such_scenario")
     assert code == 2
     assert "shipped scenarios:" in err
+
+
+async def test_repeat_runs_a_scenario_n_times_and_compares_the_traces() -> None:
+    code, out, err = await run_hyperhome("run", "door_lock_pin_lockout", "--repeat", "3", "-q")
+    assert code == 0, out + err
+    assert "door_lock_pin_lockout: 3 runs, 3 identical traces" in out
+
+
+def test_two_runs_that_differ_are_shown_at_their_first_differing_entry() -> None:
+    from hyperhome.scenarios.runner import ScenarioResult, compare_runs
+
+    entry = {"t": 0.0, "device": "door-lock", "kind": "state", "name": "state", "data": {"wrong_pins": 1}}
+    first = ScenarioResult(name="s", title="t", path="s.yaml", broker="embedded", clock="virtual")
+    first.trace = [entry, {**entry, "t": 1.0}]
+    again = ScenarioResult(name="s", title="t", path="s.yaml", broker="embedded", clock="virtual")
+    again.trace = [entry, {**entry, "t": 1.0, "data": {"wrong_pins": 2}}]
+    assert compare_runs(first, first) is None
+    difference = compare_runs(first, again)
+    assert difference is not None
+    assert difference.startswith("entry 1:")
+    assert '"wrong_pins": 1' in difference
+    assert '"wrong_pins": 2' in difference
+    again.status, again.failure = "failed", "step 2 failed"
+    assert compare_runs(first, again) == "it failed (step 2 failed) where run 1 passed (no failure)"
