@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiomqtt
 from pydantic import BaseModel
 
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import HomeCredentials, Login, TlsFiles
 from hyperhome.broker.filters import cover, within
 from hyperhome.broker.wire import dumps
 from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
@@ -48,10 +48,20 @@ _client_ids = itertools.count(1)
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a broker listens."""
+    """Where a broker listens, and over TLS how to trust it (``None``: plain TCP)."""
 
     host: str
     port: int
+    tls: TlsFiles | None = None
+
+    def __post_init__(self) -> None:
+        if self.tls is not None:
+            self.tls.context()  # a missing or bad file is a ConfigError here, not a failed connect
+
+    @classmethod
+    def of(cls, creds: HomeCredentials) -> Endpoint:
+        """Where the broker of ``creds`` (a credentials file) listens."""
+        return cls(creds.host, creds.port, creds.tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +318,7 @@ class BusClient:
             password=self.login.password,
             identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V311,
+            tls_context=self.endpoint.tls.context() if self.endpoint.tls is not None else None,
             will=will,
             clean_session=True,
             keepalive=self._keepalive_s,

@@ -11,8 +11,10 @@ contract's access control lets the publisher publish there. Each such member rep
 message once its handlers have run. When every expected delivery was reported and nothing else
 happened, the system is quiet, with no extra message through the broker. This is what keeps a
 camera at 30 fps cheap: one frame, one delivery to the viewer, and the instant is proven.
-(With a broker given by URL every client logs in as the operator's user, whose rights the
-barrier cannot know: there it proves quiet by rounds only.)
+A member's rights are those of its name (``sync_name``: device id, ``$orchestrator``,
+``$controller``), never read from its login. With a broker given by URL
+(``count_deliveries=False``) the logins and the access control are the operator's, which the
+barrier cannot know: there it proves quiet by rounds only.
 
 *Barrier rounds*, whenever counting cannot tell (a member changing its subscriptions, joining
 or leaving, a topic two of a member's filters match, a publish the access control would drop),
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperhome.broker.acl import Access, rules_for
 from hyperhome.broker.client import BusClient, Endpoint, Message
-from hyperhome.broker.credentials import Login, Principal
+from hyperhome.broker.credentials import Login, Principal, client_id_of
 from hyperhome.broker.filters import within
 from hyperhome.broker.topics import CLOCK, Topics
 from hyperhome.broker.wire import dumps
@@ -69,8 +71,10 @@ class SyncBarrier:
         *,
         round_timeout_s: float = 15.0,
         delivery_timeout_s: float = 0.5,
+        count_deliveries: bool = True,
     ) -> None:
         self.topics = topics
+        self._count_deliveries = count_deliveries
         self._endpoint = endpoint
         self._login = login
         self._round_timeout_s = round_timeout_s
@@ -100,7 +104,7 @@ class SyncBarrier:
         self._flushed = -1  # activity count at the start of the last proof that saw no new publish
 
     async def __aenter__(self) -> SyncBarrier:
-        coordinator = BusClient(self._endpoint, self._login, client_id=f"{self._login.username}-coordinator")
+        coordinator = BusClient(self._endpoint, self._login, client_id=client_id_of(self.topics.home, CLOCK))
         await coordinator.__aenter__()
         try:
             await coordinator.subscribe(self.topics.sync("+"), self._on_token)
@@ -215,11 +219,14 @@ class SyncBarrier:
         return tuple(receivers)
 
     def _allowed(self, publisher: BusClient, topic: str) -> bool:
-        """Whether the contract's access control lets ``publisher`` publish to ``topic``."""
-        key = (publisher.login.username, topic)
+        """Whether the contract's access control lets ``publisher`` publish to ``topic``
+        (False when the broker's access control is not the contract's: nothing is counted)."""
+        if not self._count_deliveries or publisher.sync_name is None:
+            return False
+        key = (publisher.sync_name, topic)
         allowed = self._may_publish.get(key)
         if allowed is None:
-            principal = Principal.from_username(publisher.login.username)
+            principal = Principal.named(self.topics.home, publisher.sync_name)
             allowed = principal is not None and any(
                 rule.access is Access.PUBLISH and within(topic, rule.pattern)
                 for rule in rules_for(principal, self.topics.root)

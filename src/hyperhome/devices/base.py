@@ -31,7 +31,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.client import Bus, Connector, Message, Will
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.topics import Topics, check_id
 from hyperhome.broker.wire import (
     OFFLINE,
@@ -222,7 +222,7 @@ class Device:
         self._last_advance = self.clock.now()
         bus = connect(
             login,
-            client_id=login.username,
+            client_id=client_id_of(self.home, self.id),
             will=Will(self.topics.availability(self.id), OFFLINE.encode()),
             on_connect=self._announce,
             sync_name=self.id,
