@@ -67,13 +67,15 @@ class BrokerChoice:
         if value in ("embedded", "mosquitto"):
             given = [option for option, path in {"--logins": logins, **files}.items() if path is not None]
             if given:
-                msg = f"{' and '.join(given)} apply to a broker URL only; {value!r} makes its own logins, in plain TCP"
+                verb = "applies" if len(given) == 1 else "apply"
+                msg = f"{' and '.join(given)} {verb} to a broker URL only; {value!r} makes its own logins, in plain TCP"
                 raise ConfigError(msg)
             return cls(kind=value)  # type: ignore[arg-type]
         choice = cls._from_url(value)
         if choice.tls is None and any(path is not None for path in files.values()):
             given = [option for option, path in files.items() if path is not None]
-            msg = f"{' and '.join(given)} need TLS: use mqtts:// instead of {choice.describe()}"
+            verb = "needs" if len(given) == 1 else "need"
+            msg = f"{' and '.join(given)} {verb} TLS: use mqtts:// instead of {choice.describe()}"
             raise ConfigError(msg)
         if logins is not None and choice.username is not None:
             msg = f"the logins come from --logins or from the URL ({choice.describe()}), not from both"
