@@ -226,3 +226,22 @@ async def test_up_over_mqtts_with_logins_then_devices_and_send_from_the_credenti
     connections = broker.connections()
     assert "already connected" not in broker.log()
     assert len({cid for cid, _ in connections}) == len(connections)
+
+
+async def test_bench_over_mqtts_with_a_shared_login(tmp_path: Path) -> None:
+    """The raw clients of the overhead bench and density's child process connect over TLS too."""
+    pki = make_pki(tmp_path / "pki")
+    async with own_mosquitto(tmp_path / "broker", {"operator": SECRET}, pki=pki) as broker:
+        url = f"mqtts://operator:{SECRET}@127.0.0.1:{broker.port}"
+        tls = ["--broker", url, "--ca-file", str(pki.ca)]
+        code, out, err = await run_hyperhome("bench", "overhead", *tls, "--messages", "20")
+        assert code == 0, out + err
+        assert f"overhead on mqtts://operator@127.0.0.1:{broker.port}" in out
+        density = ["--devices", "2", "--period", "0.2", "--window", "0.3"]
+        code, out, err = await run_hyperhome("bench", "density", *tls, *density)
+        assert code == 0, out + err
+        assert "failed" not in out
+        assert SECRET not in out + err
+    connections = broker.connections()
+    assert len({cid for cid, _ in connections}) == len(connections)
+    assert "already connected" not in broker.log()

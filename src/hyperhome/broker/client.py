@@ -567,6 +567,7 @@ class _PromptClient(aiomqtt.Client):
         if not self._connected.done():
             reason = self._last_error or f"the broker closed the connection before accepting it ({reason_code})"
             self._connected.set_exception(aiomqtt.MqttError(reason))
+            self._connected.exception()  # no "never retrieved" warning if the connect was given up already
             return
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
