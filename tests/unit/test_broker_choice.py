@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -136,3 +137,17 @@ def test_the_credentials_file_keeps_the_tls_files(tmp_path: Path) -> None:
     )
     creds.save(tmp_path / "credentials.json")
     assert HomeCredentials.load(tmp_path / "credentials.json").tls == TlsFiles(ca_file=tmp_path / "ca.pem")
+
+
+def test_a_broken_credentials_file_never_shows_a_password(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    data = HomeCredentials.generate("demo", ["phone"], password="s3cret-pw").model_dump(mode="json")
+    data["devices"]["phone"]["password"] = ["s3cret-pw"]
+    data["tls"] = {"ca_file": "/ca.pem", "capath": "s3cret-pw"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as refused:
+        HomeCredentials.load(path)
+    assert str(refused.value) == (
+        f"credentials file {path} is not valid: devices.phone.password: Input should be a valid string; "
+        "tls.capath: Extra inputs are not permitted"
+    )

@@ -234,8 +234,14 @@ class HomeCredentials(BaseModel):
         except FileNotFoundError:
             msg = f"credentials file {path} does not exist (is `hyperhome up` running?)"
             raise ConfigError(msg) from None
-        except (json.JSONDecodeError, ValidationError) as exc:
+        except json.JSONDecodeError as exc:
             msg = f"credentials file {path} is not valid: {exc}"
+            raise ConfigError(msg) from None
+        except ValidationError as exc:  # without the input values: they may be passwords
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            msg = f"credentials file {path} is not valid: {problems}"
             raise ConfigError(msg) from None
 
 
