@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hyperhome.broker.mosquitto import find_mosquitto
+from hyperhome.broker.mosquitto import _dies_with, find_mosquitto
 
 _CONNECTED = re.compile(r"New client connected from \S+ as (\S+) \(.*?(?:u'([^']*)')?\)\.")
 _START_S = 10.0
@@ -214,7 +214,12 @@ async def own_mosquitto(
     conf, passwd, port = _configure(folder, users, acl, pki, require_certificate)
     await _hash(passwd, binary)
     proc = await asyncio.create_subprocess_exec(
-        binary, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        binary,
+        "-c",
+        str(conf),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_dies_with(os.getpid()),  # never left running if the test process dies
     )
     try:
         await _wait_listening(port, proc)
