@@ -319,8 +319,8 @@ def test_broker_choice_parses_names_and_urls(text: str, expected: BrokerChoice) 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("amqtt", "use 'embedded', 'mosquitto' or mqtt://"),
-        ("mqtts://host", "use 'embedded', 'mosquitto' or mqtt://"),
+        ("amqtt", "use 'embedded', 'mosquitto', mqtt://"),
+        ("ws://host", "use 'embedded', 'mosquitto', mqtt://"),
         ("mqtt://", "and nothing more"),
         ("mqtt://host/topic", "and nothing more"),
         ("mqtt://host:70000", "invalid port"),

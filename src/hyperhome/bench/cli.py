@@ -19,7 +19,7 @@ from rich.console import Console
 
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.mosquitto import find_mosquitto
-from hyperhome.errors import HyperHomeError
+from hyperhome.errors import ConfigError, HyperHomeError
 
 console = Console()
 if not console.is_terminal:
@@ -57,9 +57,19 @@ def bench(
         typer.Option(
             "--broker",
             metavar="BROKER",
-            help="embedded, mosquitto or mqtt://user:pass@host:port; repeat it for several "
+            help="embedded, mosquitto, mqtt://user:pass@host:port or mqtts://... (TLS); repeat it for several "
             "[default: embedded and mosquitto]",
         ),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option("--ca-file", help="For the mqtts:// brokers: the CA certificate(s) of theirs, PEM."),
+    ] = None,
+    cert_file: Annotated[
+        Path | None, typer.Option("--cert-file", help="For the mqtts:// brokers: a client certificate (PEM).")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="With --cert-file: its private key, if not in the same file.")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure as JSON here.")] = None,
     switches: Annotated[int, typer.Option("--switches", help="handoff: switches, there and back.", min=2)] = 200,
@@ -84,7 +94,7 @@ def bench(
     """Measure HyperHome: handoff latency, virtual-time speed, devices per process, overhead, brokers."""
     texts = broker or _default_brokers()
     try:
-        choices = [BrokerChoice.parse(text) for text in texts]
+        choices = _choices(texts, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
         sizes = _sizes(devices)
     except (HyperHomeError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -117,7 +127,7 @@ def bench(
     from hyperhome.bench.report import document, machine, write_json
 
     started = machine()
-    results = _run(_benches(names, choices, texts, options))
+    results = _run(_benches(names, choices, options))
 
     missed = [note for result in results for note in result.notes]
     if json_out is not None:
@@ -127,7 +137,7 @@ def bench(
         raise typer.Exit(1)
 
 
-async def _benches(names: list[BenchName], choices: list[BrokerChoice], texts: list[str], o: dict[str, Any]) -> Any:
+async def _benches(names: list[BenchName], choices: list[BrokerChoice], o: dict[str, Any]) -> Any:
     from hyperhome.bench import brokers, density, handoff, overhead, virtual_time
 
     results = []
@@ -140,7 +150,7 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], texts: l
                 result = await virtual_time.run(choices, progress=say)
             case BenchName.DENSITY:
                 result = await density.run(
-                    texts,
+                    choices,
                     devices=o["sizes"],
                     period_s=o["period"],
                     window_s=o["window"],
@@ -156,6 +166,24 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], texts: l
             console.print(f"[yellow]target missed:[/] {note}")
         results.append(result)
     return results
+
+
+def _choices(
+    texts: list[str], *, ca_file: Path | None, cert_file: Path | None, key_file: Path | None
+) -> list[BrokerChoice]:
+    """Every ``--broker``; the TLS files go with each ``mqtts://`` one."""
+    choices = []
+    for text in texts:
+        tls = text.strip().startswith("mqtts://")
+        files = (ca_file, cert_file, key_file) if tls else (None, None, None)
+        choices.append(BrokerChoice.parse(text, ca_file=files[0], cert_file=files[1], key_file=files[2]))
+    given = [
+        name for name, path in (("--ca-file", ca_file), ("--cert-file", cert_file), ("--key-file", key_file)) if path
+    ]
+    if given and not any(choice.tls for choice in choices):
+        msg = f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} an mqtts:// --broker"
+        raise ConfigError(msg)
+    return choices
 
 
 def _say(text: str) -> None:

@@ -39,7 +39,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ from hyperhome.bench.report import (
     rss_kb,
 )
 from hyperhome.broker.client import Endpoint, MqttConnector
-from hyperhome.broker.credentials import HomeCredentials
+from hyperhome.broker.credentials import HomeCredentials, TlsFiles
 from hyperhome.broker.embedded import EmbeddedBroker
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.mosquitto import MosquittoBroker
@@ -142,7 +142,7 @@ class Sensor(Device):
 
 
 async def run(
-    broker_texts: list[str],
+    brokers: Sequence[str | BrokerChoice],
     *,
     devices: list[int],
     period_s: float = PERIOD_S,
@@ -150,13 +150,13 @@ async def run(
     freeze_heap: bool = False,
     progress: Progress = quiet,
 ) -> BenchResult:
-    """``broker_texts``: each as ``--broker`` takes it (the child process parses it again)."""
+    """``brokers``: choices, or texts as ``--broker`` takes them (each goes to the child process)."""
     if not devices or min(devices) < 1:
         msg = "--devices needs one or more sizes, each at least 1 (e.g. 1000,5000)"
         raise ConfigError(msg)
-    brokers = [BrokerChoice.parse(text) for text in broker_texts]
+    choices = [BrokerChoice.parse(b) if isinstance(b, str) else b for b in brokers]
     figures: dict[str, Any] = {}
-    for choice, text in zip(brokers, broker_texts, strict=True):
+    for choice in choices:
         steps: list[dict[str, Any]] = []
         for count in sorted(devices):
             failed = next((step["devices"] for step in steps if not step["holds"]), None)
@@ -165,7 +165,7 @@ async def run(
                 continue
             progress(f"density on {choice.describe()}: {count:,} devices in a fresh process, {window_s:g} s window")
             try:
-                step = await _in_child(text, count, period_s=period_s, window_s=window_s, freeze_heap=freeze_heap)
+                step = await _in_child(choice, count, period_s=period_s, window_s=window_s, freeze_heap=freeze_heap)
             except BenchError as exc:  # it could not even start them all: that size does not hold
                 step = _not_run(count, str(exc))
             steps.append(step)
@@ -179,12 +179,22 @@ def _not_run(count: int, why: str) -> dict[str, Any]:
     return {"devices": count, "holds": False, "error": why}
 
 
-async def _in_child(broker: str, count: int, *, period_s: float, window_s: float, freeze_heap: bool) -> dict[str, Any]:
+async def _in_child(
+    choice: BrokerChoice, count: int, *, period_s: float, window_s: float, freeze_heap: bool
+) -> dict[str, Any]:
     """One size in a fresh Python process, so memory, descriptors and CPU are its own.
 
     The parameters go in on stdin (a broker URL may hold a password); the step's JSON comes
     back as the last line of stdout.
     """
+    broker = {
+        "kind": choice.kind,
+        "host": choice.host,
+        "port": choice.port,
+        "username": choice.username,
+        "password": choice.password,
+        "tls": choice.tls.model_dump(mode="json") if choice.tls is not None else None,
+    }
     request = json.dumps(
         {"broker": broker, "devices": count, "period_s": period_s, "window_s": window_s, "freeze_heap": freeze_heap}
     )
@@ -223,7 +233,11 @@ def main() -> None:
     """The child's side of ``_in_child``: read the request, run one step, print its JSON."""
     logging.getLogger("amqtt").setLevel(logging.ERROR)  # amqtt's shutdown chatter is not a figure
     request = json.loads(sys.stdin.read())
-    choice = BrokerChoice.parse(request["broker"])
+    broker = request["broker"]
+    tls = TlsFiles.model_validate(broker["tls"]) if broker["tls"] is not None else None
+    choice = BrokerChoice(
+        broker["kind"], broker["host"], broker["port"], broker["username"], broker["password"], tls=tls
+    )
     try:
         step = asyncio.run(
             _step(
@@ -267,7 +281,7 @@ async def _step(
                     tally=tally,
                 )
             )
-        connect = MqttConnector(Endpoint(ready.host, ready.port))
+        connect = MqttConnector(Endpoint.of(ready))
         began = time.perf_counter()
         try:
             for first in range(0, count, START_BATCH):

@@ -312,8 +312,9 @@ async def _raw(creds: HomeCredentials, login: Login) -> AsyncIterator[aiomqtt.Cl
         creds.port,
         username=login.username,
         password=login.password,
-        identifier=f"{login.username}-bench-{secrets.token_hex(3)}",
+        identifier=f"{creds.home}.$bench-{secrets.token_hex(3)}",  # its own, whatever the login
         protocol=aiomqtt.ProtocolVersion.V311,
+        tls_context=creds.tls.context() if creds.tls is not None else None,
         timeout=math.inf,
         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
-import paho.mqtt.client as paho_mqtt
+import paho.mqtt.client as paho
 from pydantic import BaseModel
 
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import HomeCredentials, Login, TlsFiles
 from hyperhome.broker.filters import cover, within
 from hyperhome.broker.wire import dumps
 from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from hyperhome.broker.sync import SyncBarrier
 
 log = logging.getLogger(__name__)
+# paho's own lines (e.g. a TLS alert) reach the user as the error of a failed connect instead
+_paho_log = logging.getLogger(f"{__name__}.paho")
+_paho_log.addHandler(logging.NullHandler())
 
 Payload = bytes | str | dict[str, Any] | list[Any] | BaseModel | None
 Handler = Callable[["Message"], Awaitable[None] | None]
@@ -50,10 +53,20 @@ _client_ids = itertools.count(1)
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a broker listens."""
+    """Where a broker listens, and over TLS how to trust it (``None``: plain TCP)."""
 
     host: str
     port: int
+    tls: TlsFiles | None = None
+
+    def __post_init__(self) -> None:
+        if self.tls is not None:
+            self.tls.context()  # a missing or bad file is a ConfigError here, not a failed connect
+
+    @classmethod
+    def of(cls, creds: HomeCredentials) -> Endpoint:
+        """Where the broker of ``creds`` (a credentials file) listens."""
+        return cls(creds.host, creds.port, creds.tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +342,7 @@ class BusClient:
             password=self.login.password,
             identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V311,
+            tls_context=self.endpoint.tls.context() if self.endpoint.tls is not None else None,
             will=will,
             clean_session=True,
             keepalive=self._keepalive_s,
@@ -338,6 +352,7 @@ class BusClient:
             max_inflight_messages=1000,
             # small messages, latency matters: without this Nagle + delayed ACK add 40 ms stalls
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            logger=_paho_log,
         )
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout_s):
@@ -590,7 +605,29 @@ class _PromptClient(aiomqtt.Client):
     camera switch (HyperHome issue 7). Here, on the loop's own thread, the packet is written at
     once; only when the socket cannot take it all (or off the loop, while connecting in
     aiomqtt's executor thread) is the socket watched for writing, as before.
+
+    Also: a connection the broker closes before accepting it fails the connect at once, with
+    paho's last error (a TLS alert, say) as its reason.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_error = ""
+        self._client.on_log = self._remember_error
+
+    def _remember_error(self, client: Any, userdata: Any, level: int, line: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._last_error = line
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any = None) -> None:
+        # Closed before its CONNACK (a broker that wants a client certificate, say): aiomqtt would
+        # wait for a CONNACK that cannot come, until the connect timeout. Fail the connect now.
+        if not self._connected.done():
+            reason = self._last_error or f"the broker closed the connection before accepting it ({reason_code})"
+            self._connected.set_exception(aiomqtt.MqttError(reason))
+            self._connected.exception()  # no "never retrieved" warning if the connect was given up already
+            return
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
         if sock.fileno() < 0:  # closed under us (a cut link): paho reports the loss; nothing to watch
@@ -617,7 +654,7 @@ class _PromptClient(aiomqtt.Client):
         ``on_publish`` callback ignores the acknowledgement of a message nobody waits for.
         """
         info = self._client.publish(topic, payload, qos, retain)
-        if info.rc != paho_mqtt.MQTT_ERR_SUCCESS:
+        if info.rc != paho.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
 
 

@@ -4,18 +4,25 @@ Every client logs in with its own username and password. A username is
 ``{home}.{name}`` where ``name`` is a device id, ``$orchestrator``, ``$controller`` or ``$clock``
 (the virtual clock's barrier coordinator); ``.`` never occurs in an id, so the home and the
 principal can always be read back from a username.
+
+On a broker HyperHome does not run (a URL), the logins are the operator's: one for every client
+(from the URL) or one per client (``ClientLogins``, from ``--logins FILE``). Whatever the login,
+a client's MQTT client id is always its own, ``client_id_of(home, name)``: a broker closes the
+older of two connections with one client id. ``TlsFiles`` say how to reach it over TLS.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
+import ssl
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, ORCHESTRATOR, check_id
 from hyperhome.errors import ConfigError
@@ -53,6 +60,11 @@ class Principal(BaseModel):
         return f"{self.home}.{self.name}"
 
     @classmethod
+    def named(cls, home: str, name: str) -> Principal | None:
+        """The principal called ``name`` (device id, ``$orchestrator``...) in ``home``, if valid."""
+        return cls.from_username(f"{home}.{name}")
+
+    @classmethod
     def from_username(cls, username: str) -> Principal | None:
         home, sep, name = username.partition(".")
         if not sep:
@@ -68,6 +80,15 @@ class Principal(BaseModel):
         return cls(home=home, role=Role.DEVICE, device=name)
 
 
+def client_id_of(home: str, name: str) -> str:
+    """The MQTT client id of ``name`` (a device id, ``$orchestrator``, ``$clock``) in ``home``.
+
+    ``{home}.{name}``, whatever login the client uses: the login may be shared by every client
+    (a broker URL's), and a broker closes the older of two connections with one client id.
+    """
+    return f"{home}.{name}"
+
+
 class Login(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -77,6 +98,54 @@ class Login(BaseModel):
 
 def new_password() -> str:
     return secrets.token_urlsafe(18)
+
+
+class TlsFiles(BaseModel):
+    """TLS to the broker (``mqtts://``): the CA that signed its certificate, and our own, if any.
+
+    Without ``ca_file`` the system's trusted CAs verify the broker. The broker's certificate must
+    name the host connected to (hostname checking is always on). ``cert_file`` (with ``key_file``,
+    unless the key is in the same file) is a client certificate for brokers that ask for one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """The SSL context for every connection (made once); ConfigError if a file is unusable."""
+        return _tls_context(self)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(files: TlsFiles) -> ssl.SSLContext:
+    if files.key_file is not None and files.cert_file is None:
+        msg = "--key-file needs --cert-file (the client certificate it is the key of)"
+        raise ConfigError(msg)
+    options = {"--ca-file": files.ca_file, "--cert-file": files.cert_file, "--key-file": files.key_file}
+    for option, path in options.items():
+        if path is not None and not path.is_file():
+            msg = f"{option} {path}: no such file"
+            raise ConfigError(msg)
+    try:
+        context = ssl.create_default_context(cafile=str(files.ca_file) if files.ca_file else None)
+    except (ssl.SSLError, OSError) as exc:
+        msg = f"--ca-file {files.ca_file}: not a PEM file of CA certificates ({_ssl_reason(exc)})"
+        raise ConfigError(msg) from None
+    if files.cert_file is not None:
+        key = str(files.key_file) if files.key_file else None
+        try:
+            context.load_cert_chain(str(files.cert_file), key)
+        except (ssl.SSLError, OSError) as exc:
+            msg = f"--cert-file {files.cert_file}: not a PEM certificate with its key ({_ssl_reason(exc)})"
+            raise ConfigError(msg) from None
+    return context
+
+
+def _ssl_reason(exc: Exception) -> str:
+    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
 
 
 class HomeCredentials(BaseModel):
@@ -90,6 +159,8 @@ class HomeCredentials(BaseModel):
     orchestrator: Login
     clock: Login
     devices: dict[str, Login] = Field(default_factory=dict)
+    tls: TlsFiles | None = None
+    """Set when the broker is reached over TLS (``mqtts://``); paths are absolute."""
 
     @classmethod
     def generate(
@@ -163,6 +234,91 @@ class HomeCredentials(BaseModel):
         except FileNotFoundError:
             msg = f"credentials file {path} does not exist (is `hyperhome up` running?)"
             raise ConfigError(msg) from None
-        except (json.JSONDecodeError, ValidationError) as exc:
+        except json.JSONDecodeError as exc:
             msg = f"credentials file {path} is not valid: {exc}"
             raise ConfigError(msg) from None
+        except ValidationError as exc:  # without the input values: they may be passwords
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            msg = f"credentials file {path} is not valid: {problems}"
+            raise ConfigError(msg) from None
+
+
+class FileLogin(Login):
+    """One login in a logins file: a username and a password, nothing else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    username: str = Field(min_length=1)
+    password: str = Field(repr=False)
+
+
+class ClientLogins(BaseModel):
+    """One login per client on a broker given by URL: the ``--logins FILE`` (YAML or JSON).
+
+    ```yaml
+    orchestrator: {username: hh-orchestrator, password: "..."}
+    controller: {username: hh-controller, password: "..."}   # the CLI, the web API, scenarios
+    clock: {username: hh-clock, password: "..."}             # optional: the orchestrator's by default
+    devices:
+      living-ac: {username: hh-living-ac, password: "..."}
+      phone: {username: hh-phone, password: "..."}
+    ```
+
+    Every device of the home needs its login (devices the home lacks are ignored, so one file
+    may serve several homes). ``clock`` is the virtual clock's barrier coordinator, which only
+    uses ``{root}/{home}/$sync/#``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    orchestrator: FileLogin
+    controller: FileLogin
+    clock: FileLogin | None = None
+    devices: dict[str, FileLogin] = Field(default_factory=dict)
+    _where: str = PrivateAttr(default="--logins")
+
+    def located(self, where: str) -> ClientLogins:
+        """Name the file (``FILE:LINE`` of its ``devices``) in the messages about it."""
+        self._where = where
+        return self
+
+    @field_validator("devices")
+    @classmethod
+    def _device_ids(cls, value: dict[str, FileLogin]) -> dict[str, FileLogin]:
+        for device in value:
+            try:
+                check_id(device, "device id")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def missing(self, devices: Iterable[str]) -> list[str]:
+        """The ``devices`` this file has no login for."""
+        return [device for device in devices if device not in self.devices]
+
+    def check(self, home: str, devices: Iterable[str]) -> None:
+        """ConfigError (naming the file and line) unless every device of ``home`` has a login."""
+        missing = self.missing(devices)
+        if missing:
+            names = ", ".join(repr(d) for d in missing)
+            which = "device" if len(missing) == 1 else "devices"
+            msg = f"{self._where}: devices: no login for {which} {names} of home {home!r}"
+            raise ConfigError(msg)
+
+    def apply(self, creds: HomeCredentials) -> HomeCredentials:
+        """``creds`` with every login replaced by this file's."""
+        self.check(creds.home, creds.devices)
+
+        def plain(login: Login) -> Login:
+            return Login(username=login.username, password=login.password)
+
+        return creds.model_copy(
+            update={
+                "controller": plain(self.controller),
+                "orchestrator": plain(self.orchestrator),
+                "clock": plain(self.clock or self.orchestrator),
+                "devices": {device: plain(self.devices[device]) for device in creds.devices},
+            }
+        )

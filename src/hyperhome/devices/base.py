@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.client import Bus, Connector, Will
 from hyperhome.broker.commands import CommandEndpoint
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.topics import Topics, check_id
 from hyperhome.broker.wire import OFFLINE, ONLINE, Meta, dumps
 from hyperhome.errors import CommandError, ConfigError, ErrorCode, NotConnectedError
@@ -198,7 +198,7 @@ class Device:
         self._last_advance = self.clock.now()
         bus = connect(
             login,
-            client_id=login.username,
+            client_id=client_id_of(self.home, self.id),
             will=Will(self.topics.availability(self.id), OFFLINE.encode()),
             on_connect=self._announce,
             sync_name=self.id,

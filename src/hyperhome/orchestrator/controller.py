@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hyperhome.broker.client import Bus, Connector, Message
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR, Topics
 from hyperhome.broker.wire import FlowState, Reply
 from hyperhome.orchestrator.registry import Registry
@@ -52,6 +52,8 @@ class Controller:
         self._bounded = clock_bound(clock)
         self._echoes: dict[str, asyncio.Future[None]] = {}
         self._flows_changed = asyncio.Event()
+        # several controllers of a home may be connected at once (CLI, web API, a scenario run)
+        client_id = client_id or f"{client_id_of(topics.home, CONTROLLER)}-{secrets.token_hex(3)}"
         self.bus: Bus = connect(login, client_id=client_id, sync_name=CONTROLLER)
         self.requests = Requester(self.bus, topics, bound=self._bounded)
 

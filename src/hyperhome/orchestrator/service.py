@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.client import Bus, Connector, Message, Will
 from hyperhome.broker.commands import CommandEndpoint
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import OFFLINE, ONLINE
 from hyperhome.devices.base import format_validation_error
@@ -95,7 +95,7 @@ class Orchestrator:
         availability = topics.availability(ORCHESTRATOR)
         self.bus: Bus = connect(
             login,
-            client_id=login.username,
+            client_id=client_id_of(topics.home, ORCHESTRATOR),
             will=Will(availability, OFFLINE.encode()),
             on_connect=self._announce,
             sync_name=ORCHESTRATOR,

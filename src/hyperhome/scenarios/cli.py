@@ -37,10 +37,11 @@ from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.scenarios.homefile import load_home, rules_of
 from hyperhome.scenarios.lock import credentials_lock
+from hyperhome.scenarios.loginsfile import load_logins
 from hyperhome.scenarios.report import Timeline, print_summary, write_json, write_junit
 from hyperhome.scenarios.runner import ScenarioResult, compare_runs, run_scenario_file
 from hyperhome.scenarios.runtime import Home
-from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
+from hyperhome.scenarios.scenario import home_plan, load_scenario, shipped_scenarios
 
 T = TypeVar("T")
 
@@ -78,8 +79,31 @@ HomeOpt = Annotated[str, typer.Option("--home", help="Home file, or the name of 
 BrokerOpt = Annotated[
     str,
     typer.Option(
-        "--broker", help="embedded (amqtt in-process), mosquitto (managed child), or mqtt://user:pass@host:port"
+        "--broker",
+        help="embedded (amqtt in-process), mosquitto (managed child), or a URL: mqtt://user:pass@host:port, "
+        "or mqtts://... for TLS (port 8883 by default) (docs/point-at-mosquitto.md)",
     ),
+]
+LoginsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--logins",
+        help="With a broker URL: a YAML or JSON file with a login per client (orchestrator, controller, "
+        "each device) instead of the URL's one login (docs/point-at-mosquitto.md).",
+    ),
+]
+CaFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="With mqtts://: the CA certificate(s) that signed the broker's, PEM (default: the system's CAs).",
+    ),
+]
+CertFileOpt = Annotated[
+    Path | None, typer.Option("--cert-file", help="With mqtts://: a client certificate (PEM) to log in with.")
+]
+KeyFileOpt = Annotated[
+    Path | None, typer.Option("--key-file", help="With --cert-file: its private key, if not in the same file.")
 ]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Broker port (default: a free one).")]
 CredsOpt = Annotated[
@@ -89,6 +113,18 @@ CredsOpt = Annotated[
         help="Credentials file [default: $HYPERHOME_CREDENTIALS or ~/.local/state/hyperhome/credentials.json]",
     ),
 ]
+
+
+def broker_choice(
+    broker: str,
+    logins: Path | None = None,
+    ca_file: Path | None = None,
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
+) -> BrokerChoice:
+    """The ``--broker`` option and the options that go with a URL, checked (ConfigError)."""
+    loaded = load_logins(logins) if logins is not None else None
+    return BrokerChoice.parse(broker, logins=loaded, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -126,6 +162,10 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 def up(
     home: HomeOpt = "demo",
     broker: BrokerOpt = "embedded",
+    logins: LoginsOpt = None,
+    ca_file: CaFileOpt = None,
+    cert_file: CertFileOpt = None,
+    key_file: KeyFileOpt = None,
     port: PortOpt = None,
     speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per wall second.", min=0.001)] = 1.0,
     credentials: CredsOpt = None,
@@ -150,7 +190,11 @@ def up(
     file), every port is bound before anything is written, and the file is written last.
     """
     plan = load_home(home)
-    choice = BrokerChoice.parse(broker)
+    try:
+        choice = broker_choice(broker, logins, ca_file, cert_file, key_file)
+        choice.check_home(plan.home, [d.id for d in plan.devices])
+    except HyperHomeError as exc:
+        raise _fail(str(exc)) from None
     creds_path = credentials or default_credentials_path()
 
     async def main(api: socket.socket | None) -> None:
@@ -213,6 +257,12 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
         table.add_row(spec.id, spec.kind, spec.room or "", spec.owner or "")
     ctl = creds.controller
     topic = Topics(creds.home, creds.root)
+    tls = creds.tls
+    tls_options = ""
+    if tls is not None:
+        tls_options = f"--cafile '{tls.ca_file}' " if tls.ca_file else "--capath /etc/ssl/certs "
+        tls_options += f"--cert '{tls.cert_file}' " if tls.cert_file else ""
+        tls_options += f"--key '{tls.key_file}' " if tls.key_file else ""
     console.print(
         Panel.fit(
             f"broker      [bold]{running.choice.describe()}[/] listening on [bold]{creds.host}:{creds.port}[/]\n"
@@ -220,7 +270,7 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
             f"automations {len(rules_of(running.plan))} rules (hyperhome send '$orchestrator' automation.list)\n"
             f"credentials {creds_path} (mode 0600)\n"
             + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
-            + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} -u '{ctl.username}' "
+            + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} {tls_options}-u '{ctl.username}' "
             f"-P \"$(jq -r .controller.password {creds_path})\" -t '{topic.everything}' -v\n"
             f'drive:  hyperhome send living-ac set \'{{"power": true, "target_c": 24}}\'',
             title="HyperHome is up",
@@ -257,7 +307,7 @@ def broker_cmd(
 
 
 def _controller(creds: HomeCredentials) -> Controller:
-    return Controller(MqttConnector(Endpoint(creds.host, creds.port)), creds.controller, Topics(creds.home, creds.root))
+    return Controller(MqttConnector(Endpoint.of(creds)), creds.controller, Topics(creds.home, creds.root))
 
 
 @contextlib.asynccontextmanager
@@ -440,6 +490,10 @@ def run(
         list[str], typer.Argument(metavar="SCENARIO...", help="Scenario files, or names of shipped scenarios.")
     ],
     broker: BrokerOpt = "embedded",
+    logins: LoginsOpt = None,
+    ca_file: CaFileOpt = None,
+    cert_file: CertFileOpt = None,
+    key_file: KeyFileOpt = None,
     speed: Annotated[
         float | None,
         typer.Option(
@@ -464,8 +518,14 @@ def run(
     ] = 1,
 ) -> None:
     """Run scenarios with a live timeline; exit 1 if any expectation fails."""
-    loaded = [load_scenario(name) for name in scenario_files]  # every file checked before anything runs
-    choice = BrokerChoice.parse(broker)
+    try:
+        loaded = [load_scenario(name) for name in scenario_files]  # every file checked before anything runs
+        choice = broker_choice(broker, logins, ca_file, cert_file, key_file)
+        for scenario, path in loaded:
+            plan = home_plan(scenario, path)
+            choice.check_home(plan.home, [d.id for d in plan.devices])
+    except HyperHomeError as exc:
+        raise _fail(str(exc)) from None
     results: list[ScenarioResult] = []
 
     async def main() -> None:
