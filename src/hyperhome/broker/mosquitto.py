@@ -66,6 +66,9 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+_PORT_ATTEMPTS = 5
+
+
 def _free_port(host: str) -> int:
     with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -201,11 +204,23 @@ class MosquittoBroker:
 
     async def _start(self, binary: str) -> None:
         self._make_dir()
-        if self._requested_port is None:
-            self.port = _free_port(self.host)
-        else:
+        if self._requested_port is not None:
             _check_port_free(self.host, self._requested_port)
             self.port = self._requested_port
+            await self._launch(binary)
+            return
+        for attempt in range(_PORT_ATTEMPTS):
+            # a free port can be taken by another process between our look and mosquitto's bind
+            self.port = _free_port(self.host)
+            try:
+                await self._launch(binary)
+                return
+            except BrokerError as exc:
+                if "Address already in use" not in str(exc) or attempt == _PORT_ATTEMPTS - 1:
+                    raise
+                await self._stop_process()
+
+    async def _launch(self, binary: str) -> None:
         await self._write_files(Path(binary).parent)
         self._log = self.log_path.open("wb")
         self._process = await asyncio.create_subprocess_exec(
@@ -288,7 +303,7 @@ class MosquittoBroker:
             return ""
         return f": {text[-2000:]}" if text else ""
 
-    async def _stop(self) -> None:
+    async def _stop_process(self) -> None:
         process, self._process = self._process, None
         try:
             if process is not None:
@@ -297,6 +312,11 @@ class MosquittoBroker:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+
+    async def _stop(self) -> None:
+        try:
+            await self._stop_process()
+        finally:
             if self._own_dir and self.dir is not None:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 self._own_dir = False

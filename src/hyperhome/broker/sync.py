@@ -477,7 +477,9 @@ class SyncBarrier:
         raise ClockError(msg)
 
     def _can_count(self) -> bool:
-        return bool(self._members) and not (self._dirty or self._must_round or self._changing)
+        return (
+            self._count_deliveries and bool(self._members) and not (self._dirty or self._must_round or self._changing)
+        )
 
 
 def _nothing() -> None:
