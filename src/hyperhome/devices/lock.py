@@ -46,6 +46,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, NoArgs, Rejected, command
 
@@ -103,7 +104,7 @@ class LockConfig(DeviceConfig):
         return pins
 
 
-_ABSENT = {"type": "null"}  # in ``properties``: the key is left out or null
+_ABSENT: JsonDict = {"type": "null"}  # in ``properties``: the key is left out or null
 
 
 class UnlockArgs(Args):
