@@ -88,4 +88,4 @@ async def test_estimate_at_a_later_start_accounts_for_the_drift() -> None:
         assert actual["minutes"] == pytest.approx(later["minutes"], abs=0.01)
         past = await ac.command("estimate", {"target_c": 24, "at": iso(ac.clock.now() - 60)})
         assert past.error is not None
-        assert past.error.code == "invalid_args"
+        assert past.error.code == "rejected", "well-formed args: a time in the past is refused now, not malformed"

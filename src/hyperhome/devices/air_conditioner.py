@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, command
+from hyperhome.devices.base import (
+    Args,
+    Device,
+    DeviceConfig,
+    DeviceSpec,
+    DeviceState,
+    Omittable,
+    Timestamp,
+    command,
+)
 from hyperhome.devices.physics import thermal
+from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
     from hyperhome.broker.topics import Topics
@@ -51,10 +61,12 @@ class AcConfig(DeviceConfig):
 class SetArgs(Args):
     """Any subset of the writable settings; at least one."""
 
-    power: bool | None = None
-    mode: Mode | None = None
-    target_c: float | None = Field(None, ge=16, le=30)
-    fan: Fan | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    power: Omittable[bool] = None
+    mode: Omittable[Mode] = None
+    target_c: Omittable[float] = Field(None, ge=16, le=30)
+    fan: Omittable[Fan] = None
 
     @model_validator(mode="after")
     def _something(self) -> SetArgs:
@@ -72,7 +84,7 @@ class EstimateArgs(Args):
     target_c: float = Field(ge=16, le=30)
     mode: Literal["cool", "heat", "auto"] = "auto"
     fan: Fan = "auto"
-    at: AwareDatetime | None = None
+    at: Timestamp | None = None
     """Start the unit at this (future) time instead of now; until then the room follows the
     current settings (drifting towards the outdoors when the unit is off)."""
 
@@ -171,7 +183,7 @@ class AirConditioner(Device):
             wait_s = args.at.timestamp() - self.clock.now()
             if wait_s < 0:
                 msg = "`at` is in the past"
-                raise ValueError(msg)
+                raise CommandError(ErrorCode.REJECTED, msg)
             room = thermal.step(room, outdoor, self._hvac(), self.model, wait_s).room_c
         hvac = thermal.hvac_for(True, args.mode, args.fan, args.target_c, room, self.model, outdoor)
         eta = thermal.time_to_target_s(room, outdoor, hvac, self.model)

@@ -8,6 +8,10 @@ A device kind is a subclass that declares, as data:
 - ``events`` it may publish, ``streams`` it can serve, ``capabilities``;
 - optionally ``advance(now)``, which brings time-dependent state (physics) up to ``now``.
 
+Command args are validated strictly, as the JSON they came as (``validate_args``), and ``$meta``
+advertises each command's JSON Schema (``args_schema``): a payload the schema accepts is valid
+args, and nothing else is (see ``Args``).
+
 The base class owns the MQTT life cycle of the contract: the last will, ``$meta`` then ``state``
 then ``$availability = online`` on every (re)connect, validation of a command's args, and
 ``$availability = offline`` on a clean stop. Commands come in through the one
@@ -21,14 +25,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Coroutine
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeAlias, TypeVar
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import core_schema
 
 from hyperhome.broker.client import Bus, Connector, Will
 from hyperhome.broker.commands import CommandEndpoint
@@ -47,14 +63,88 @@ log = logging.getLogger(__name__)
 SW_VERSION = "0.1.0"
 
 
-class Args(BaseModel):
-    """Base of every command's args model: unknown keys are an error; field docstrings document."""
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+class Args(BaseModel):
+    """Base of every command's args model; field docstrings document.
+
+    A command's args are exactly what its JSON Schema (``args_schema``, in ``$meta``) accepts:
+    validation is strict (``validate_args``): a string is never a number or a boolean, a number
+    never a boolean, null only where the schema has it, no unknown keys, finite numbers only.
+    So that the schema can say everything the model checks:
+
+    - a key that may be left out but is never null is ``Omittable[X]`` (``X | None = None``
+      would also accept null);
+    - a rule across fields goes in a ``model_validator`` *and*, in JSON Schema words, in the
+      model's ``json_schema_extra``;
+    - a rule a pattern cannot state (a byte count, a calendar) is made one that it can.
+
+    tests/devices/test_args_contract.py checks every command of every kind: a JSON Schema
+    validator and ``validate_args`` agree on thousands of payloads.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 class NoArgs(Args):
     pass
+
+
+T = TypeVar("T")
+
+
+class _NotNull:
+    """Validate ``X | None`` as ``X``: None stays the default of a key left out, never a value."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        schema = handler(source)
+        return schema["schema"] if schema["type"] == "nullable" else schema
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+Omittable: TypeAlias = Annotated[T | None, _NotNull(), Field(json_schema_extra=_no_default)]
+"""An arg that may be left out (then it is None) but is never null: ``power: Omittable[bool] = None``."""
+
+
+def requires_one_of(*names: str) -> dict[str, Any]:
+    """JSON Schema words for a model validator's "give at least one of these keys" (for Omittable keys)."""
+    return {"anyOf": [{"required": [name]} for name in names]}
+
+
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"  # 31 days
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"  # 30 days
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"  # February, 29 in leap years only (below)
+)
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+TIMESTAMP_PATTERN = (
+    f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+    "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""RFC 3339 date-times that exist: years 0001-9999, real calendar days, a ``Z`` or ``+hh:mm`` offset."""
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if not isinstance(value, str) or re.fullmatch(TIMESTAMP_PATTERN, value) is None:
+        msg = "a date-time such as 2026-06-01T18:30:00Z (RFC 3339, with Z or an offset)"
+        raise ValueError(msg)
+    return datetime.fromisoformat(value)
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+"""A point in time as args carry it: an RFC 3339 string (``format: date-time`` is only an
+annotation in JSON Schema, so the schema states it as a pattern)."""
 
 
 class DeviceState(BaseModel):
@@ -113,9 +203,32 @@ class DeviceSpec(BaseModel):
 
 @functools.cache
 def args_schema(args: type[Args]) -> dict[str, Any]:
-    """The JSON Schema of a command's args, built once per model (pydantic builds it anew on
-    every call, and ``$meta`` is published on every connect of every device)."""
-    return args.model_json_schema()
+    """The JSON Schema (Draft 2020-12) of a command's args: exactly what ``validate_args`` accepts.
+
+    Built once per model (pydantic builds it anew on every call, and ``$meta`` is published on
+    every connect of every device).
+    """
+    return {"$schema": JSON_SCHEMA_DIALECT, **args.model_json_schema()}
+
+
+def validate_args(args: type[A], data: Mapping[str, Any]) -> A:
+    """A command's decoded args as an ``args`` model, or ValidationError.
+
+    Validated as the JSON they came as, in strict mode, after one step of JSON Schema's data
+    model: a number whose fraction is zero is an integer (``1.0`` is ``1``), as a JSON Schema
+    ``integer`` says.
+    """
+    return args.model_validate_json(json.dumps(_whole_numbers(data)), strict=True)
+
+
+def _whole_numbers(value: Any) -> Any:
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    return value
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -344,7 +457,7 @@ class Device:
             msg = f"{self.kind} has no command {name!r} (known: {known})"
             raise CommandError(ErrorCode.UNKNOWN_COMMAND, msg)
         try:
-            parsed = spec.args.model_validate(args)
+            parsed = validate_args(spec.args, args)
         except ValidationError as exc:
             raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
         return await self._execute(spec, parsed)

@@ -55,7 +55,8 @@ Constants and where they come from:
 - ``call_refresh_s = 2``: a design choice: state while in a call costs 0.5 messages/s against
   30 frames/s, and a dashboard's counters and ``last_frame_age_s`` are at most 2 s old.
 - SSIDs are 1 to 32 octets (IEEE 802.11, SSID element: 0-32 octets; an empty SSID is only the
-  "wildcard" of a probe request, never a network's name).
+  "wildcard" of a probe request, never a network's name), by the rule that a JSON Schema pattern
+  can state (``radio.SSID_PATTERN``).
 - Hotspot passwords are WPA2-Personal passphrases: 8 to 63 printable ASCII characters
   (IEEE 802.11i-2004, annex H.4).
 - Known Wi-Fi beats a hotspot: a design choice matching what phones and tablets do by default
@@ -77,8 +78,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame
-from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
+from hyperhome.devices.base import (
+    Args,
+    DeviceConfig,
+    DeviceSpec,
+    DeviceState,
+    NoArgs,
+    Omittable,
+    command,
+    requires_one_of,
+)
 from hyperhome.devices.media import MediaSource, StreamStartArgs, StreamStopArgs
+from hyperhome.devices.physics import radio
 from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
@@ -91,20 +102,27 @@ log = logging.getLogger(__name__)
 FRONT = "front"
 BLANK_AFTER_FRAME_INTERVALS = 3
 STREAM_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
-SSID_MAX_OCTETS = 32
+SSID_MAX_OCTETS = radio.SSID_MAX_OCTETS
 
 Link = Literal["up", "down"]
 Uplink = Literal["none", "wifi", "hotspot"]
 
 
 def _ssid_octets(value: str) -> str:
-    if len(value.encode()) > SSID_MAX_OCTETS:
-        msg = f"an SSID is at most {SSID_MAX_OCTETS} octets (UTF-8)"
+    if not radio.ssid_ok(value):
+        msg = (
+            f"an SSID is at most {SSID_MAX_OCTETS} octets (UTF-8): up to 32 ASCII characters, "
+            "16 up to U+07FF, 10 up to U+FFFF or 8 of any"
+        )
         raise ValueError(msg)
     return value
 
 
-Ssid = Annotated[str, Field(min_length=1, max_length=SSID_MAX_OCTETS), AfterValidator(_ssid_octets)]
+Ssid = Annotated[
+    str,
+    Field(min_length=1, max_length=SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
+    AfterValidator(_ssid_octets),
+]
 
 
 class VideoSource(BaseModel):
@@ -203,9 +221,13 @@ class LeaveArgs(Args):
 
 
 class TrafficArgs(Args):
-    mb: float | None = Field(None, gt=0, le=100000)
+    """Give mb, mb_per_h or both."""
+
+    model_config = ConfigDict(json_schema_extra=requires_one_of("mb", "mb_per_h"))
+
+    mb: Omittable[float] = Field(None, gt=0, le=100000)
     """A burst of this many MB now (a download); needs an uplink."""
-    mb_per_h: float | None = Field(None, ge=0, le=100000)
+    mb_per_h: Omittable[float] = Field(None, ge=0, le=100000)
     """From now on, the background rate (0 stops it)."""
 
     @model_validator(mode="after")

@@ -94,6 +94,17 @@ class MotionArgs(Args):
 
 
 class PersonArgs(Args):
+    """A stranger (known false) has no name."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["name", "known"],
+                "properties": {"name": {"type": "string"}, "known": {"const": False}},
+            }
+        }
+    )
+
     name: str | None = Field(None, pattern=NAME_PATTERN)
     """Who it is, for a face the camera knows (implies ``known``)."""
     known: bool | None = None

@@ -78,7 +78,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import ONLINE
 from hyperhome.devices import car_assistant
-from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
+from hyperhome.devices.base import (
+    Args,
+    DeviceConfig,
+    DeviceSpec,
+    DeviceState,
+    NoArgs,
+    Omittable,
+    command,
+    requires_one_of,
+)
 from hyperhome.devices.clock import iso
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import driving, thermal
@@ -202,11 +211,13 @@ class TrafficArgs(Args):
 
 
 class ClimateSetArgs(Args):
-    """Any of power and target_c; with zone, they apply to that seat zone only."""
+    """At least one of power and target_c; with zone, they apply to that seat zone only."""
 
-    power: bool | None = None
+    model_config = ConfigDict(json_schema_extra=requires_one_of("power", "target_c"))
+
+    power: Omittable[bool] = None
     """Switch the climate on or off: in every zone, or in zone only."""
-    target_c: float | None = Field(None, ge=16, le=32)
+    target_c: Omittable[float] = Field(None, ge=16, le=32)
     """Set point, °C: of every zone, or of zone only."""
     zone: Zone | None = None
     """The seat zone to set (default: all five)."""

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from hyperhome.devices.base import Device
+from hyperhome.devices.base import Device, args_schema
 from hyperhome.devices.catalog import KINDS
 
 HEADER = """# Device kinds
@@ -37,6 +37,8 @@ def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
         kinds = [_type(p, defs) for p in prop["anyOf"]]
         return " or ".join(k for k in kinds if k != "null") + (" or null" if "null" in kinds else "")
     kind = prop.get("type", "any")
+    if prop.get("format") == "date-time":
+        return "date-time (RFC 3339)"
     if kind == "array":
         return f"list of {_type(prop.get('items', {}), defs)}"
     if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
@@ -47,6 +49,8 @@ def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
 def _limits(prop: dict[str, Any]) -> str:
     parts = []
     for p in [prop, *prop.get("anyOf", [])]:
+        if p.get("format") == "date-time":
+            continue  # its pattern is the calendar: the type says it
         for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
             if key in p:
                 parts.append(f"{sign} {p[key]}")
@@ -57,7 +61,7 @@ def _limits(prop: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _fields_table(schema: dict[str, Any]) -> list[str]:
+def _fields_table(schema: dict[str, Any], *, no_default: str = "null") -> list[str]:
     props = schema.get("properties", {})
     if not props:
         return ["(no arguments)", ""]
@@ -65,9 +69,13 @@ def _fields_table(schema: dict[str, Any]) -> list[str]:
     required = set(schema.get("required", []))
     rows = ["| field | type | limits | default | notes |", "|---|---|---|---|---|"]
     for name, prop in props.items():
-        default = "required" if name in required else json.dumps(prop.get("default"), ensure_ascii=False)
+        if name in required:
+            default = "required"
+        else:
+            default = json.dumps(prop["default"], ensure_ascii=False) if "default" in prop else no_default
         notes = (prop.get("description") or "").replace("\n", " ")
-        rows.append(f"| `{name}` | {_type(prop, defs)} | {_limits(prop)} | {default} | {notes} |")
+        limits = _limits(prop).replace("|", "\\|")  # a pattern's alternatives, not a column (GFM tables)
+        rows.append(f"| `{name}` | {_type(prop, defs)} | {limits} | {default} | {notes} |")
     return [*rows, ""]
 
 
@@ -82,7 +90,10 @@ def render_kind(kind: type[Device]) -> list[str]:
     out += ["### State", "", *_fields_table(kind.State.model_json_schema())]
     out += ["### Commands", ""]
     for name, spec in sorted(kind.commands.items()):
-        out += [f"#### `{name}`", "", spec.doc or "", "", *_fields_table(spec.args.model_json_schema())]
+        schema = args_schema(spec.args)
+        out += [f"#### `{name}`", "", spec.doc or "", "", *_fields_table(schema, no_default="optional")]
+        if schema.get("description"):
+            out += [inspect.cleandoc(schema["description"]).replace("\n", " "), ""]
     out += ["### Events", ""]
     if kind.events:
         out += ["| event | fields and meaning |", "|---|---|"]

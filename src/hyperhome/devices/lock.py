@@ -42,9 +42,11 @@ Constants, and where they come from:
 from __future__ import annotations
 
 import hmac
+import re
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
 from hyperhome.errors import CommandError, ErrorCode
@@ -57,13 +59,14 @@ PIN_ATTEMPTS = 5
 PIN_LOCKOUT_S = 300.0
 DRAIN_PCT_PER_ACTUATION = 100.0 / (2 * 5500)
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"
+PIN_PATTERN = r"^[0-9]{4,12}$"
 
 UnlockMethod = Literal["app", "pin", "fingerprint"]
 
 
 def _check_pin(pin: SecretStr) -> SecretStr:
     value = pin.get_secret_value()
-    if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
+    if re.fullmatch(PIN_PATTERN, value) is None:
         msg = "a PIN is 4 to 12 digits"
         raise ValueError(msg)
     return pin
@@ -102,10 +105,42 @@ class LockConfig(DeviceConfig):
         return pins
 
 
+_ABSENT: JsonDict = {"type": "null"}  # in ``properties``: the key is left out or null
+
+
 class UnlockArgs(Args):
+    """Method pin needs pin, method fingerprint needs finger, and each goes with its method only;
+    user goes with method app only."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"method": {"const": "app"}, "pin": _ABSENT, "finger": _ABSENT}},
+                {
+                    "required": ["method", "pin"],
+                    "properties": {
+                        "method": {"const": "pin"},
+                        "pin": {"type": "string"},
+                        "finger": _ABSENT,
+                        "user": _ABSENT,
+                    },
+                },
+                {
+                    "required": ["method", "finger"],
+                    "properties": {
+                        "method": {"const": "fingerprint"},
+                        "finger": {"type": "string"},
+                        "pin": _ABSENT,
+                        "user": _ABSENT,
+                    },
+                },
+            ]
+        }
+    )
+
     method: UnlockMethod = "app"
     """How: ``app`` (remote), ``pin`` (keypad, needs ``pin``), ``fingerprint`` (needs ``finger``)."""
-    pin: SecretStr | None = None
+    pin: SecretStr | None = Field(None, json_schema_extra={"pattern": PIN_PATTERN})
     """The PIN typed on the keypad (method ``pin``); never echoed anywhere."""
     finger: str | None = Field(None, pattern=LABEL_PATTERN)
     """The finger on the reader (method ``fingerprint``)."""

@@ -72,7 +72,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import OFFLINE
-from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
+from hyperhome.devices.base import (
+    Args,
+    DeviceConfig,
+    DeviceSpec,
+    DeviceState,
+    NoArgs,
+    Omittable,
+    command,
+    requires_one_of,
+)
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import battery, radio
 from hyperhome.errors import CommandError, ErrorCode
@@ -85,12 +94,16 @@ if TYPE_CHECKING:
 HOME = "home"
 ROAD = "road"
 EARTH_RADIUS_KM = 6371.0088
-_COORDS = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+_COORDS = re.compile(r"^ *(-?[0-9]{1,3}(?:\.[0-9]+)?) *, *(-?[0-9]{1,3}(?:\.[0-9]+)?) *$")
+_LAT = r"-?(?:0?[0-8]?[0-9](?:\.[0-9]+)?|0?90(?:\.0+)?)"
+_LON = r"-?(?:0?[0-9]?[0-9](?:\.[0-9]+)?|1[0-7][0-9](?:\.[0-9]+)?|180(?:\.0+)?)"
+LOCATION_PATTERN = rf"^(?:[^,]*| *{_LAT} *, *{_LON} *)$"
+"""A place name (no comma) or ``"lat,lon"`` in range, as ``parse_coords`` reads them, for a JSON Schema."""
 
 
 def parse_coords(text: str) -> tuple[float, float] | None:
     """``(lat, lon)`` from ``"lat,lon"``; None for a place name; ValueError when out of range."""
-    match = _COORDS.match(text)
+    match = _COORDS.fullmatch(text)
     if match is None:
         if "," in text:
             msg = f"{text!r} is neither a place name nor coordinates 'lat,lon'"
@@ -117,13 +130,22 @@ def _location(value: str) -> str:
 
 def _ssid(value: str) -> str:
     if not radio.ssid_ok(value):
-        msg = f"an SSID is 1 to {radio.SSID_MAX_OCTETS} octets (UTF-8)"
+        msg = (
+            f"an SSID is 1 to {radio.SSID_MAX_OCTETS} octets (UTF-8): up to 32 ASCII characters, "
+            "16 up to U+07FF, 10 up to U+FFFF or 8 of any"
+        )
         raise ValueError(msg)
     return value
 
 
-Location = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_location)]
-Ssid = Annotated[str, Field(min_length=1, max_length=radio.SSID_MAX_OCTETS), AfterValidator(_ssid)]
+Location = Annotated[
+    str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": LOCATION_PATTERN}), AfterValidator(_location)
+]
+Ssid = Annotated[
+    str,
+    Field(min_length=1, max_length=radio.SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
+    AfterValidator(_ssid),
+]
 ClientId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
@@ -234,10 +256,26 @@ class TapArgs(Args):
 
 
 class MoveArgs(Args):
+    """At home, distance_km is 0 or left out."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"location": {"const": HOME}}},
+            "then": {"properties": {"distance_km": {"anyOf": [{"const": 0}, {"type": "null"}]}}},
+        }
+    )
+
     location: Location
     """The place the phone is now at: a name or "lat,lon"."""
     distance_km: float | None = Field(None, ge=0, le=20000)
     """Its distance from home, if known (0 only for home)."""
+
+    @model_validator(mode="after")
+    def _home_is_here(self) -> MoveArgs:
+        if self.location == HOME and self.distance_km not in (None, 0):
+            msg = "home is 0 km from home"
+            raise ValueError(msg)
+        return self
 
 
 class ApproachArgs(Args):
@@ -265,11 +303,15 @@ class ClientArgs(Args):
 
 
 class TrafficArgs(Args):
+    """Give mb, mb_per_h or both."""
+
+    model_config = ConfigDict(json_schema_extra=requires_one_of("mb", "mb_per_h"))
+
     client: ClientId
     """An admitted client."""
-    mb: float | None = Field(None, ge=0, le=100000)
+    mb: Omittable[float] = Field(None, ge=0, le=100000)
     """A burst of this many MB now."""
-    mb_per_h: float | None = Field(None, ge=0, le=100000)
+    mb_per_h: Omittable[float] = Field(None, ge=0, le=100000)
     """From now on, a steady rate (0 stops it)."""
 
     @model_validator(mode="after")
@@ -465,9 +507,6 @@ class Phone(MediaSource):
     async def move(self, args: MoveArgs) -> dict[str, Any]:
         """Test stimulus: the phone (and its user) is now at ``location`` (optionally ``distance_km`` from home)."""
         location, distance = args.location, args.distance_km
-        if location == HOME and distance not in (None, 0):
-            msg = "home is 0 km from home"
-            raise ValueError(msg)
         coords = parse_coords(location)
         if distance is None:
             distance = self._distance_of(location, coords)

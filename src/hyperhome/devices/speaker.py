@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceState, command
+from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceState, Omittable, command
 from hyperhome.errors import CommandError, ErrorCode
 
 MAX_LEVEL_DB = 130.0
@@ -70,11 +70,13 @@ class SayArgs(Args):
 class SpeakerSetArgs(Args):
     """Any subset of the settings; at least one."""
 
-    volume_pct: int | None = Field(None, ge=0, le=100)
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    volume_pct: Omittable[int] = Field(None, ge=0, le=100)
     """Loudspeaker volume."""
-    muted: bool | None = None
+    muted: Omittable[bool] = None
     """Silence the loudspeaker (the microphones still hear)."""
-    microphone: bool | None = None
+    microphone: Omittable[bool] = None
     """Switch the microphones on or off (the privacy switch)."""
 
     @model_validator(mode="after")

@@ -14,7 +14,11 @@ Constants and where they come from:
   at or above each threshold one more bar, so -120 dBm is 0 bars (NONE), -100 dBm 2 bars
   (MODERATE), -80 dBm 4 bars (GREAT).
 - SSIDs are 1 to 32 octets (IEEE 802.11-2020, 9.4.2.2 SSID element; an empty SSID is only the
-  wildcard of a probe request).
+  wildcard of a probe request). A JSON Schema cannot count UTF-8 octets, and a device accepts
+  exactly what its schema says, so HyperHome's rule (``SSID_PATTERN``) is one that a pattern
+  states and that never exceeds 32 octets: up to 32 ASCII characters, 16 from U+0000-U+07FF
+  (2 octets each: accented Latin, Greek, Cyrillic, ...), 10 from the Basic Multilingual Plane
+  (3 octets: CJK, ...) or 8 of any (4 octets).
 - WPA2-Personal passphrases are 8 to 63 printable ASCII characters (IEEE 802.11i-2004,
   annex H.4.1).
 - ``GENERATED_PASSWORD_LENGTH = 16`` from ``PASSWORD_ALPHABET`` (54 letters and digits without
@@ -26,6 +30,7 @@ Constants and where they come from:
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 
@@ -33,6 +38,7 @@ RSRP_MIN_DBM = -140
 RSRP_MAX_DBM = -44
 LTE_BAR_THRESHOLDS_DBM = (-115, -105, -95, -85)
 SSID_MAX_OCTETS = 32
+SSID_PATTERN = r"^(?:[\x00-\x7f]{1,32}|[\x00-\u07ff]{1,16}|[\x00-\uffff]{1,10}|[\s\S]{1,8})$"
 PASSPHRASE_MIN_CHARS = 8
 PASSPHRASE_MAX_CHARS = 63
 PASSPHRASE_PATTERN = r"^[\x20-\x7e]{8,63}$"
@@ -57,8 +63,8 @@ def generate_password(length: int = GENERATED_PASSWORD_LENGTH) -> str:
 
 
 def ssid_ok(ssid: str) -> bool:
-    """Is ``ssid`` a network name a hotspot can broadcast (1 to 32 octets of UTF-8)?"""
-    return 1 <= len(ssid.encode()) <= SSID_MAX_OCTETS
+    """Is ``ssid`` a network name a hotspot can broadcast (``SSID_PATTERN``: at most 32 octets of UTF-8)?"""
+    return re.fullmatch(SSID_PATTERN, ssid) is not None
 
 
 def ssid_from_name(name: str) -> str:
