@@ -27,6 +27,11 @@ from hyperhome.scenarios.runner import clean, dump_trace, run_scenario_file
 from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
 
+WRONG_PINS = "".join(
+    "  - {send: {device: door-lock, command: unlock, "
+    f'args: {{method: pin, pin: "00000{n}"}}, expect_error: rejected}}}}\n'
+    for n in range(1, 6)
+)  # five wrong PINs: the keypad locks for five minutes
 RUNS = 3  # per broker and story; the last one with a CPU hog beside it
 
 STORIES = {
@@ -67,12 +72,7 @@ title: The right PIN at the very instant the keypad lockout ends
 article: "(determinism) a command and a timer at one instant"
 home: demo
 steps:
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000001"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000002"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000003"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000004"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000005"}, expect_error: rejected}}
-  - sleep: 5m
+{wrong_pins}  - sleep: 5m
   - send: {device: door-lock, command: unlock, args: {method: pin, pin: "240617"}}
   - sleep: 1s
 """,
@@ -81,12 +81,7 @@ title: A wait whose timeout expires at the instant its condition comes true
 article: "(determinism) a timeout and an event at one instant"
 home: demo
 steps:
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000001"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000002"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000003"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000004"}, expect_error: rejected}}
-  - {send: {device: door-lock, command: unlock, args: {method: pin, pin: "000005"}, expect_error: rejected}}
-  - wait_for: {device: door-lock, state: {pin_locked_until: null}, timeout: 5m}
+{wrong_pins}  - wait_for: {device: door-lock, state: {pin_locked_until: null}, timeout: 5m}
 """,
 }
 
@@ -109,7 +104,7 @@ def _stories(tmp: Path) -> list[tuple[str, Path]]:
     paths = []
     for name, text in STORIES.items():
         path = tmp / f"{name}.yaml"
-        path.write_text(text.lstrip(), encoding="utf-8")
+        path.write_text(text.lstrip().replace("{wrong_pins}", WRONG_PINS), encoding="utf-8")
         paths.append((name, path))
     return paths
 
