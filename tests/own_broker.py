@@ -17,7 +17,6 @@ import datetime
 import ipaddress
 import os
 import re
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hyperhome.broker.mosquitto import _dies_with, find_mosquitto
+from hyperhome.broker.mosquitto import _dies_with, _hash_passwords, find_mosquitto
 
 _CONNECTED = re.compile(r"New client connected from \S+ as (\S+) \(.*?(?:u'([^']*)')?\)\.")
 _START_S = 10.0
@@ -163,13 +162,6 @@ class OwnBroker:
         return [(m[1], m[2]) for m in _CONNECTED.finditer(self.log())]
 
 
-async def _hash(passwd: Path, binary: str) -> None:
-    tool = shutil.which("mosquitto_passwd", path=f"{Path(binary).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    assert tool is not None, "mosquitto_passwd comes with mosquitto"
-    proc = await asyncio.create_subprocess_exec(tool, "-U", str(passwd))
-    assert await proc.wait() == 0
-
-
 def _configure(
     folder: Path, users: dict[str, str], acl: str | None, pki: Pki | None, require_certificate: bool
 ) -> tuple[Path, Path, int]:
@@ -212,7 +204,7 @@ async def own_mosquitto(
     """Mosquitto on 127.0.0.1 and a free port: these users only, TLS when given ``pki``."""
     binary = mosquitto_binary()
     conf, passwd, port = _configure(folder, users, acl, pki, require_certificate)
-    await _hash(passwd, binary)
+    await _hash_passwords(passwd, Path(binary).parent)  # the managed broker's own hashing
     proc = await asyncio.create_subprocess_exec(
         binary,
         "-c",
