@@ -237,7 +237,9 @@ class SyncBarrier:
                 self._delivered.set()
             topic_part, payload_part = message.topic, b""
         else:
-            floating = self._floating.get((message.topic, message.payload))
+            # a retained copy is the broker's answer to a subscription, not a delivery of the publish
+            # whose payload it may repeat: it sorts with what the barrier did not see published
+            floating = None if message.retain else self._floating.get((message.topic, message.payload))
             if floating:
                 used = self._floated.get(delivery, 0)
                 self._floated[delivery] = used + 1
