@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from hyperhome import __version__
 from hyperhome.broker.client import Endpoint, Message, MqttConnector
@@ -46,8 +46,41 @@ from hyperhome.scenarios.scenario import home_plan, load_scenario, shipped_scena
 T = TypeVar("T")
 
 
-class _Commands(TyperGroup):
+class _PlainHelp:
+    """Help that reads as a command line: a flag shows no value (Typer prints ``<bool>``, as if
+    ``--quiet true`` were the way to write it) and the usage line names arguments as click does
+    (``SCENARIO...``, ``[JSON]``), not ``{SCENARIO...}...``."""
+
+    options_metavar: str | None
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                continue
+            name = param.metavar or param.name.upper()
+            if param.nargs != 1 and not name.endswith("..."):
+                name += "..."
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+class _Command(_PlainHelp, TyperCommand):
+    """One command, with plain help."""
+
+
+class _Commands(_PlainHelp, TyperGroup):
     """The commands; a ``HyperHomeError`` from any of them is one ``error:`` line and exit 2."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), self.subcommand_metavar]
 
     def invoke(self, ctx: Any) -> Any:  # a click Context (recent Typers vendor their own click)
         try:
@@ -61,6 +94,7 @@ app = typer.Typer(
     cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",  # docstrings reflow into paragraphs, ``code`` shows as code
     help="HyperHome: a smart-home and Human x Car x Home emulator over a real MQTT broker.",
 )
 console = Console()
@@ -158,7 +192,7 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
         raise typer.Exit
 
 
-@app.command()
+@app.command(cls=_Command)
 def up(
     home: HomeOpt = "demo",
     broker: BrokerOpt = "embedded",
@@ -281,7 +315,7 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
     console.print("[dim]Ctrl-C to stop[/]")
 
 
-@app.command("broker")
+@app.command("broker", cls=_Command)
 def broker_cmd(
     home: HomeOpt = "demo",
     port: PortOpt = None,
@@ -323,7 +357,7 @@ async def _connected(creds: HomeCredentials, path: Path) -> AsyncIterator[Contro
         yield ctl
 
 
-@app.command()
+@app.command(cls=_Command)
 def devices(
     credentials: CredsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -358,11 +392,11 @@ def devices(
     _run(main())
 
 
-@app.command()
+@app.command(cls=_Command)
 def send(
     device: Annotated[str, typer.Argument(help="Device id, e.g. living-ac")],
     command: Annotated[str, typer.Argument(help="Command name, e.g. set")],
-    args: Annotated[str, typer.Argument(help="The args as a JSON object")] = "{}",
+    args: Annotated[str, typer.Argument(metavar="JSON", help="The args as a JSON object")] = "{}",
     credentials: CredsOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the reply.")] = 10.0,
 ) -> None:
@@ -474,7 +508,7 @@ class IntentAnswers:
 
 
 # -- scenarios -------------------------------------------------------------------------------------
-@app.command("scenarios")
+@app.command("scenarios", cls=_Command)
 def scenarios_cmd() -> None:
     """List the shipped scenarios with their titles."""
     table = Table("scenario", "title", "needs flows", title="shipped scenarios", title_justify="left")
@@ -484,7 +518,7 @@ def scenarios_cmd() -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     scenario_files: Annotated[
         list[str], typer.Argument(metavar="SCENARIO...", help="Scenario files, or names of shipped scenarios.")
@@ -561,8 +595,8 @@ def run(
 # -- benchmarks (hyperhome.bench; docs/BENCHMARKS.md) -----------------------------------------------
 from hyperhome.bench.cli import bench  # noqa: E402
 
-app.command("bench")(bench)
+app.command("bench", cls=_Command)(bench)
 
 
 def main() -> None:
-    app()
+    app(prog_name="hyperhome")  # the same name in help from ``python -m hyperhome``
