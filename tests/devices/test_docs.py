@@ -25,3 +25,24 @@ def test_every_kind_documents_every_command_and_event() -> None:
             assert kind.commands[command].doc, f"{name}.{command} has no docstring"
         for event in kind.events:
             assert f"| `{event}` |" in text
+
+
+def _section(text: str, kind: str) -> str:
+    start = text.index(f"\n## `{kind}`")
+    end = text.find("\n## `", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_every_config_key_is_documented_with_its_unit_and_default() -> None:
+    """A home file's ``config:`` keys are learnt from the page, not from error messages."""
+    text = DOC.read_text(encoding="utf-8")
+    for name, kind in KINDS.items():
+        section = _section(text, name)
+        assert "### Config" in section
+        for key, field in kind.Config.model_fields.items():
+            assert field.description, f"{name} config {key} has no docstring"
+            row = next(line for line in section.splitlines() if line.startswith(f"| `{key}` |"))
+            assert field.description.split("\n")[0][:40] in row
+    ac = _section(text, "air_conditioner")
+    assert "| `cooling_capacity_w` | number | W | > 0 | 3500.0 |" in ac
+    assert "| `approach_radius_km` | number | km |" in _section(text, "phone")

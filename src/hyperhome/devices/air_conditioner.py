@@ -50,12 +50,19 @@ class AcState(DeviceState):
 
 class AcConfig(DeviceConfig):
     ua_w_per_k: float = Field(60.0, gt=0)
+    """Heat the room exchanges with the outdoors per kelvin of difference (walls, windows, air leaks)."""
     capacitance_j_per_k: float = Field(1.6e6, gt=0)
+    """Heat that warms the room by one kelvin (its air, furniture and walls' inner layer)."""
     cooling_capacity_w: float = Field(3500.0, gt=0)
+    """Heat the unit removes at full compressor in cool mode (rated capacity)."""
     heating_capacity_w: float = Field(4000.0, gt=0)
+    """Heat the unit adds at full compressor in heat mode."""
     cop_cooling: float = Field(3.5, gt=0)
+    """Coefficient of performance cooling: heat moved per unit of electricity."""
     cop_heating: float = Field(3.6, gt=0)
+    """Coefficient of performance heating."""
     fan_power_w: float = Field(35.0, ge=0)
+    """Electricity the indoor fan draws while the unit is on."""
 
 
 class SetArgs(Args):

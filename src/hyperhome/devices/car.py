@@ -176,15 +176,25 @@ class CarState(DeviceState):
 
 class CarConfig(DeviceConfig):
     pack_kwh: float = Field(73.6, gt=0)
+    """Usable battery capacity."""
     consumption_kwh_per_100km: float = Field(15.0, gt=0)
+    """Energy driving takes, on average, per 100 km (the range follows from it)."""
     top_speed_kmh: float = Field(210.0, gt=0)
+    """The fastest the car drives."""
     cabin_ua_w_per_k: float = Field(65.0, gt=0)
+    """Heat the cabin exchanges with the outside per kelvin of difference."""
     cabin_capacitance_j_per_k: float = Field(8.0e4, gt=0)
+    """Heat that warms the cabin by one kelvin."""
     cooling_capacity_w: float = Field(5000.0, gt=0)
+    """Heat the climate control removes at full power."""
     heating_capacity_w: float = Field(5000.0, gt=0)
+    """Heat the climate control adds at full power."""
     cop_cooling: float = Field(2.5, gt=0)
+    """Coefficient of performance cooling: heat moved per unit of electricity."""
     cop_heating: float = Field(2.0, gt=0)
+    """Coefficient of performance heating."""
     blower_power_w: float = Field(150.0, ge=0)
+    """Electricity the blower draws while the climate control runs."""
 
 
 class DriveStartArgs(Args):

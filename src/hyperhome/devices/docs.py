@@ -79,6 +79,46 @@ def _fields_table(schema: dict[str, Any], *, no_default: str = "null") -> list[s
     return [*rows, ""]
 
 
+_UNITS = (  # a name's unit suffix, longest first (STYLE.md: units in names)
+    ("_kwh_per_100km", "kWh/100 km"),
+    ("_pct_per_h", "%/h"),
+    ("_j_per_k", "J/K"),
+    ("_w_per_k", "W/K"),
+    ("_mb_per_h", "MB/h"),
+    ("_kmh", "km/h"),
+    ("_kwh", "kWh"),
+    ("_pct", "%"),
+    ("_km", "km"),
+    ("_db", "dB"),
+    ("_fps", "frames/s"),
+    ("_w", "W"),
+    ("_s", "s"),
+    ("_c", "°C"),
+)
+
+
+def unit_of(name: str) -> str:
+    """The unit a field's name carries (``cooling_capacity_w``: W), or "" for none."""
+    return next((unit for suffix, unit in _UNITS if name.endswith(suffix)), "")
+
+
+def _config_table(kind: type[Device]) -> list[str]:
+    """The keys a home file may set under the device's ``config:``, with units and defaults."""
+    config = kind.Config
+    if not config.model_fields:
+        return ["(none)", ""]
+    schema = config.model_json_schema()
+    props, defs = schema.get("properties", {}), schema.get("$defs", {})
+    rows = ["| key | type | unit | limits | default | notes |", "|---|---|---|---|---|---|"]
+    for name, field in config.model_fields.items():
+        prop = props.get(name, {})
+        default = json.dumps(field.get_default(call_default_factory=True), ensure_ascii=False, default=str)
+        limits = _limits(prop).replace("|", "\\|")
+        notes = (field.description or "").replace("\n", " ")
+        rows.append(f"| `{name}` | {_type(prop, defs)} | {unit_of(name)} | {limits} | {default} | {notes} |")
+    return [*rows, ""]
+
+
 def render_kind(kind: type[Device]) -> list[str]:
     module = sys.modules[kind.__module__]
     summary = inspect.cleandoc(module.__doc__ or "").split("\n\n")[0].replace("\n", " ")
@@ -88,6 +128,8 @@ def render_kind(kind: type[Device]) -> list[str]:
     if kind.streams:
         out += [f"Media streams: {', '.join(f'`{s}`' for s in kind.streams)}.", ""]
     out += ["### State", "", *_fields_table(kind.State.model_json_schema())]
+    out += ["### Config", "", "Set per device in a home file, under `config:` (fixed while it runs).", ""]
+    out += _config_table(kind)
     out += ["### Commands", ""]
     for name, spec in sorted(kind.commands.items()):
         schema = args_schema(spec.args)
