@@ -50,3 +50,12 @@ def format_duration(seconds: float) -> str:
     if secs or not any(parts):
         parts.append(f"{secs:g}s")
     return "".join(parts)
+
+
+def format_span(seconds: float) -> str:
+    """A span for people to read: ``4h41m32s`` (whole seconds from a minute up), ``12.3s``, ``0.35s``."""
+    if seconds >= 60:
+        return format_duration(round(seconds))
+    if seconds >= 1:
+        return f"{round(seconds, 1):g}s"
+    return f"{round(seconds, 2):g}s"

@@ -89,3 +89,26 @@ def test_two_runs_that_differ_are_shown_at_their_first_differing_entry() -> None
     assert '"wrong_pins": 2' in difference
     again.status, again.failure = "failed", "step 2 failed"
     assert compare_runs(first, again) == "it failed (step 2 failed) where run 1 passed (no failure)"
+
+
+async def test_quiet_says_a_failure_once_and_which_broker_ran(tmp_path: Path) -> None:
+    story = tmp_path / "wrong.yaml"
+    story.write_text(WRONG, encoding="utf-8")
+    code, out, err = await run_hyperhome("run", str(story), "-q")
+    assert code == 1, out + err
+    assert out.count("Too cold too soon") == 1, out
+    assert "on embedded · virtual time" in out  # the heading says where it ran
+    assert "failed wrong" in out
+    summary = next(line for line in out.splitlines() if "│ wrong" in line)
+    assert "│ embedded " in summary
+    assert "10m " in summary  # the simulated span, no milliseconds past a minute
+
+
+async def test_the_timeline_says_which_step_of_a_flow_changed() -> None:
+    code, out, err = await run_hyperhome("run", "rear_camera_handoff")
+    assert code == 0, out + err
+    flow_lines = [line for line in out.splitlines() if " flow " in line and "camera_handoff" in line]
+    assert any("step lease_source done" in line for line in flow_lines), out
+    assert any("step first_frame done" in line for line in flow_lines), out
+    repeated = [line.split("flow", 1)[1] for line in flow_lines]
+    assert len(repeated) == len(set(repeated)), "a flow line that says nothing new"

@@ -32,6 +32,7 @@ from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import Reply
+from hyperhome.devices.clock import Clock
 from hyperhome.errors import ConfigError, ConnectError, HyperHomeError
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.registry import DeviceView, Registry
@@ -283,6 +284,14 @@ def _serve_api(running: Home, sock: socket.socket) -> contextlib.AbstractAsyncCo
     return serve(create_app(link, runs=WebRuns()), sock=sock)
 
 
+def _describe_clock(clock: Clock) -> str:
+    """``real time``, ``scaled x60 (60 simulated seconds per second)`` or ``virtual``."""
+    speed = getattr(clock, "speed", None)
+    if clock.mode == "scaled" and speed is not None:
+        return f"scaled x{speed:g} ({speed:g} simulated seconds per second)"
+    return "real time" if clock.mode == "realtime" else clock.mode
+
+
 def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
     creds = running.credentials
     assert creds is not None
@@ -300,7 +309,7 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
     console.print(
         Panel.fit(
             f"broker      [bold]{running.choice.describe()}[/] listening on [bold]{creds.host}:{creds.port}[/]\n"
-            f"clock       {running.clock.mode}\n"
+            f"clock       {_describe_clock(running.clock)}\n"
             f"automations {len(rules_of(running.plan))} rules (hyperhome send '$orchestrator' automation.list)\n"
             f"credentials {creds_path} (mode 0600)\n"
             + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
@@ -564,7 +573,13 @@ def run(
 
     async def main() -> None:
         for scenario, path in loaded:
-            timeline = Timeline(console, quiet=quiet)
+            clock = (
+                "virtual time"
+                if (speed or scenario.clock.speed) is None
+                else f"speed x{speed or scenario.clock.speed:g}"
+            )
+            where = choice.describe() if choice.kind == "url" else choice.kind
+            timeline = Timeline(console, quiet=quiet, broker=where, clock=clock)
             first = await run_scenario_file(
                 scenario, path, broker=choice, speed=speed, update_golden=update_golden, progress=timeline
             )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from hyperhome.durations import format_duration
+from hyperhome.durations import format_duration, format_span
 from hyperhome.scenarios.runner import Progress, ScenarioResult, StepOutcome
 
 if TYPE_CHECKING:
@@ -31,13 +31,30 @@ def clock_text(t: float) -> str:
     return f"+{head}:{seconds:04.1f}"
 
 
-def entry_text(entry: dict[str, Any]) -> str:
-    """What a trace entry says, in one short line."""
+def flow_change(data: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    """What changed in a flow's status since ``previous``: its state, else the step that moved
+    (``step lease_source done``), else its result."""
+    head = f"{data.get('kind')} {data.get('state')}"
+    if data.get("error"):
+        return f"{head}: {data['error']}"
+    if previous is None or previous.get("state") != data.get("state"):
+        return head
+    before = {(s.get("name"), s.get("state")) for s in previous.get("steps") or []}
+    moved = [s for s in data.get("steps") or [] if (s.get("name"), s.get("state")) not in before]
+    if moved:
+        return f"{head}: " + ", ".join(f"step {s.get('name')} {s.get('state')}" for s in moved)
+    if data.get("result") != previous.get("result"):
+        return f"{head}: result {json.dumps(data.get('result'), ensure_ascii=False)}"
+    return head
+
+
+def entry_text(entry: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+    """What a trace entry says, in one short line (for a flow, what changed since ``previous``)."""
     data = entry["data"]
     if entry["kind"] == "state":
         body = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
     elif entry["kind"] == "flow":
-        body = f"{data.get('kind')} {data.get('state')}" + (f": {data['error']}" if data.get("error") else "")
+        body = flow_change(data, previous)
     elif entry["kind"] == "reply":
         body = "ok" if data.get("ok") else f"error {(data.get('error') or {}).get('code')}"
     else:
@@ -49,14 +66,18 @@ def entry_text(entry: dict[str, Any]) -> str:
 class Timeline(Progress):
     """Prints each step and each trace entry as it happens, stamped with simulated time."""
 
-    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+    def __init__(self, console: Console, *, quiet: bool = False, broker: str = "", clock: str = "") -> None:
         self.console = console
         self.quiet = quiet
         self.steps = 0
+        self.where = " · ".join(part for part in (broker, clock) if part)
+        self._flows: dict[str, dict[str, Any]] = {}
 
     def scenario_started(self, scenario: Scenario, name: str) -> None:
         self.steps = len(scenario.steps)
-        self.console.rule(f"[bold]{escape(scenario.title)}[/] [dim]({escape(name)})[/]")
+        self._flows.clear()
+        where = f" [dim]on {escape(self.where)}[/]" if self.where else ""
+        self.console.rule(f"[bold]{escape(scenario.title)}[/] [dim]({escape(name)})[/]{where}")
 
     def step_started(self, index: int, step: Step, t: float) -> None:
         if not self.quiet:
@@ -66,36 +87,43 @@ class Timeline(Progress):
             )
 
     def step_ended(self, outcome: StepOutcome) -> None:
-        if outcome.status == "failed":
+        if outcome.status == "failed" and not self.quiet:  # quiet: the summary says it, once
             self.console.print(f"[dim]{clock_text(outcome.t):>12}[/] [bold red]FAILED[/] {escape(outcome.message)}")
 
     def entry(self, entry: dict[str, Any]) -> None:
+        previous = None
+        if entry["kind"] == "flow":
+            previous = self._flows.get(entry["name"])
+            self._flows[entry["name"]] = entry["data"]
         if self.quiet:
             return
         style = _KIND_STYLE.get(entry["kind"], "")
         self.console.print(
             f"[dim]{clock_text(entry['t']):>12}[/]   {escape(entry['device']):<14} "
-            f"[{style}]{entry['kind']:<6}[/] {escape(entry_text(entry))}",
+            f"[{style}]{entry['kind']:<6}[/] {escape(entry_text(entry, previous))}",
             highlight=False,
         )
 
     def finished(self, result: ScenarioResult) -> None:
         style = _STATUS_STYLE[result.status]
         line = f"[{style}]{result.status}[/] {escape(result.name)}"
-        if result.failure:
+        if result.status == "skipped" and result.failure:  # a failure's reason: at its step and in the summary
             line += f": {escape(result.failure)}"
         self.console.print(line)
 
 
 def print_summary(console: Console, results: list[ScenarioResult]) -> None:
-    table = Table("scenario", "result", "steps", "simulated", "wall", "golden", title="summary", title_justify="left")
+    table = Table(
+        "scenario", "result", "broker", "steps", "simulated", "wall", "golden", title="summary", title_justify="left"
+    )
     for r in results:
         passed = sum(s.status == "passed" for s in r.steps)
         table.add_row(
             r.name,
             f"[{_STATUS_STYLE[r.status]}]{r.status}[/]",
+            r.broker,
             f"{passed}/{len(r.steps)}" if r.status != "skipped" else "-",
-            format_duration(r.sim_s),
+            format_span(r.sim_s),
             f"{r.wall_s:.2f} s",
             r.golden,
         )
