@@ -23,13 +23,14 @@ from hyperhome.scenarios.scenario import (
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("40m", 2400), ("90s", 90), ("1h30m", 5400), ("2.5s", 2.5), ("1h", 3600), ("1h 2m 3s", 3723), (12, 12.0)],
+    [("40m", 2400), ("90s", 90), ("1h30m", 5400), ("2.5s", 2.5), ("1h", 3600), ("1h 2m 3s", 3723), (12, 12.0)]
+    + [("300ms", 0.3), ("1s500ms", 1.5), ("2m30s", 150)],
 )
 def test_durations(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "40", "m", "5 minutes", "-3s", "1m1h", -1, True])
+@pytest.mark.parametrize("text", ["", "40", "m", "5 minutes", "-3s", "1m1h", "ms", "300 msec", -1, True])
 def test_not_durations(text: str | float) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
