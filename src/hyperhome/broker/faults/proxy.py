@@ -264,6 +264,10 @@ class LinkProxy:
             self._tasks.add(task)
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            # the proxy is closing (it cancelled this task). Ending quietly: asyncio's server
+            # asks a cancelled connection task for its exception and logs the CancelledError
+            writer.transport.abort()
         finally:
             if task is not None:
                 self._tasks.discard(task)
