@@ -10,9 +10,10 @@ and the receiver's links have one), and a message that would cross a stalled lin
 until the stall ends. The bytes themselves cross the real broker at once; only their release to
 the receiving handlers is delayed, which is what a device sees of a slow or silent network.
 
-Order is kept as TCP keeps it: on one link nothing overtakes what went before (lowering the
-latency takes effect once what was sent under the old one could have arrived), and what a stall
-held is released at once when it ends, in the order of the instant (causal, then publisher).
+Order is kept as TCP keeps it: on one link nothing overtakes what went before (after the
+latency is lowered, nothing arrives before what was already on its way under the old one), and
+what a stall held is released at once when it ends, in the order of the instant (causal, then
+publisher).
 
 ``LinkModel`` is pure bookkeeping, keyed by member name (a device id): no clock, no sockets.
 """
@@ -26,8 +27,12 @@ from dataclasses import dataclass, field
 @dataclass
 class _Link:
     latency_s: float = 0.0
-    floor: float = -math.inf
-    """Nothing sent from now on arrives before this (what was in flight under a higher latency)."""
+    out_floor: float = -math.inf
+    """Nothing sent from now on leaves the link before this (what is on its way under a higher latency)."""
+    in_floor: float = -math.inf
+    last_out: float = -math.inf
+    """When the latest message that left through this link so far did (before stalls)."""
+    last_in: float = -math.inf
     stalls: list[list[float]] = field(default_factory=list)
     """[start, end] of each stall, in order; end is ``inf`` while it lasts."""
 
@@ -67,7 +72,8 @@ class LinkModel:
     def set_latency(self, name: str, latency_s: float, now: float) -> None:
         link = self._links.setdefault(name, _Link())
         if latency_s < link.latency_s:
-            link.floor = max(link.floor, now + link.latency_s)
+            link.out_floor = max(link.out_floor, link.last_out)
+            link.in_floor = max(link.in_floor, link.last_in)
         link.latency_s = latency_s
 
     def stall(self, name: str, now: float) -> None:
@@ -101,11 +107,13 @@ class LinkModel:
         """A message published at ``sent`` from ``publisher`` (None: the broker) to ``receiver``."""
         leaves = sent
         if publisher is not None and (out := self._links.get(publisher)) is not None:
-            leaves = max(sent + out.latency_s, out.floor)
+            leaves = max(sent + out.latency_s, out.out_floor)
+            out.last_out = max(out.last_out, leaves)
         into = self._links.get(receiver)
         if into is None:
             return Passage(publisher, receiver, leaves, 0.0, -math.inf)
-        return Passage(publisher, receiver, leaves, into.latency_s, into.floor)
+        into.last_in = max(into.last_in, leaves + into.latency_s, into.in_floor)
+        return Passage(publisher, receiver, leaves, into.latency_s, into.in_floor)
 
     def left_at(self, passage: Passage) -> float:
         """When the message leaves its publisher's link, given the stalls (``inf``: held still)."""
