@@ -129,6 +129,8 @@ class HomeFaults:
             self._set_stall(device, stalled=fault.stall)
         elif fault.drop is not None:
             self._drop(device)
+            if isinstance(self.clock, VirtualClock):
+                await self.clock.settle()  # the device is back at this instant, as the barrier waits for it
         elif fault.partition is not None:
             self._partition(device, fault.partition)
         elif fault.clear is not None:
