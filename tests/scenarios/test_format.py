@@ -23,8 +23,10 @@ from hyperhome.scenarios.scenario import (
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("40m", 2400), ("90s", 90), ("1h30m", 5400), ("2.5s", 2.5), ("1h", 3600), ("1h 2m 3s", 3723), (12, 12.0)]
-    + [("300ms", 0.3), ("1s500ms", 1.5), ("2m30s", 150)],
+    [
+        *[("40m", 2400), ("90s", 90), ("1h30m", 5400), ("2.5s", 2.5), ("1h", 3600), ("1h 2m 3s", 3723), (12, 12.0)],
+        *[("300ms", 0.3), ("1s500ms", 1.5), ("2m30s", 150)],
+    ],
 )
 def test_durations(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds

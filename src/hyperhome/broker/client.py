@@ -151,10 +151,6 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None: ...
 
-    def reconnect_now(self) -> None:
-        """If waiting to reconnect, try at once (a link that healed) instead of after the backoff."""
-        self._retry.set()
-
     def drop_connection(self) -> None: ...
 
 

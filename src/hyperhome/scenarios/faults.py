@@ -5,13 +5,15 @@ a ``LinkProxy`` in front of each device's connection; the orchestrator, the cont
 virtual clock's barrier connect to the broker directly. ``HomeFaults.apply(LinkFault(...))``
 sets one link:
 
-| fault | real or scaled time (the proxy) | virtual time |
-|---|---|---|
-| ``latency`` | every byte waits, each way | the barrier hands each message over that much simulated time later |
-| ``stall`` | nothing is forwarded, bytes are held, the connection stays up | the barrier holds every message across the link until the stall ends |
-| ``drop`` | the connection is reset; the device reconnects | the same, at this point of the instant |
-| ``partition`` | reset, and new connections refused, for that long | the same; time moves on without the device, which reconnects when it heals |
-| ``clear`` | back to a plain link | the same |
+- ``latency``: real or scaled time: the proxy holds every byte that long, each way. Virtual
+  time: the barrier hands each message over that much simulated time later.
+- ``stall``: real time: the proxy forwards nothing and holds the bytes; the connection stays
+  up. Virtual time: the barrier holds every message across the link until the stall ends.
+- ``drop``: the proxy resets the connection; the device reconnects (in virtual time at the same
+  instant, as the barrier waits for it).
+- ``partition``: reset, and new connections refused for that long; in virtual time, time moves
+  on without the device, which reconnects when the partition heals.
+- ``clear``: back to a plain link.
 
 Durations are the home's simulated seconds: at ``--speed 10`` a latency of 1 s holds bytes for
 0.1 wall seconds. docs/scenarios.md ("Link faults") says why virtual time plays latency and

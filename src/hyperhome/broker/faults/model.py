@@ -48,7 +48,9 @@ class LinkFault(BaseModel):
         le=MAX_PARTITION_S,
         description="Cut the link and refuse connections this long, then heal it.",
     )
-    clear: Literal[True] | None = Field(default=None, description="Back to a plain link: no latency, stall or partition.")
+    clear: Literal[True] | None = Field(
+        default=None, description="Back to a plain link: no latency, stall or partition."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LinkFault:
