@@ -66,6 +66,17 @@ def test_schema_file_is_in_sync() -> None:
     assert {"title", "article", "home", "clock", "steps"} <= set(schema["properties"])
 
 
+def test_a_scenario_with_a_fault_step_runs_its_home_with_faults(tmp_path: Path) -> None:
+    path = tmp_path / "story.yaml"
+    path.write_text(GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: 300ms}\n  - sleep: 1s\n", "utf-8")
+    scenario, _ = load_scenario(path)
+    assert scenario.uses_faults
+    fault = scenario.steps[0].fault
+    assert fault is not None
+    assert (fault.action, fault.latency) == ("latency", 0.3)
+    assert not load_scenario("rear_camera_handoff")[0].uses_faults
+
+
 def test_every_shipped_scenario_is_valid() -> None:
     shipped = shipped_scenarios()
     assert {"living_room_cooldown", "door_lock_pin_lockout", "rear_camera_handoff"} <= set(shipped)
@@ -98,6 +109,15 @@ BAD = [
         "home.devices.0.kind: unknown device kind 'toaster'",
     ),
     (GOOD_HEAD + "steps: []\n", 4, "steps: List should have at least 1 item"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone}\n", 5, "steps.0.fault: Value error, give exactly one of latency"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: 1s, drop: true}\n", 5, "exactly one of"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: soon}\n", 5, "steps.0.fault.latency: Value error"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone, partition: 0s}\n", 5, "steps.0.fault.partition: Input should"),
+    (
+        GOOD_HEAD + "steps:\n  - fault: {device: kitchen-ac, stall: true}\n",
+        5,
+        "steps.0.fault.device: home 'demo' has no device 'kitchen-ac'",
+    ),
     (GOOD_HEAD + "steps:\n  - send: {device: a, command: [b\n", 6, "not valid YAML"),
 ]
 

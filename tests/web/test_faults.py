@@ -108,7 +108,9 @@ async def test_a_partition_keeps_the_tablet_away_until_it_heals(web: Web) -> Non
         ({"device": "toaster", "drop": True}, 404, "no device 'toaster'"),
     ],
 )
-async def test_a_bad_fault_is_refused_with_the_reason(web: Web, body: dict[str, object], status: int, says: str) -> None:
+async def test_a_bad_fault_is_refused_with_the_reason(
+    web: Web, body: dict[str, object], status: int, says: str
+) -> None:
     response = await web.client.post("/api/faults", json=body)
     assert response.status_code == status, response.text
     assert says in response.text
