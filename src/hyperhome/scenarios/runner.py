@@ -9,9 +9,10 @@ assert result.passed, result.failure
 The runner brings the scenario's home up (``Home``), drives it with a controller client, and
 records a *trace*: every device event, every state change (only the fields that changed, without
 ``ts`` and ``seq``), every flow status, every reply to its own commands and every link fault it
-set (``fault:`` steps), each stamped with the simulated seconds since the scenario started. Entries of the same simulated instant are sorted
-by device, kind and name (stably), so a scenario gives the same trace on every run and on both
-brokers; a shipped scenario's trace is compared with its golden one (``library/golden``).
+set (``fault:`` steps), each stamped with the simulated seconds since the scenario started.
+Entries of the same simulated instant are sorted by device, kind and name (stably), so a
+scenario gives the same trace on every run and on both brokers; a shipped scenario's trace is
+compared with its golden one (``library/golden``).
 """
 
 from __future__ import annotations
