@@ -3,7 +3,8 @@
 Every shipped scenario, and stories written so that several things happen at one simulated
 instant (a flow cancelled as it starts, two flows started together, a command at the instant a
 lockout ends, a wait whose timeout expires as the condition comes true, a device dropping as a
-command reaches it), are run several times on amqtt and on Mosquitto; in part of the runs a CPU
+command reaches it, link faults: latency, stalls, drops and a partition meeting a flow's
+messages), are run several times on amqtt and on Mosquitto; in part of the runs a CPU
 hog competes for the machine. The traces must all be identical (docs/scenarios.md,
 "Determinism").
 """
@@ -64,6 +65,48 @@ steps:
   - flow: {kind: precool, args: {ac: living-ac, target_c: 24, start_now: true, user: alice}, save_as: cool}
   - wait_for: {flow: b, state: [running, succeeded, failed], timeout: 5s}
   - sleep: 3s
+  - send: {device: tablet, command: call.end}
+  - sleep: 2s
+""",
+    "partition_during_a_handoff": """
+title: The phone is cut off for 20 s while its camera is in a call, then the tablet's link drops
+article: "(determinism) a partition, a fallback, a reconnect, a drop as a command follows"
+home: demo
+steps:
+  - send: {device: tablet, command: call.start, args: {with: grandma}}
+  - flow:
+      kind: camera_handoff
+      args: {call_device: tablet, source: {device: phone, stream: rear}, fps: 30, user: alice}
+      save_as: to_rear
+  - wait_for: {flow: to_rear, state: running, where: {result.source.device: phone}, timeout: 5s}
+  - sleep: 1s
+  - fault: {device: phone, partition: 20s}
+  - wait_for: {flow: to_rear, state: failed, timeout: 5s}
+  - sleep: 25s
+  - send: {device: phone, command: notify, args: {title: back, body: again}}
+  - fault: {device: tablet, drop: true}
+  - send: {device: tablet, command: call.end}
+  - sleep: 2s
+""",
+    "link_faults_at_one_instant": """
+title: Latency, a stall, its end and a drop, at the instants a hand-off starts and runs
+article: "(determinism) link faults that meet a flow's messages at one instant"
+home: demo
+steps:
+  - send: {device: tablet, command: call.start, args: {with: grandma}}
+  - fault: {device: tablet, latency: 300ms}
+  - flow:
+      kind: camera_handoff
+      args: {call_device: tablet, source: {device: phone, stream: rear}, fps: 30, user: alice}
+      save_as: to_rear
+  - fault: {device: phone, stall: true}
+  - sleep: 500ms
+  - fault: {device: phone, stall: false}
+  - fault: {device: phone, latency: 1s}
+  - fault: {device: tablet, drop: true}
+  - wait_for: {flow: to_rear, state: [running, failed, succeeded], timeout: 10s}
+  - fault: {device: phone, latency: 0}
+  - fault: {device: tablet, clear: true}
   - send: {device: tablet, command: call.end}
   - sleep: 2s
 """,

@@ -23,13 +23,16 @@ from hyperhome.scenarios.scenario import (
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("40m", 2400), ("90s", 90), ("1h30m", 5400), ("2.5s", 2.5), ("1h", 3600), ("1h 2m 3s", 3723), (12, 12.0)],
+    [
+        *[("40m", 2400), ("90s", 90), ("1h30m", 5400), ("2.5s", 2.5), ("1h", 3600), ("1h 2m 3s", 3723), (12, 12.0)],
+        *[("300ms", 0.3), ("1s500ms", 1.5), ("2m30s", 150)],
+    ],
 )
 def test_durations(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "40", "m", "5 minutes", "-3s", "1m1h", -1, True])
+@pytest.mark.parametrize("text", ["", "40", "m", "5 minutes", "-3s", "1m1h", "ms", "300 msec", -1, True])
 def test_not_durations(text: str | float) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
@@ -61,6 +64,17 @@ def test_schema_file_is_in_sync() -> None:
     assert schema_path().read_text(encoding="utf-8") == json_schema()
     schema = json.loads(json_schema())
     assert {"title", "article", "home", "clock", "steps"} <= set(schema["properties"])
+
+
+def test_a_scenario_with_a_fault_step_runs_its_home_with_faults(tmp_path: Path) -> None:
+    path = tmp_path / "story.yaml"
+    path.write_text(GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: 300ms}\n  - sleep: 1s\n", "utf-8")
+    scenario, _ = load_scenario(path)
+    assert scenario.uses_faults
+    fault = scenario.steps[0].fault
+    assert fault is not None
+    assert (fault.action, fault.latency) == ("latency", 0.3)
+    assert not load_scenario("rear_camera_handoff")[0].uses_faults
 
 
 def test_every_shipped_scenario_is_valid() -> None:
@@ -95,6 +109,15 @@ BAD = [
         "home.devices.0.kind: unknown device kind 'toaster'",
     ),
     (GOOD_HEAD + "steps: []\n", 4, "steps: List should have at least 1 item"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone}\n", 5, "steps.0.fault: Value error, give exactly one of latency"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: 1s, drop: true}\n", 5, "exactly one of"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: soon}\n", 5, "steps.0.fault.latency: Value error"),
+    (GOOD_HEAD + "steps:\n  - fault: {device: phone, partition: 0s}\n", 5, "steps.0.fault.partition: Input should"),
+    (
+        GOOD_HEAD + "steps:\n  - fault: {device: kitchen-ac, stall: true}\n",
+        5,
+        "steps.0.fault.device: home 'demo' has no device 'kitchen-ac'",
+    ),
     (GOOD_HEAD + "steps:\n  - send: {device: a, command: [b\n", 6, "not valid YAML"),
 ]
 

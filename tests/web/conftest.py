@@ -2,7 +2,7 @@
 
 ``web`` is what ``hyperhome up`` runs, in-process: the same ``serve(create_app(...))`` on a free
 port, and an httpx client pointed at it. Override ``settings`` or ``runs`` in a module to change
-the app's timeouts or give it scenario runs.
+the app's timeouts or give it scenario runs, ``faults`` to run the home with fault proxies.
 """
 
 from __future__ import annotations
@@ -81,14 +81,19 @@ def orchestrator() -> bool:
 
 
 @pytest.fixture
+def faults() -> bool:
+    return False
+
+
+@pytest.fixture
 async def web(
-    broker_kind: str, settings: Settings, runs: ScenarioRuns | None, orchestrator: bool
+    broker_kind: str, settings: Settings, runs: ScenarioRuns | None, orchestrator: bool, faults: bool
 ) -> AsyncIterator[Web]:
     plan = load_home("demo")
-    async with Home(plan, broker=broker_kind, speed=1.0, orchestrator=orchestrator) as home:
+    async with Home(plan, broker=broker_kind, speed=1.0, orchestrator=orchestrator, faults=faults) as home:
         assert home.connect is not None
         assert home.credentials is not None
         link = HomeLink(home.connect, home.credentials.controller, home.topics, name=plan.name or "", clock=home.clock)
-        app = create_app(link, runs=runs, settings=settings)
+        app = create_app(link, runs=runs, settings=settings, faults=home.faults)
         async with serve(app, port=0) as url, httpx.AsyncClient(base_url=url, timeout=15.0) as client:
             yield Web(home, url, client)

@@ -235,6 +235,7 @@ class BusClient:
         self._closing = False
         self._taps: list[Callable[[Message], None]] = []
         self._filter_tasks: set[asyncio.Task[None]] = set()  # broker-side unsubscribes under way
+        self._retry = asyncio.Event()  # set: reconnect now instead of at the end of the backoff
         self.connects = 0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -314,7 +315,10 @@ class BusClient:
                     self._barrier.leave(self, lost=not self._closing)
             if self._closing:
                 return
-            await asyncio.sleep(self._backoff.next_delay())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._backoff.next_delay()):
+                    await self._retry.wait()
+            self._retry.clear()
 
     def _fail_first_connect(self, exc: Exception) -> bool:
         """Before the first connect succeeded, errors go to ``__aenter__`` instead of retrying."""
@@ -577,6 +581,10 @@ class BusClient:
         with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
             async with asyncio.timeout(self._connect_timeout_s):
                 await client.publish(topic, payload, qos=0, timeout=math.inf)
+
+    def reconnect_now(self) -> None:
+        """If waiting to reconnect, try at once (a link that healed) instead of after the backoff."""
+        self._retry.set()
 
     def drop_connection(self) -> None:
         """Cut the TCP connection without a DISCONNECT, as a network fault would.

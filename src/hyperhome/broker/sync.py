@@ -53,6 +53,12 @@ is still away, so neither a subscription nor a reconnect races the instant. A me
 its connection unexpectedly has its last will published by the broker: the barrier expects it
 like a publish of that member. ``quiesce()`` repeats proofs and releases until a proof passes
 in which nothing new was published and nothing is left to release.
+
+*Link faults in virtual time* (``use_links``; ``broker/faults/links.py``): a message that crosses
+a device's link with a latency or a stall is kept by the barrier after it arrived and released
+when the link would have delivered it, in simulated time (a passive timer of the clock). A device
+cut off by a partition (``cut_off``) is not waited for: time moves on without it until the
+partition heals (``restore``), and then it is waited for like any member that is away.
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
 
@@ -75,6 +81,9 @@ from hyperhome.broker.topics import CLOCK, Topics
 from hyperhome.broker.wire import dumps
 from hyperhome.errors import ClockError, NotConnectedError
 
+if TYPE_CHECKING:
+    from hyperhome.broker.faults.links import LinkModel, Passage
+
 log = logging.getLogger(__name__)
 
 _SETTLE_YIELDS = 4
@@ -85,6 +94,14 @@ _DeliveryKey = tuple[str, str, bytes]  # (member client id, topic, payload)
 Key = tuple[int, str, int]
 """A publish's place in the order of its instant: (wave, publisher, the publisher's count)."""
 _Slot = tuple[int, str, int, str, bytes, str, int]  # a key, then topic, payload, receiver, arrival
+
+
+class Timers(Protocol):
+    """Simulated time, as the barrier needs it to play links (a ``VirtualClock``)."""
+
+    def now(self) -> float: ...
+
+    def call_at(self, when: float, callback: Callable[[], Any]) -> Any: ...
 
 
 class SyncBarrier:
@@ -141,6 +158,14 @@ class SyncBarrier:
         self.delivery_timeouts = 0
         """Times an expected delivery did not come in time (a round proved arrival instead)."""
         self._flushed = -1  # activity count at the start of the last proof that saw no new publish
+        self._links: LinkModel | None = None
+        self._timers: Timers | None = None
+        self._held: list[tuple[Passage, _Slot, BusClient, Message]] = []  # arrived, not yet due
+        self._held_timer: Any = None
+        self._held_at = math.inf
+        self._broker_keys: set[Key] = set()  # keys of last wills: the broker publishes those
+        self._cut_names: set[str] = set()  # members cut off by a partition: not waited for
+        self._cut: dict[str, BusClient] = {}
 
     async def __aenter__(self) -> SyncBarrier:
         coordinator = BusClient(self._endpoint, self._login, client_id=client_id_of(self.topics.home, CLOCK))
@@ -167,6 +192,7 @@ class SyncBarrier:
             msg = f"{member.client_id} could not join the virtual-time barrier: {exc}"
             raise NotConnectedError(msg) from None
         self._members[member.client_id] = member
+        self._cut.pop(member.client_id, None)
         if self._away.pop(member.client_id, None) is not None:
             self._changed.set()
         self._routes.clear()
@@ -179,8 +205,13 @@ class SyncBarrier:
         self._routes.clear()
         # what it had read but not yet handled is gone with the connection, as on a real device
         self._inbox = [item for item in self._inbox if item[1] is not member]
+        if self._held:
+            self._drop_held(member, lost=lost)
         if lost and member.client_id in self._members:
-            self._away[member.client_id] = member
+            if (member.sync_name or member.client_id) in self._cut_names:
+                self._cut[member.client_id] = member
+            else:
+                self._away[member.client_id] = member
             will = member.will
             if will is not None and member.client_id in self._members:
                 self.note_publish(member, will.topic, will.payload, routed_without=member.client_id)
@@ -189,8 +220,10 @@ class SyncBarrier:
             self._waiting_acks.discard(member.client_id)
             self._progress.set()
             self._drop_expected(member.client_id)
-        if not lost and self._away.pop(member.client_id, None) is not None:
-            self._changed.set()
+        if not lost:
+            self._cut.pop(member.client_id, None)
+            if self._away.pop(member.client_id, None) is not None:
+                self._changed.set()
 
     def note_activity(self, member: str | None = None) -> None:
         """A publish the barrier cannot count: only a round proves it has arrived."""
@@ -209,10 +242,14 @@ class SyncBarrier:
         if recipients is None:
             self.note_activity(member.client_id)
             self._floating.setdefault((topic, payload), []).append(key)
+            if routed_without is not None and self._links is not None:
+                self._broker_keys.add(key)
             return
         self.activity += 1
         if routed_without is None:
             self._counted.add(member.client_id)
+        elif self._links is not None:
+            self._broker_keys.add(key)
         for client_id in recipients:
             if client_id == routed_without:
                 continue
@@ -251,9 +288,109 @@ class SyncBarrier:
         self._arrivals += 1
         receiver = member.sync_name or member.client_id
         slot: _Slot = (*key, topic_part, payload_part, receiver, self._arrivals)
+        if self._links is not None and self._hold(key, slot, member, message):
+            return
         self._inbox.append((slot, member, message))
         if len(self._inbox) == 1:
             self._wake()
+
+    # -- links in simulated time ---------------------------------------------------------------------
+    def use_links(self, links: LinkModel, timers: Timers) -> None:
+        """Play ``links`` (latency, stalls) in the simulated time of ``timers``; see the module docstring."""
+        self._links = links
+        self._timers = timers
+
+    def links_changed(self) -> None:
+        """A link's latency or stall changed: release what is due now, and wake up for the rest."""
+        self._release_due()
+
+    def cut_off(self, name: str) -> None:
+        """From now on, ``name`` losing its connection is not waited for (a partition)."""
+        self._cut_names.add(name)
+        for client_id, member in list(self._away.items()):
+            if (member.sync_name or member.client_id) == name:
+                self._cut[client_id] = self._away.pop(client_id)
+        self._changed.set()
+
+    def restore(self, name: str) -> None:
+        """The partition of ``name`` healed: wait for it to reconnect again, as for any member away."""
+        self._cut_names.discard(name)
+        for client_id, member in list(self._cut.items()):
+            if (member.sync_name or member.client_id) == name:
+                self._away[client_id] = self._cut.pop(client_id)
+        self._force_round()
+
+    @property
+    def held(self) -> int:
+        """Messages that arrived and wait for their link to deliver them (simulated time)."""
+        return len(self._held)
+
+    def _hold(self, key: Key, slot: _Slot, member: BusClient, message: Message) -> bool:
+        links, timers = self._links, self._timers
+        assert links is not None
+        assert timers is not None
+        publisher = None if key[1] == _UNSEEN or key in self._broker_keys else key[1]
+        receiver = member.sync_name or member.client_id
+        if not links.affects(publisher, receiver):
+            return False
+        passage = links.passage(timers.now(), publisher, receiver)
+        if links.due(passage) <= timers.now():
+            return False
+        self._held.append((passage, slot, member, message))
+        self._arm_held_timer()
+        return True
+
+    def _release_due(self) -> None:
+        links, timers = self._links, self._timers
+        if links is None or timers is None or not self._held:
+            return
+        now = timers.now()
+        kept: list[tuple[Passage, _Slot, BusClient, Message]] = []
+        due: list[tuple[_Slot, BusClient, Message]] = []
+        for passage, slot, member, message in self._held:
+            if links.due(passage) <= now:
+                due.append((slot, member, message))
+            else:
+                kept.append((passage, slot, member, message))
+        self._held = kept
+        if due:
+            self._inbox.extend(due)
+            self._wake()
+        self._arm_held_timer()
+
+    def _arm_held_timer(self) -> None:
+        links, timers = self._links, self._timers
+        assert links is not None
+        assert timers is not None
+        when = min((links.due(item[0]) for item in self._held), default=math.inf)
+        if when == self._held_at:
+            return
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        self._held_at = when
+        if when != math.inf:
+            self._held_timer = timers.call_at(when, self._on_held_due)
+
+    def _on_held_due(self) -> None:
+        self._held_timer = None
+        self._held_at = math.inf
+        self._release_due()
+
+    def _drop_held(self, member: BusClient, *, lost: bool) -> None:
+        """What ``member`` would have read is gone with its connection, and when the link broke
+        (``lost``), so is what it sent that had not yet left its link."""
+        links, timers = self._links, self._timers
+        assert links is not None
+        assert timers is not None
+        name, now = member.sync_name or member.client_id, timers.now()
+
+        def gone(item: tuple[Passage, _Slot, BusClient, Message]) -> bool:
+            passage = item[0]
+            return item[2] is member or (lost and passage.publisher == name and links.left_at(passage) > now)
+
+        self._held = [item for item in self._held if not gone(item)]
+        self._arm_held_timer()
 
     def attach(self, wake: Callable[[], None]) -> None:
         """The clock's ``wake``: called when a message arrives for release (the clock then quiesces)."""
@@ -329,6 +466,7 @@ class SyncBarrier:
         self._outstanding = 0
         self._floating.clear()
         self._floated.clear()
+        self._broker_keys.clear()
         self._delivered.set()
 
     async def _deliveries_arrived(self) -> bool:

@@ -218,6 +218,12 @@ def up(
         list[Path] | None,
         typer.Option("--grammar", help="A voice grammar file merged over the home's (docs/voice.md); repeatable."),
     ] = None,
+    faults: Annotated[
+        bool,
+        typer.Option(
+            "--faults", help="Put a fault proxy in front of each device's link (POST /api/faults, docs/web.md)."
+        ),
+    ] = False,
 ) -> None:
     """Bring a home up: broker, devices, orchestrator, web API and dashboard, until Ctrl-C.
 
@@ -234,7 +240,9 @@ def up(
 
     async def main(api: socket.socket | None) -> None:
         async with (
-            Home(plan, broker=choice, port=port, speed=speed, password=password, grammar=grammar or ()) as running,
+            Home(
+                plan, broker=choice, port=port, speed=speed, password=password, grammar=grammar or (), faults=faults
+            ) as running,
             contextlib.AsyncExitStack() as stack,
         ):
             assert running.credentials is not None
@@ -281,7 +289,7 @@ def _serve_api(running: Home, sock: socket.socket) -> contextlib.AbstractAsyncCo
         name=running.plan.name or running.plan.home,
         clock=running.clock,
     )
-    return serve(create_app(link, runs=WebRuns()), sock=sock)
+    return serve(create_app(link, runs=WebRuns(), faults=running.faults), sock=sock)
 
 
 def _describe_clock(clock: Clock) -> str:
@@ -311,7 +319,8 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
             f"broker      [bold]{running.choice.describe()}[/] listening on [bold]{creds.host}:{creds.port}[/]\n"
             f"clock       {_describe_clock(running.clock)}\n"
             f"automations {len(rules_of(running.plan))} rules (hyperhome send '$orchestrator' automation.list)\n"
-            f"credentials {creds_path} (mode 0600)\n"
+            + (_faults_line(running, url) if running.faults is not None else "")
+            + f"credentials {creds_path} (mode 0600)\n"
             + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
             + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} {tls_options}-u '{ctl.username}' "
             f"-P \"$(jq -r .controller.password {creds_path})\" -t '{topic.everything}' -v\n"
@@ -322,6 +331,13 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
     )
     console.print(table)
     console.print("[dim]Ctrl-C to stop[/]")
+
+
+def _faults_line(running: Home, url: str | None) -> str:
+    assert running.faults is not None
+    ports = ", ".join(f"{link.device} :{link.port}" for link in running.faults.links())
+    where = f"POST {url}api/faults" if url else "no web API to set them (--no-api)"
+    return f"faults      a proxy per device link ({ports}); {where}\n"
 
 
 @app.command("broker", cls=_Command)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from hyperhome.scenarios.scenario import Scenario, Step
 
-_KIND_STYLE = {"state": "cyan", "event": "magenta", "flow": "yellow", "reply": "dim"}
+_KIND_STYLE = {"state": "cyan", "event": "magenta", "flow": "yellow", "reply": "dim", "fault": "red"}
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
 
 

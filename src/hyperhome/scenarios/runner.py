@@ -8,10 +8,11 @@ assert result.passed, result.failure
 
 The runner brings the scenario's home up (``Home``), drives it with a controller client, and
 records a *trace*: every device event, every state change (only the fields that changed, without
-``ts`` and ``seq``), every flow status and every reply to its own commands, each stamped with the
-simulated seconds since the scenario started. Entries of the same simulated instant are sorted
-by device, kind and name (stably), so a scenario gives the same trace on every run and on both
-brokers; a shipped scenario's trace is compared with its golden one (``library/golden``).
+``ts`` and ``seq``), every flow status, every reply to its own commands and every link fault it
+set (``fault:`` steps), each stamped with the simulated seconds since the scenario started.
+Entries of the same simulated instant are sorted by device, kind and name (stably), so a
+scenario gives the same trace on every run and on both brokers; a shipped scenario's trace is
+compared with its golden one (``library/golden``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from hyperhome.scenarios.scenario import (
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message
+    from hyperhome.broker.faults import LinkFault
     from hyperhome.broker.launch import BrokerChoice
     from hyperhome.devices.clock import Clock
     from hyperhome.orchestrator.controller import Controller
@@ -251,6 +253,11 @@ class Recorder:
             self._add(ref.device, "reply", str(data.get("command")), clean(data))
         self.changed.set()
 
+    def note(self, device: str, kind: str, name: str, data: dict[str, Any]) -> None:
+        """Record what the runner itself did (a link fault), while recording."""
+        if self.recording:
+            self._add(device, kind, name, data)
+
     def _add(self, device: str, kind: str, name: str, data: dict[str, Any]) -> None:
         entry = {"t": self.t(), "device": device, "kind": kind, "name": name, "data": data}
         self.entries.append(entry)
@@ -339,6 +346,14 @@ class _Run:
         elif step.save is not None:
             for name, source in step.save.items():
                 self.saved[name] = self.source(name, source)
+        elif step.fault is not None:
+            await self.fault(step.fault)
+
+    async def fault(self, fault: LinkFault) -> None:
+        faults = self.home.faults
+        assert faults is not None  # a scenario with a fault step runs its home with faults on
+        await faults.apply(fault)
+        self.rec.note(fault.device, "fault", fault.action, fault.describe())
 
     async def command(
         self,
@@ -548,7 +563,8 @@ async def run_scenario_file(
         clock="virtual" if speed is None else f"speed {speed:g}",
     )
     wall0 = time.perf_counter()
-    async with Home(plan, broker=broker, speed=speed, start=scenario.clock.start_s) as home, home.controller() as ctl:
+    home_up = Home(plan, broker=broker, speed=speed, start=scenario.clock.start_s, faults=scenario.uses_faults)
+    async with home_up as home, home.controller() as ctl:
         recorder = Recorder(home.topics, home.clock, hooks)
         for kind in ("state", "event", "flow", "reply"):  # not stream/#: frames are not part of a trace
             await ctl.bus.subscribe(home.topics.all_of(kind), recorder)

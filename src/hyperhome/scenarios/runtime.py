@@ -6,6 +6,9 @@ async with Home(load_home("demo")) as home:          # embedded broker, virtual 
         await ctl.send("living-ac", "set", {"power": True, "target_c": 24})
         await home.clock.sleep(3600)                 # an hour, in well under a second
 ```
+
+``faults=True`` puts a fault proxy in front of each device's connection (``home.faults``,
+``scenarios/faults.py``); the orchestrator and controllers connect to the broker directly.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
 from hyperhome.orchestrator.voice import VoiceService
+from hyperhome.scenarios.faults import HomeFaults
 from hyperhome.scenarios.grammarfile import load_grammar
 from hyperhome.scenarios.homefile import rules_of
 
@@ -43,6 +47,7 @@ class Home:
     ``speed=None`` runs in virtual time (the default for tests and scenarios); a number runs
     scaled real time (1 = real time). ``broker`` is ``embedded``, ``mosquitto`` or a URL.
     ``grammar``: voice grammar files merged after the home file's (docs/voice.md).
+    ``faults``: each device connects through its own fault proxy (``self.faults``).
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class Home:
         password: str | None = None,
         orchestrator: bool = True,
         grammar: Sequence[str | Path] = (),
+        faults: bool = False,
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
@@ -72,6 +78,8 @@ class Home:
         self.connect: MqttConnector | None = None
         self.devices: dict[str, Device] = {}
         self.orchestrator: Orchestrator | None = None
+        self._with_faults = faults
+        self.faults: HomeFaults | None = None
 
     async def __aenter__(self) -> Home:
         try:
@@ -102,6 +110,10 @@ class Home:
             self.clock.add_barrier(self.barrier)
             stack.callback(self.clock.remove_barrier, self.barrier)
         self.connect = MqttConnector(endpoint, self.barrier)
+        if self._with_faults:
+            faults = HomeFaults(endpoint, [d.id for d in plan.devices], self.clock)
+            self.faults = await stack.enter_async_context(faults)
+            faults.attach(self.barrier, lambda device: d.bus if (d := self.devices.get(device)) else None)
         for spec in plan.devices:
             self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
         await asyncio.gather(*(self.start_device(d) for d in self.devices.values()))
@@ -126,7 +138,10 @@ class Home:
     async def start_device(self, device: Device) -> None:
         assert self.credentials is not None
         assert self.connect is not None
-        await device.start(self.connect, self.credentials.device(device.id))
+        connect = self.connect
+        if self.faults is not None:
+            connect = MqttConnector(self.faults.endpoint(device.id), self.barrier)
+        await device.start(connect, self.credentials.device(device.id))
         self._stack.push_async_callback(device.stop)
 
     def controller(self, *, in_sim_time: bool = True) -> Controller:

@@ -12,7 +12,7 @@ steps:
 ```
 
 Every step is a mapping with exactly one action key (``send``, ``intent``, ``flow``,
-``wait_for``, ``sleep``, ``expect``, ``save``) and an optional ``title``. docs/scenarios.md
+``wait_for``, ``sleep``, ``expect``, ``save``, ``fault``) and an optional ``title``. docs/scenarios.md
 describes each one; ``scenario.schema.json`` next to this module is the JSON Schema for editors
 (regenerate it with ``python -m hyperhome.scenarios.scenario``).
 """
@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from hyperhome.broker.faults import LinkFault
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices.clock import parse_time
 from hyperhome.durations import DURATION_PATTERN, format_duration, parse_duration
@@ -218,7 +219,7 @@ class Expect(_Condition):
 
 
 FLOW_STATES = ("pending", "running", "succeeded", "failed", "cancelled")
-ACTIONS = ("send", "intent", "flow", "wait_for", "sleep", "expect", "save")
+ACTIONS = ("send", "intent", "flow", "wait_for", "sleep", "expect", "save", "fault")
 
 
 class Step(_Model):
@@ -236,6 +237,10 @@ class Step(_Model):
     save: dict[str, str] | None = Field(
         default=None,
         description="name -> source: reply.<path>, event.<path>, flow.<path>, state.<device>.<path>, time, now.",
+    )
+    fault: LinkFault | None = Field(
+        default=None,
+        description="Set a device's link: latency, stall, drop, partition or clear (the home then runs with faults).",
     )
 
     @model_validator(mode="after")
@@ -293,6 +298,11 @@ class Scenario(_Model):
     )
     steps: list[Step] = Field(min_length=1)
 
+    @property
+    def uses_faults(self) -> bool:
+        """Whether a step sets a link: then the home runs with a fault proxy per device."""
+        return any(step.fault is not None for step in self.steps)
+
 
 def reference_problems(scenario: Scenario) -> list[tuple[yamlfile.Loc, str]]:
     """Names used as ``${name}`` before a step saves them, and save sources that do not exist."""
@@ -347,11 +357,11 @@ def device_problems(scenario: Scenario, plan: HomeFile) -> list[tuple[yamlfile.L
     known = {d.id for d in plan.devices}
     problems: list[tuple[yamlfile.Loc, str]] = []
     for index, step in enumerate(scenario.steps):
-        target = step.send or step.intent or step.wait_for or step.expect
+        target = step.send or step.intent or step.wait_for or step.expect or step.fault
         device = getattr(target, "device", None)
         if device is None or device in known or _REF_RE.search(device):
             continue
-        if device == ORCHESTRATOR and not isinstance(target, Intent):
+        if device == ORCHESTRATOR and not isinstance(target, Intent | LinkFault):
             continue
         devices = ", ".join(sorted(known))
         where = ("steps", index, step.action, "device")

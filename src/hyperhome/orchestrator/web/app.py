@@ -10,7 +10,7 @@ orchestrator's error reply is the project's one wire error, ``CommandError``, an
 handler with the status of its code: ``invalid_args`` 422, ``rejected`` 409, ``forbidden`` 403,
 ``bad_request`` 400, ``unknown_command`` 404, ``internal`` 502. What only HTTP says is an
 ``ApiError``: an unknown device, command, flow, scenario or run is 404; an offline device (or
-orchestrator) 503; no reply in time 504.
+orchestrator) 503; no reply in time 504; link faults on a home run without fault proxies 409.
 
 Security: the server binds 127.0.0.1 only, and a browser on another site may neither drive the
 home nor read its events: requests that change something and WebSocket handshakes carrying an
@@ -41,6 +41,7 @@ from starlette.datastructures import Headers
 from starlette.websockets import WebSocketState
 
 from hyperhome import __version__
+from hyperhome.broker.faults import FaultControl, LinkFault, LinkStatus
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import ONLINE, Reply
 from hyperhome.errors import BusError, CommandError, ErrorCode
@@ -134,6 +135,7 @@ class WebState:
     runs: ScenarioRuns | None
     settings: Settings
     orchestrator: str | None = None
+    faults: FaultControl | None = None
 
     def on_orchestrator(self, message: Message) -> None:
         self.orchestrator = message.text.strip() or None
@@ -148,15 +150,17 @@ def create_app(
     *,
     runs: ScenarioRuns | None = None,
     settings: Settings | None = None,
+    faults: FaultControl | None = None,
 ) -> FastAPI:
-    """The app for one home; see the module docstring."""
+    """The app for one home; see the module docstring. ``faults``: the home's fault proxies
+    (``hyperhome up --faults``), for ``/api/faults``."""
     conf = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             ctl = await stack.enter_async_context(Controller(link.connect, link.login, link.topics, clock=None))
-            web = WebState(link, ctl, EventHub(ctl.bus, link.topics), runs, conf)
+            web = WebState(link, ctl, EventHub(ctl.bus, link.topics), runs, conf, faults=faults)
             await ctl.bus.subscribe(link.topics.availability(ORCHESTRATOR), web.on_orchestrator)
             await web.hub.attach()
             await ctl.synced()
@@ -463,6 +467,27 @@ def _routes(app: FastAPI) -> None:
             _missing("run", run_id)
         return found
 
+    @app.get("/api/faults", response_model=list[LinkStatus], responses=_errors(409), tags=["faults"])
+    async def links(request: Request) -> list[LinkStatus]:
+        """Every device's link: latency, stall, partition, connections through its fault proxy."""
+        return _faults(request).links()
+
+    @app.get("/api/faults/{device_id}", response_model=LinkStatus, responses=_errors(404, 409), tags=["faults"])
+    async def link(request: Request, device_id: str) -> LinkStatus:
+        """One device's link."""
+        found = _faults(request).link(device_id)
+        if found is None:
+            _missing("device", device_id, f"no device {device_id!r} has a link in this home")
+        return found
+
+    @app.post("/api/faults", response_model=LinkStatus, responses=_errors(404, 409), tags=["faults"])
+    async def set_link(request: Request, fault: Annotated[LinkFault, Body()]) -> LinkStatus:
+        """Set one device's link: ``latency``, ``stall``, ``drop``, ``partition`` or ``clear``."""
+        control = _faults(request)
+        if control.link(fault.device) is None:
+            _missing("device", fault.device, f"no device {fault.device!r} has a link in this home")
+        return await control.apply(fault)
+
     @app.websocket("/api/events")
     async def events(
         websocket: WebSocket,
@@ -478,6 +503,14 @@ def _runs(request: Request) -> ScenarioRuns:
     if runs is None:
         raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "not_connected", "this server does not run scenarios")
     return runs
+
+
+def _faults(request: Request) -> FaultControl:
+    control = _web(request).faults
+    if control is None:
+        detail = "this home runs without fault proxies: start it with `hyperhome up --faults`"
+        raise ApiError(HTTPStatus.CONFLICT, "no_faults", detail)
+    return control
 
 
 def _flow_order(flow: FlowStatus) -> tuple[str, int]:
