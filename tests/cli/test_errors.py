@@ -181,3 +181,44 @@ async def test_devices_after_up_stopped_asks_whether_it_runs(broker_kind: str, t
         f"could not connect to 127.0.0.1:{port.group(1)} as demo.$controller: [Errno 111] Connection refused "
         f"(is `hyperhome up` running? {creds} names this broker)",
     )
+
+
+async def test_ctrl_c_while_devices_waits_says_what_it_waited_for(tmp_path: Path) -> None:
+    """A broker that takes the connection and never answers: Ctrl-C ends ``devices`` with a line
+    that says what it was waiting for and what to check, exit 130, no traceback."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    from hyperhome.broker.credentials import HomeCredentials
+
+    connected = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        connected.set()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    creds_path = tmp_path / "credentials.json"
+    HomeCredentials.generate("demo", ["living-ac"], port=port).save(creds_path)
+    async with server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hyperhome", "devices", "--credentials", str(creds_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            await connected.wait()
+            proc.send_signal(signal.SIGINT)
+            out, err = await proc.communicate()
+        for writer in held:
+            writer.close()
+    text = err.decode()
+    assert proc.returncode == 130, out.decode() + text
+    assert "Traceback" not in text
+    assert text.startswith(f"interrupted: stopped while waiting for the home 'demo' on 127.0.0.1:{port}")
+    assert "check that `hyperhome up` is running" in text
+    assert str(creds_path) in text.replace("\n", "")

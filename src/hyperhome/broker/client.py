@@ -46,6 +46,7 @@ _paho_log.addHandler(logging.NullHandler())
 Payload = bytes | str | dict[str, Any] | list[Any] | BaseModel | None
 Handler = Callable[["Message"], Awaitable[None] | None]
 
+_ABANDON_CONNECT_S = 5.0  # how long a given-up connect waits for paho's connecting thread
 _SUBACK_FAILURE = 0x80
 _ROUTES_CACHED = 4096  # topics whose matching subscriptions a client remembers (then starts over)
 _client_ids = itertools.count(1)
@@ -622,6 +623,55 @@ class _PromptClient(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self._last_error = ""
         self._client.on_log = self._remember_error
+
+    async def __aenter__(self) -> _PromptClient:
+        """aiomqtt's connect, owned here so that a connect given up half-way (Ctrl-C, a refusal,
+        a timeout) leaves nothing behind: aiomqtt would leave paho's thread connecting, the socket
+        watched, its loop task running and its lock held, and paho would then close the socket
+        from ``__del__`` on a loop that is gone (a traceback at exit)."""
+        if self._lock.locked():
+            msg = "The client context manager is reusable, but not reentrant"
+            raise aiomqtt.MqttReentrantError(msg)
+        await self._lock.acquire()
+        try:
+            await self._connect_socket()
+            await self._wait_for(self._connected, timeout=None)
+        except BaseException:
+            await self._abandon_connect()
+            raise
+        if self._disconnected.done():
+            self._disconnected = asyncio.get_running_loop().create_future()
+        return self
+
+    async def _connect_socket(self) -> None:
+        """paho's blocking connect in a thread; cancelled, it still waits (bounded) for the thread."""
+        connecting = asyncio.get_running_loop().run_in_executor(None, self._client_connect)
+        try:
+            await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                async with asyncio.timeout(_ABANDON_CONNECT_S):
+                    await connecting
+            raise
+        except (OSError, paho.WebsocketConnectionError) as exc:
+            raise aiomqtt.MqttError(str(exc)) from None
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):
+            for option in self._socket_options:
+                sock.setsockopt(*option)
+
+    async def _abandon_connect(self) -> None:
+        self._client._reset_sockets()  # private: paho has no public "close without DISCONNECT"
+        task = self._misc_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if not self._connected.done():
+            self._connected.cancel()
+        self._connected = asyncio.get_running_loop().create_future()
+        if self._lock.locked():
+            self._lock.release()
 
     def _remember_error(self, client: Any, userdata: Any, level: int, line: str) -> None:
         if level == paho.MQTT_LOG_ERR:

@@ -102,6 +102,7 @@ class OutdoorArgs(Args):
 
 class AirConditioner(Device):
     kind = "air_conditioner"
+    summary = ("power", "mode", "target_c", "room_temp_c")
     State = AcState
     Config = AcConfig
     capabilities = ("climate",)

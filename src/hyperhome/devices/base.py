@@ -248,6 +248,9 @@ class Device:
     capabilities: ClassVar[tuple[str, ...]] = ()
     events: ClassVar[dict[str, str]] = {}
     streams: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[tuple[str, ...]] = ()
+    """The few state fields that say how the device is at a glance (``hyperhome devices``), a
+    dotted path into an object field (``wifi.ssid``); empty: the first four."""
     refresh_s: ClassVar[float | None] = None
     """Publish state every this many simulated seconds if it changed (for continuous physics)."""
     commands: ClassVar[dict[str, CommandSpec]] = {}

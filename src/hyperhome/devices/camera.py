@@ -124,6 +124,7 @@ class PersonArgs(Args):
 
 class Camera(MediaSource):
     kind = "camera"
+    summary = ("privacy", "detection", "viewers")
     State = CameraState
     capabilities = ("camera", "motion_detection", "person_detection", "privacy")
     streams = ("main",)

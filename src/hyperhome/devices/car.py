@@ -275,6 +275,7 @@ class OutdoorArgs(Args):
 
 class Car(MediaSource):
     kind = "car"
+    summary = ("gear", "location", "battery_pct", "range_km")
     State = CarState
     Config = CarConfig
     capabilities = ("driving", "location", "battery", "climate", "cameras", "display", "microphones")

@@ -26,6 +26,7 @@ class Laptop(CallingDevice):
     """A laptop in a video call; see calling.py."""
 
     kind = "laptop"
+    summary = ("online", "wifi.ssid", "in_call", "source.device")
     State = LaptopState
     Config = LaptopConfig
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {FRONT: (1920, 1080)}

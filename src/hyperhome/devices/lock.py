@@ -182,6 +182,7 @@ class DoorArgs(Args):
 
 class Lock(Device):
     kind = "lock"
+    summary = ("locked", "door_open", "jammed", "battery_pct")
     State = LockState
     Config = LockConfig
     capabilities = ("lock", "door_sensor", "battery")

@@ -338,6 +338,7 @@ class NotifyArgs(Args):
 
 class Phone(MediaSource):
     kind = "phone"
+    summary = ("location", "battery_pct", "hotspot.on", "bars")
     State = PhoneState
     Config = PhoneConfig
     capabilities = ("intents", "location", "battery", "camera", "hotspot", "notifications")

@@ -89,6 +89,7 @@ class SpeakerSetArgs(Args):
 
 class Speaker(Device):
     kind = "speaker"
+    summary = ("volume_pct", "muted", "last_spoken")
     State = SpeakerState
     Config = SpeakerConfig
     capabilities = ("voice", "audio")

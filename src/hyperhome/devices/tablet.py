@@ -29,6 +29,7 @@ class Tablet(CallingDevice):
     """A tablet in a video call; see calling.py."""
 
     kind = "tablet"
+    summary = ("online", "wifi.ssid", "in_call", "source.device")
     State = TabletState
     Config = TabletConfig
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {FRONT: (1280, 720)}

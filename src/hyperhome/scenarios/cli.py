@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -32,6 +33,7 @@ from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import Reply
+from hyperhome.devices.catalog import KINDS
 from hyperhome.devices.clock import Clock
 from hyperhome.errors import ConfigError, ConnectError, HyperHomeError
 from hyperhome.orchestrator.controller import Controller
@@ -167,8 +169,12 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _run(main: Coroutine[Any, Any, T]) -> T | None:
-    """Run a coroutine to its result; Ctrl-C and SIGTERM stop it cleanly (then None)."""
+def _run(main: Coroutine[Any, Any, T], *, interrupted: str | None = None) -> T | None:
+    """Run a coroutine to its result; Ctrl-C and SIGTERM stop it cleanly (then None).
+
+    ``interrupted``: for a command that is not meant to run until Ctrl-C, what to tell the user
+    then (what it was waiting for, what to check); it exits 130, as a shell expects.
+    """
 
     async def guarded() -> T:
         task = asyncio.current_task()
@@ -182,8 +188,11 @@ def _run(main: Coroutine[Any, Any, T]) -> T | None:
     try:
         return asyncio.run(guarded())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        console.print("[dim]stopped[/]")
-        return None
+        if interrupted is None:
+            console.print("[dim]stopped[/]")
+            return None
+        errors.print(f"interrupted: {escape(interrupted)}")
+        raise typer.Exit(130) from None
 
 
 @app.callback(invoke_without_command=True)
@@ -382,6 +391,13 @@ async def _connected(creds: HomeCredentials, path: Path) -> AsyncIterator[Contro
         yield ctl
 
 
+def _waiting_for(creds: HomeCredentials, path: Path) -> str:
+    return (
+        f"stopped while waiting for the home {creds.home!r} on {creds.host}:{creds.port}; if it does not "
+        f"answer, check that `hyperhome up` is running and that {path} is the file it wrote"
+    )
+
+
 @app.command(cls=_Command)
 def devices(
     credentials: CredsOpt = None,
@@ -398,23 +414,43 @@ def devices(
         if as_json:
             sys.stdout.write(json.dumps([v.as_dict() for v in views], indent=2) + "\n")
             return
-        table = Table(
-            "device", "kind", "room", "availability", "state", title=f"home {creds.home}", title_justify="left"
-        )
+        # readable at 80 columns: a device takes two lines, its kind under its id
+        table = Table("device", "room", "", "at a glance (--json: everything)", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.title, table.title_justify = f"home {creds.home}", "left"
         for view in views:
-            avail = view.availability or "?"
             colour = "green" if view.online else "red"
-            state = {k: v for k, v in (view.state or {}).items() if k not in ("ts", "seq")}
             table.add_row(
-                view.id,
-                view.kind or "?",
-                (view.meta.room if view.meta else None) or "",
-                f"[{colour}]{avail}[/]",
-                json.dumps(state)[:100],
+                f"{escape(view.id)}\n[dim]{escape(view.kind or '?')}[/]",
+                escape((view.meta.room if view.meta else None) or ""),
+                f"[{colour}]{view.availability or '?'}[/]",
+                escape(glance(view.kind, view.state or {})),
             )
         console.print(table)
 
-    _run(main())
+    _run(main(), interrupted=_waiting_for(creds, creds_path))
+
+
+def glance(kind: str | None, state: dict[str, Any]) -> str:
+    """The few fields its kind names (``Device.summary``; else the first four), as ``key=value``."""
+    known = KINDS.get(kind or "")
+    names = (known.summary if known is not None else ()) or [k for k in state if k not in ("ts", "seq")][:4]
+    shown = []
+    for name in names:
+        value: Any = state
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if name in state or value is not None:
+            shown.append(f"{name}={_short(value)}")
+    return " ".join(shown)
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= 24 else text[:23] + "…"
 
 
 @app.command(cls=_Command)
@@ -457,7 +493,7 @@ def send(
                 return reply, None
             return reply, await intents.answer(intent, timeout)
 
-    outcome = _run(main())
+    outcome = _run(main(), interrupted=_waiting_for(creds, creds_path))
     if outcome is None:
         raise typer.Exit(1)
     reply, started = outcome
