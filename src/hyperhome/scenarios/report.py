@@ -113,15 +113,14 @@ class Timeline(Progress):
 
 
 def print_summary(console: Console, results: list[ScenarioResult]) -> None:
-    table = Table(
-        "scenario", "result", "broker", "steps", "simulated", "wall", "golden", title="summary", title_justify="left"
-    )
+    brokers = sorted({r.broker for r in results})
+    title = f"summary [dim]on {', '.join(brokers)}[/]" if brokers else "summary"
+    table = Table("scenario", "result", "steps", "simulated", "wall", "golden", title=title, title_justify="left")
     for r in results:
         passed = sum(s.status == "passed" for s in r.steps)
         table.add_row(
             r.name,
             f"[{_STATUS_STYLE[r.status]}]{r.status}[/]",
-            r.broker,
             f"{passed}/{len(r.steps)}" if r.status != "skipped" else "-",
             format_span(r.sim_s),
             f"{r.wall_s:.2f} s",

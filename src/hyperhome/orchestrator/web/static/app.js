@@ -154,8 +154,11 @@ const ACTIONS = {
   },
   "drive-home": async () => {
     const vehicle = need(car(), "car");
-    const reply = await command(vehicle.id, "drive.start", { destination: "home", distance_km: 60, profile: "mixed" });
-    return `${vehicle.id} drives home, ETA ${hms(reply.result?.eta)}`;
+    const km = driveHomeKm();
+    if (!km) return `${vehicle.id} is at home already`;
+    const from = vehicle.state?.location;
+    const reply = await command(vehicle.id, "drive.start", { destination: "home", distance_km: km, profile: "mixed" });
+    return `${vehicle.id} drives home from ${from} (${km} km), ETA ${hms(reply.result?.eta)}`;
   },
   park: async () => {
     const vehicle = need(car(), "car");
@@ -164,6 +167,37 @@ const ACTIONS = {
     return `${vehicle.id} parked and locked`;
   },
 };
+
+/** How far home is for the car's owner: their phone's distance from home (it knows the places). */
+function driveHomeKm() {
+  const vehicle = car();
+  if (!vehicle || vehicle.state?.location === "home" || vehicle.state?.gear === "drive") return 0;
+  const owners = devicesOf("phone").filter((d) => !vehicle.owner || d.owner === vehicle.owner);
+  const km = owners.map((d) => d.state?.distance_home_km).find((n) => typeof n === "number" && n > 0);
+  return km ? Math.round(km * 10) / 10 : 0;
+}
+
+/** What each button needs of the home: a button whose devices this home lacks is hidden. */
+const NEEDS = {
+  "rear-camera": () => callDevice() && phone(),
+  "own-camera": () => callDevice(),
+  precool: () => livingAc() && resident(),
+  "car-camera": () => phone() && car(),
+  "network-share": () => callDevice() && phone(),
+  "wifi-up": () => callDevice(),
+  "drive-home": () => car() && driveHomeKm() > 0,
+  park: () => car(),
+};
+
+function renderActions() {
+  for (const button of document.querySelectorAll("button[data-action]")) {
+    const can = NEEDS[button.dataset.action];
+    button.hidden = can ? !can() : false;
+  }
+  const km = driveHomeKm();
+  $("btn-drive-home").textContent = km ? `Drive home (${km} km)` : "Drive home";
+  $("car-panel").hidden = !car();
+}
 
 /** A network_share flow for ``tablet`` that is pending or running (a device may ask for one itself). */
 async function activeShare(tablet) {
@@ -296,6 +330,7 @@ function onDevice(message) {
   renderScreens();
   renderCar();
   renderChart();
+  if (device.kind === "phone" || device.kind === "car" || isNew || message.type === "meta") renderActions();
 }
 
 function onEvent(message) {
@@ -340,6 +375,7 @@ function syncStreams() {
 
 // -- rendering -----------------------------------------------------------------------------------------
 function renderAll() {
+  renderActions();
   renderClock();
   renderRooms();
   renderScreens();
