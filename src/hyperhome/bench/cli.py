@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from enum import StrEnum
@@ -33,6 +34,7 @@ class BenchName(StrEnum):
     DENSITY = "density"
     OVERHEAD = "overhead"
     BROKER = "broker"
+    RELIABILITY = "reliability"
     ALL = "all"
 
 
@@ -41,7 +43,14 @@ class Via(StrEnum):
     FLOW = "flow"
 
 
-ORDER = (BenchName.VIRTUAL_TIME, BenchName.OVERHEAD, BenchName.BROKER, BenchName.HANDOFF, BenchName.DENSITY)
+ORDER = (
+    BenchName.VIRTUAL_TIME,
+    BenchName.OVERHEAD,
+    BenchName.BROKER,
+    BenchName.HANDOFF,
+    BenchName.RELIABILITY,
+    BenchName.DENSITY,
+)
 """``all`` runs the quick ones first and density, the slowest, last."""
 
 
@@ -49,7 +58,9 @@ def bench(
     name: Annotated[
         BenchName,
         typer.Argument(
-            metavar="NAME", help="handoff, virtual-time, density, overhead, broker, or all.", case_sensitive=False
+            metavar="NAME",
+            help="handoff, virtual-time, density, overhead, broker, reliability, or all.",
+            case_sensitive=False,
         ),
     ],
     broker: Annotated[
@@ -89,9 +100,23 @@ def bench(
     messages: Annotated[int, typer.Option("--messages", help="overhead: publishes per loop.", min=1)] = 2000,
     seconds: Annotated[float, typer.Option("--seconds", help="broker: seconds per phase.", min=0.1)] = 5.0,
     rate: Annotated[float, typer.Option("--rate", help="broker: msgs/s of the fixed-rate phase.", min=1)] = 200.0,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if a target is missed.")] = False,
+    payloads: Annotated[
+        int | None,
+        typer.Option("--payloads", help="reliability: bad payloads of the fuzz run, in all [default: 15,000].", min=1),
+    ] = None,
+    home_devices: Annotated[
+        int | None,
+        typer.Option(
+            "--home-devices",
+            help="reliability: the ACL matrix and bad logins on the demo home's first N devices [default: all].",
+            min=1,
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if a target is missed (reliability: anything leaked or lost).")
+    ] = False,
 ) -> None:
-    """Measure HyperHome: handoff latency, virtual-time speed, devices per process, overhead, brokers."""
+    """Measure HyperHome: handoff latency, virtual-time speed, devices per process, overhead, brokers, reliability."""
     texts = broker or _default_brokers()
     try:
         choices = _choices(texts, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
@@ -111,6 +136,8 @@ def bench(
         "messages": messages,
         "seconds": seconds,
         "rate": rate,
+        "payloads": payloads,
+        "home_devices": home_devices,
     }
     options = {
         "switches": switches,
@@ -122,7 +149,11 @@ def bench(
         "messages": messages,
         "seconds": seconds,
         "rate": rate,
+        "payloads": payloads,
+        "home_devices": home_devices,
     }
+    if BenchName.RELIABILITY in names:
+        _needs_hypothesis()
     logging.getLogger("amqtt").setLevel(logging.ERROR)  # its shutdown chatter is not a figure
     from hyperhome.bench.report import document, machine, write_json
 
@@ -159,6 +190,13 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], o: dict[
                 )
             case BenchName.OVERHEAD:
                 result = await overhead.run(choices, messages=o["messages"], progress=say)
+            case BenchName.RELIABILITY:
+                from hyperhome.bench import reliability
+
+                size = reliability.Size(devices=o["home_devices"])
+                if o["payloads"] is not None:
+                    size = dataclasses.replace(size, payloads=o["payloads"])
+                result = await reliability.run(choices, size=size, progress=say)
             case _:
                 result = await brokers.run(choices, seconds=o["seconds"], rate=o["rate"], progress=say)
         console.print(result.table)
@@ -184,6 +222,15 @@ def _choices(
         msg = f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} an mqtts:// --broker"
         raise ConfigError(msg)
     return choices
+
+
+def _needs_hypothesis() -> None:
+    """The fuzz run draws its payloads with hypothesis, an extra: say how to get it."""
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        msg = "the reliability bench draws its payloads with hypothesis: pip install 'hyperhome[bench]'"
+        raise _fail(msg) from None
 
 
 def _say(text: str) -> None:
