@@ -75,7 +75,8 @@ FENCE = b"hyperhome-reliability fence "
 
 # -- the candidates -----------------------------------------------------------------------------
 def topic_classes(topics: Topics, devices: Iterable[str]) -> list[str]:
-    """One topic of every class of the home: each device's and the orchestrator's, a flow, ``$sync``."""
+    """One topic of every class of the home: each device's and the orchestrator's, a flow, every
+    ``$sync`` name and one level below them."""
     names = [*devices, ORCHESTRATOR]
     out: list[str] = []
     for name in names:
@@ -90,6 +91,7 @@ def topic_classes(topics: Topics, devices: Iterable[str]) -> list[str]:
         ]
     out.append(topics.flow(PROBE))
     out += [topics.sync(name) for name in [*names, CONTROLLER, CLOCK]]
+    out.append(f"{topics.sync(CLOCK)}/{PROBE}")  # below a $sync name: what only $sync/# would read
     return out
 
 

@@ -226,19 +226,29 @@ def _drawn(schema: dict[str, Any], seed: int, count: int) -> list[dict[str, Json
 
 
 def invalid_args(target: Target, seed: int, wanted: int) -> list[dict[str, Json]]:
-    """At least ``wanted`` distinct args that ``target`` refuses (fewer if its schema has few)."""
+    """At least ``wanted`` distinct args that ``target`` refuses (fewer if its schema has few),
+    the same for the same arguments (remembered: drawing costs milliseconds an example)."""
+    key = (target.target, target.command, seed, wanted)
+    if key not in _POOLS:
+        _POOLS[key] = _invalid_args(target, seed, wanted)
+    return _POOLS[key]
+
+
+_POOLS: dict[tuple[str, str, int, int], list[dict[str, Json]]] = {}
+
+
+def _invalid_args(target: Target, seed: int, wanted: int) -> list[dict[str, Json]]:
     pool: dict[str, dict[str, Json]] = {}
-    draws = max(4, wanted // 16)
+    draws = max(2, wanted // 16)
     for attempt in range(4):
-        examples = _drawn(target.schema, seed + attempt, draws)
-        for example in examples:
+        for example in _drawn(target.schema, seed + attempt, draws):
             for variant in variants(target.schema, example):
                 args = wire(variant)
-                if not isinstance(args, dict):
-                    continue
                 key = json.dumps(args, sort_keys=True)
-                if key not in pool and not target.accepts(args):
+                if isinstance(args, dict) and key not in pool and not target.accepts(args):
                     pool[key] = args
+            if len(pool) >= 2 * wanted:
+                return list(pool.values())
         if len(pool) >= wanted:
             break
         draws *= 2
