@@ -12,7 +12,8 @@ same ones. Each class below is a share of them, spread over every (target, comma
 - ``envelope``: an ``id`` that is not a string or is too long, ``args`` that is not an object,
   keys beside ``id`` and ``args``;
 - ``not_json`` (cut short, single quotes, trailing commas, two objects), ``invalid_utf8`` (bytes
-  that are no UTF-8), ``utf16`` (a command in UTF-16 or UTF-32: the contract says UTF-8),
+  that are no UTF-8), ``other_encoding`` (a command in UTF-16 or UTF-32, or UTF-8 carrying
+  surrogates: JSON text may come so, the contract's UTF-8 does not),
   ``non_object`` (arrays, strings, numbers, ``null``), ``nan`` (``NaN``/``Infinity`` text);
 - ``nested``: 1,000 levels of nesting and more; ``large``: an arg of 64 to 256 KiB;
 - ``unknown_command``: a well-formed command on a ``cmd/`` name the target does not have.
@@ -93,7 +94,7 @@ class PayloadClass(StrEnum):
     ENVELOPE = "envelope"
     NOT_JSON = "not_json"
     INVALID_UTF8 = "invalid_utf8"
-    UTF16 = "utf16"
+    OTHER_ENCODING = "other_encoding"
     NON_OBJECT = "non_object"
     NAN = "nan"
     NESTED = "nested"
@@ -106,7 +107,7 @@ SHARES: dict[PayloadClass, int] = {
     PayloadClass.ENVELOPE: 6,
     PayloadClass.NOT_JSON: 4,
     PayloadClass.INVALID_UTF8: 4,
-    PayloadClass.UTF16: 2,
+    PayloadClass.OTHER_ENCODING: 2,
     PayloadClass.NON_OBJECT: 4,
     PayloadClass.NAN: 4,
     PayloadClass.NESTED: 2,
@@ -121,7 +122,7 @@ EXPECTED: dict[PayloadClass, frozenset[ErrorCode]] = {
     PayloadClass.ENVELOPE: frozenset({BAD}),
     PayloadClass.NOT_JSON: frozenset({BAD}),
     PayloadClass.INVALID_UTF8: frozenset({BAD}),
-    PayloadClass.UTF16: frozenset({BAD}),
+    PayloadClass.OTHER_ENCODING: frozenset({BAD}),
     PayloadClass.NON_OBJECT: frozenset({BAD}),
     PayloadClass.NAN: frozenset({BAD, ErrorCode.INVALID_ARGS}),  # not JSON; or, read, not a finite number
     PayloadClass.NESTED: frozenset({BAD}),
@@ -290,7 +291,8 @@ def make_cases(
         for n in range(count):
             target = order[n % len(order)]
             pool = pools[(target.target, target.command)]
-            cases.append(maker(target, pool, n // len(order), rng, f"fz-{next(ids)}"))
+            index = n // len(order) if kind is PayloadClass.SCHEMA else n  # the pool's next, or the class's next form
+            cases.append(maker(target, pool, index, rng, f"fz-{next(ids)}"))
     rng.shuffle(cases)
     return cases
 
@@ -344,7 +346,10 @@ def _not_json_case(target: Target, pool: list[dict[str, Json]], n: int, rng: ran
     return Case(PayloadClass.NOT_JSON, target.target, target.command, text.encode(), _carried(text.encode(), cid))
 
 
-_BAD_BYTES = (b"\xff", b"\xfe\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80", b"\xc3\x28")
+_BAD_BYTES = (b"\xff", b"\xfe\xff", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80", b"\x80", b"\xc3\x28", b"\xe2\x82")
+"""No UTF-8 at all: a byte that never occurs, an overlong form, a five-byte form, a lone
+continuation byte, a lead byte without its continuation, a sequence cut short."""
+_SURROGATES = ("\ud800", "\udfff", "\udbff\udc00")
 
 
 def _invalid_utf8_case(target: Target, pool: list[dict[str, Json]], n: int, rng: random.Random, cid: str) -> Case:
@@ -354,10 +359,15 @@ def _invalid_utf8_case(target: Target, pool: list[dict[str, Json]], n: int, rng:
     return Case(PayloadClass.INVALID_UTF8, target.target, target.command, payload, cid)
 
 
-def _utf16_case(target: Target, pool: list[dict[str, Json]], n: int, rng: random.Random, cid: str) -> Case:
+def _encoding_case(target: Target, pool: list[dict[str, Json]], n: int, rng: random.Random, cid: str) -> Case:
     text = _envelope(cid, rng.choice(pool)).decode()
-    encoding = ("utf-16", "utf-16-le", "utf-16-be", "utf-32")[n % 4]
-    return Case(PayloadClass.UTF16, target.target, target.command, text.encode(encoding), cid)
+    encoding = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "surrogates")[n % 5]
+    if encoding == "surrogates":  # UTF-8 in form, but of code points UTF-8 never encodes (CESU-8)
+        surrogate = _SURROGATES[n % len(_SURROGATES)]
+        payload = _envelope(cid, {"text": "@"}).decode().replace("@", surrogate).encode("utf-8", "surrogatepass")
+    else:
+        payload = text.encode(encoding)
+    return Case(PayloadClass.OTHER_ENCODING, target.target, target.command, payload, cid)
 
 
 _NON_OBJECTS: list[Json] = [[], [1, 2], "text", "", 42, -1.5, 0, True, False, None, [{}], [[]], "{}"]
@@ -408,7 +418,7 @@ _MAKERS: dict[PayloadClass, Callable[[Target, list[dict[str, Json]], int, random
     PayloadClass.ENVELOPE: _envelope_case,
     PayloadClass.NOT_JSON: _not_json_case,
     PayloadClass.INVALID_UTF8: _invalid_utf8_case,
-    PayloadClass.UTF16: _utf16_case,
+    PayloadClass.OTHER_ENCODING: _encoding_case,
     PayloadClass.NON_OBJECT: _non_object_case,
     PayloadClass.NAN: _nan_case,
     PayloadClass.NESTED: _nested_case,
