@@ -25,7 +25,7 @@ from hyperhome.orchestrator.flows import KINDS as FLOW_KINDS
 from hyperhome.orchestrator.service import CANCEL
 from hyperhome.scenarios.homefile import load_home
 from hyperhome.scenarios.runtime import Home
-from tests.processes import run_hyperhome
+from tests.processes import one_error, run_hyperhome
 
 DEVICES = 3
 """The ACL matrix and the bad logins on the demo home's first three devices (and the second home's)."""
@@ -37,7 +37,7 @@ KNOWN_DEFECTS = frozenset({PayloadClass.NESTED, PayloadClass.OTHER_ENCODING})
 def _forbidden_publishes(devices: int) -> int:
     """What the rule table forbids, over the matrix's candidates: every one must be tried."""
     homes = access.home_logins(devices)
-    policy = access._policy(homes)
+    policy = access.policy_for(homes)
     topics = [t for c in homes for t in dict.fromkeys(access.topic_classes(Topics(c.home, c.root), c.devices))]
     return sum(not policy.may_publish(login.username, t) for c in homes for login, _ in c.logins() for t in topics)
 
@@ -158,3 +158,13 @@ async def test_bench_reliability_runs_end_to_end_and_writes_its_json(broker_kind
     assert figures["fuzz"]["attempts"] == 60
     assert figures["fuzz"]["duplicated"] == 0
     assert data["details"]["reliability"]["size"] == {"devices": 1, "payloads": 60, "seed": fuzz.SEED}
+
+
+async def test_without_hypothesis_the_bench_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "hypothesis").mkdir()
+    (tmp_path / "hypothesis" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    result = await run_hyperhome("bench", "reliability", "--broker", "embedded")
+    one_error(result, "the reliability bench draws its payloads with hypothesis: pip install 'hyperhome[bench]'")

@@ -125,7 +125,8 @@ def home_logins(devices: int | None = None) -> list[HomeCredentials]:
     return [HomeCredentials.generate(home, ids) for home in ("demo", SECOND_HOME)]
 
 
-def _policy(homes: list[HomeCredentials]) -> Policy:
+def policy_for(homes: list[HomeCredentials]) -> Policy:
+    """The rule table's decisions for every login of ``homes`` (what the brokers enforce)."""
     policy = Policy(homes[0].root)
     for creds in homes:
         for login, principal in creds.logins():
@@ -264,7 +265,7 @@ async def _setup(choice: BrokerChoice, devices: int | None) -> AsyncIterator[_Se
             for creds in homes
             for login, principal in creds.logins()
         ]
-        yield _Setup(homes, _policy(homes), topics, filters, witnesses, logins)
+        yield _Setup(homes, policy_for(homes), topics, filters, witnesses, logins)
 
 
 def _retained(topics: Topics, topic: str) -> bool:

@@ -59,6 +59,7 @@ from hyperhome.devices.catalog import KINDS as DEVICE_KINDS
 from hyperhome.errors import ErrorCode
 from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.automations.engine import AddArgs, NoArgs, RuleRef
+from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.flows import KINDS as FLOW_KINDS
 from hyperhome.orchestrator.service import CANCEL, CancelArgs
 from hyperhome.orchestrator.voice import ParseArgs
@@ -556,7 +557,7 @@ async def fuzz(
 
 
 async def _send(
-    ctl: Any, watch: _Watch, target: str, cases: list[Case], outcomes: list[Outcome], stopped: dict[str, str]
+    ctl: Controller, watch: _Watch, target: str, cases: list[Case], outcomes: list[Outcome], stopped: dict[str, str]
 ) -> None:
     """One target's payloads, one at a time, each followed by its fence."""
     for n, case in enumerate(cases):
@@ -578,7 +579,7 @@ async def _send(
             watch.current.pop(target, None)
 
 
-def _snapshot(home: Home, ctl: Any) -> dict[str, Any]:
+def _snapshot(home: Home, ctl: Controller) -> dict[str, Any]:
     """Every device's state and ``seq`` (its model and the retained copy), and the orchestrator's
     flows and rules."""
     out: dict[str, Any] = {}

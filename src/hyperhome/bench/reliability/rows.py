@@ -29,11 +29,6 @@ class Row:
     recovery_s: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def clean(self) -> bool:
-        """Nothing leaked, lost or duplicated, and every attempt accounted for as refused."""
-        return self.leaked == 0 and not self.lost and not self.duplicated and self.refused == self.attempts
-
     def as_json(self) -> dict[str, Any]:
         return {
             "attempts": self.attempts,
