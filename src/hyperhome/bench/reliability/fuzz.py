@@ -255,7 +255,7 @@ def _invalid_args(target: Target, seed: int, wanted: int) -> list[dict[str, Json
             break
         draws *= 2
     if not pool:
-        pool["{}"] = {"hyperhome-fuzz": True}  # no key is extra nowhere: refused by every schema
+        pool["{}"] = {"hyperhome-fuzz": True}  # a key no command has: every schema refuses unknown keys
     return list(pool.values())
 
 
