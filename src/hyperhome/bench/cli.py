@@ -103,14 +103,17 @@ def bench(
     rate: Annotated[float, typer.Option("--rate", help="broker: msgs/s of the fixed-rate phase.", min=1)] = 200.0,
     payloads: Annotated[
         int | None,
-        typer.Option("--payloads", help="reliability: bad payloads of the fuzz run, in all [default: 15,000].", min=1),
+        typer.Option(
+            "--payloads", help="reliability: bad payloads of the fuzz run, in all.", min=1, show_default="15,000"
+        ),
     ] = None,
     home_devices: Annotated[
         int | None,
         typer.Option(
             "--home-devices",
-            help="reliability: the ACL matrix and bad logins on the demo home's first N devices [default: all].",
+            help="reliability: the ACL matrix and bad logins on the demo home's first N devices.",
             min=1,
+            show_default="all nine",
         ),
     ] = None,
     strict: Annotated[
