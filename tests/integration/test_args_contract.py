@@ -1,9 +1,10 @@
 """A live device, through a real broker (both), accepts exactly what its ``$meta`` schema says.
 
-Generated payloads (tests/payloads.py) go to an air conditioner and a speaker as commands whose
-handlers refuse nothing that is valid; each gets exactly one reply, ``ok`` exactly when a JSON
-Schema validator over the schema the device published in ``$meta`` accepts the args, and a
-refused command changes no state and publishes none. The unit-level property over every kind
+Generated payloads (``hyperhome.bench.reliability.strategies``, through tests/payloads.py) go to
+an air conditioner and a speaker as commands whose handlers refuse nothing that is valid; each
+gets exactly one reply, ``ok`` exactly when a JSON Schema validator over the schema the device
+published in ``$meta`` accepts the args, and a refused command changes no state and publishes
+none. The unit-level property over every kind
 is tests/devices/test_args_contract.py.
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from enum import StrEnum
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.mosquitto import find_mosquitto
@@ -33,6 +35,7 @@ class BenchName(StrEnum):
     DENSITY = "density"
     OVERHEAD = "overhead"
     BROKER = "broker"
+    RELIABILITY = "reliability"
     ALL = "all"
 
 
@@ -41,7 +44,14 @@ class Via(StrEnum):
     FLOW = "flow"
 
 
-ORDER = (BenchName.VIRTUAL_TIME, BenchName.OVERHEAD, BenchName.BROKER, BenchName.HANDOFF, BenchName.DENSITY)
+ORDER = (
+    BenchName.VIRTUAL_TIME,
+    BenchName.OVERHEAD,
+    BenchName.BROKER,
+    BenchName.HANDOFF,
+    BenchName.RELIABILITY,
+    BenchName.DENSITY,
+)
 """``all`` runs the quick ones first and density, the slowest, last."""
 
 
@@ -49,7 +59,9 @@ def bench(
     name: Annotated[
         BenchName,
         typer.Argument(
-            metavar="NAME", help="handoff, virtual-time, density, overhead, broker, or all.", case_sensitive=False
+            metavar="NAME",
+            help="handoff, virtual-time, density, overhead, broker, reliability, or all.",
+            case_sensitive=False,
         ),
     ],
     broker: Annotated[
@@ -89,9 +101,26 @@ def bench(
     messages: Annotated[int, typer.Option("--messages", help="overhead: publishes per loop.", min=1)] = 2000,
     seconds: Annotated[float, typer.Option("--seconds", help="broker: seconds per phase.", min=0.1)] = 5.0,
     rate: Annotated[float, typer.Option("--rate", help="broker: msgs/s of the fixed-rate phase.", min=1)] = 200.0,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if a target is missed.")] = False,
+    payloads: Annotated[
+        int | None,
+        typer.Option(
+            "--payloads", help="reliability: bad payloads of the fuzz run, in all.", min=1, show_default="15,000"
+        ),
+    ] = None,
+    home_devices: Annotated[
+        int | None,
+        typer.Option(
+            "--home-devices",
+            help="reliability: the ACL matrix and bad logins on the demo home's first N devices.",
+            min=1,
+            show_default="all nine",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if a target is missed (reliability: anything leaked or lost).")
+    ] = False,
 ) -> None:
-    """Measure HyperHome: handoff latency, virtual-time speed, devices per process, overhead, brokers."""
+    """Measure HyperHome: handoff latency, virtual-time speed, devices per process, overhead, brokers, reliability."""
     texts = broker or _default_brokers()
     try:
         choices = _choices(texts, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
@@ -111,6 +140,8 @@ def bench(
         "messages": messages,
         "seconds": seconds,
         "rate": rate,
+        "payloads": payloads,
+        "home_devices": home_devices,
     }
     options = {
         "switches": switches,
@@ -122,7 +153,16 @@ def bench(
         "messages": messages,
         "seconds": seconds,
         "rate": rate,
+        "payloads": payloads,
+        "home_devices": home_devices,
     }
+    if BenchName.RELIABILITY in names and not _has_hypothesis():
+        if name is not BenchName.ALL:
+            msg = "the reliability bench draws its payloads with hypothesis: pip install 'hyperhome[bench]'"
+            raise _fail(msg)
+        skip = "hypothesis is not installed: skipping reliability (pip install 'hyperhome[bench]')"
+        errors.print(f"[yellow]{escape(skip)}[/]")
+        names.remove(BenchName.RELIABILITY)
     logging.getLogger("amqtt").setLevel(logging.ERROR)  # its shutdown chatter is not a figure
     from hyperhome.bench.report import document, machine, write_json
 
@@ -159,6 +199,13 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], o: dict[
                 )
             case BenchName.OVERHEAD:
                 result = await overhead.run(choices, messages=o["messages"], progress=say)
+            case BenchName.RELIABILITY:
+                from hyperhome.bench import reliability
+
+                size = reliability.Size(devices=o["home_devices"])
+                if o["payloads"] is not None:
+                    size = dataclasses.replace(size, payloads=o["payloads"])
+                result = await reliability.run(choices, size=size, progress=say)
             case _:
                 result = await brokers.run(choices, seconds=o["seconds"], rate=o["rate"], progress=say)
         console.print(result.table)
@@ -186,6 +233,15 @@ def _choices(
     return choices
 
 
+def _has_hypothesis() -> bool:
+    """The reliability bench's fuzz run draws its payloads with hypothesis, an extra (``bench``)."""
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _say(text: str) -> None:
     console.print(f"[dim]{text}[/]")
 
@@ -210,7 +266,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {escape(message)}")  # a message's [brackets] are text, not markup
     return typer.Exit(2)
 
 

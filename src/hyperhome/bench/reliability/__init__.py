@@ -1,0 +1,134 @@
+"""reliability: nobody gets in, nothing is lost. The figures of issue 12, per broker.
+
+``hyperhome bench reliability`` runs every section on every ``--broker`` and prints one table:
+per section, attempts, refused, leaked, lost, duplicated and recovery seconds (``-`` where a
+figure does not apply), with the machine it ran on. docs/RELIABILITY.md says what each row means.
+
+Each section is one function of a broker and a size, and the suite's tests call the same
+functions at a small size (tests/bench/test_reliability.py):
+
+- ``access.acl_matrix``: forged publishes and forbidden subscriptions of every login of two homes;
+- ``access.bad_logins``: wrong, missing and borrowed passwords, unknown users, anonymous;
+- ``fuzz.fuzz``: bad payloads to every command of every device and of the orchestrator.
+
+The ACL matrix and the bad logins need a broker that enforces the contract's access control
+(``embedded``, ``mosquitto``); on a broker by URL they are skipped (its access control is its
+operator's), and the fuzz runs alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hyperhome.bench.reliability import access, fuzz
+from hyperhome.bench.reliability.rows import Row
+from hyperhome.bench.report import BenchResult, Progress, broker_key, figures_table, machine, quiet
+from hyperhome.broker.launch import BrokerChoice
+
+__all__ = ["FULL", "SECTIONS", "Row", "Size", "run"]
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much each section does; ``FULL`` is the bench's, tests use less."""
+
+    devices: int | None = None
+    """ACL matrix and bad logins: the demo home's first ``devices`` devices (``None``: all nine)."""
+    payloads: int = fuzz.PAYLOADS
+    """Fuzz: bad payloads in all."""
+    seed: int = fuzz.SEED
+    """Fuzz: hypothesis's seed (fixed: every run sends the same payloads)."""
+
+
+FULL = Size()
+
+Section = Callable[[BrokerChoice, Size, Progress], Awaitable[list[Row]]]
+
+
+async def _acl(choice: BrokerChoice, size: Size, progress: Progress) -> list[Row]:
+    progress(f"ACL matrix on {choice.describe()}: every login of two homes, every forbidden topic and filter")
+    return await access.acl_matrix(choice, devices=size.devices)
+
+
+async def _bad_logins(choice: BrokerChoice, size: Size, progress: Progress) -> list[Row]:
+    progress(f"bad logins on {choice.describe()}")
+    return [await access.bad_logins(choice, devices=size.devices)]
+
+
+async def _fuzz(choice: BrokerChoice, size: Size, progress: Progress) -> list[Row]:
+    return [await fuzz.fuzz(choice, payloads=size.payloads, seed=size.seed, progress=progress)]
+
+
+SECTIONS: tuple[tuple[str, Section, bool], ...] = (
+    # (name, section, whether it needs the contract's access control on the broker)
+    ("acl", _acl, True),
+    ("bad logins", _bad_logins, True),
+    # -- TAKEOVER PLUGS IN HERE (issue 12, part 1; src/hyperhome/bench/reliability/takeover.py) ----
+    # The client-id takeover matrix goes here once takeover.py is merged: a Section wrapping
+    # ``takeover.takeover_matrix(choice, ...)`` whose result becomes ``Row``s (rows.py), e.g.
+    #     async def _takeover(choice, size, progress): return await takeover.takeover_matrix(choice, ...)
+    #     ("takeover", _takeover, True),
+    # -- LATER: broker restart mid-flow, link faults (their own Sections, here) ---------------------
+    ("fuzz", _fuzz, False),
+)
+"""Every section, in the order the bench runs them on each broker."""
+
+
+async def run(brokers: list[BrokerChoice], *, size: Size = FULL, progress: Progress = quiet) -> BenchResult:
+    """Every section on every broker: the figures (JSON) by broker and row, and the table."""
+    figures: dict[str, Any] = {}
+    rows: dict[str, list[Row]] = {}
+    skipped: dict[str, list[str]] = {}
+    for choice in brokers:
+        key = broker_key(choice)
+        rows[key] = []
+        for name, section, needs_contract in SECTIONS:
+            if needs_contract and not choice.enforces_contract:
+                progress(f"{name} on {choice.describe()}: skipped (its access control is its operator's)")
+                skipped.setdefault(key, []).append(name)
+                continue
+            rows[key] += await section(choice, size, progress)
+        figures[key] = {row.key: row.as_json() for row in rows[key]}
+    notes = [note for key, broker_rows in rows.items() for row in broker_rows for note in _notes(key, row)]
+    details = {"size": asdict(size), "skipped": skipped}
+    return BenchResult("reliability", figures, details=details, table=_table(rows), notes=notes)
+
+
+def _notes(broker: str, row: Row) -> list[str]:
+    """What went wrong in ``row``: each a "target missed" line under the table and in the JSON."""
+    where = f"{row.section} on {broker}"
+    own = row.details.get("notes")
+    if own is not None:  # the section says itself what went wrong, and in which class
+        return [f"{where}: {note}" for note in own]
+    counts = {"leaked": row.leaked, "lost": row.lost, "duplicated": row.duplicated}
+    return [f"{where}: {count:,} of {row.attempts:,} {what}" for what, count in counts.items() if count]
+
+
+def _table(rows: dict[str, list[Row]]) -> Any:
+    here = machine()
+    table_rows = [
+        [
+            broker,
+            row.section,
+            row.attempts,
+            row.refused,
+            _bad(row.leaked),
+            _bad(row.lost),
+            _bad(row.duplicated),
+            row.recovery_s,
+        ]
+        for broker, broker_rows in rows.items()
+        for row in broker_rows
+    ]
+    return figures_table(
+        f"reliability: what the home refuses and keeps ({here['cpu']}, {here['cores']} cores)",
+        ["broker", "check", "attempts", "refused", "leaked", "lost", "duplicated", "recovery s"],
+        table_rows,
+    )
+
+
+def _bad(value: int | None) -> Any:
+    """A failure count: red when it is not zero."""
+    return f"[red]{value:,}[/]" if value else value
