@@ -185,3 +185,29 @@ async def test_the_demo_starts_with_alice_and_her_car_at_the_office(tmp_path: Pa
             await expect(drive).to_be_hidden()  # on the way: nothing to start twice
         finally:
             await browser.close()
+
+
+async def test_chinese_renders_with_the_shipped_font(tmp_path: Path) -> None:
+    """On a machine with no CJK font the page still reads: its own subset font covers what the
+    speaker says, and the browser loads it for that text."""
+    chromium = _chromium()
+    credentials = str(tmp_path / "credentials.json")
+    async with hyperhome_up("--api-port", "0", "--credentials", credentials) as up, async_playwright() as pw:
+        found = URL_RE.search(up.output)
+        assert found is not None, up.output
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(found.group(1))
+            await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+            heard = {"text": "小爱同学，把客厅空调调到二十四度", "level_db": 62}
+            response = await page.request.post(f"{found.group(1)}api/devices/speaker/commands/hear", data=heard)
+            assert response.ok
+            spoken = page.locator("#timeline li", has_text="好的")
+            await expect(spoken.first).to_be_visible()
+            text = await spoken.first.inner_text()
+            faces = await page.evaluate("(t) => document.fonts.load('16px \"HyperHome CJK\"', t)", text)
+            assert faces, "the page's CJK font did not load for what the speaker said"
+            assert await page.evaluate("(t) => document.fonts.check('16px \"HyperHome CJK\"', t)", text)
+        finally:
+            await browser.close()
