@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import json
 import logging
 import math
 import random
@@ -30,7 +29,7 @@ from pydantic import BaseModel
 
 from hyperhome.broker.credentials import HomeCredentials, Login, TlsFiles
 from hyperhome.broker.filters import cover, within
-from hyperhome.broker.wire import dumps
+from hyperhome.broker.wire import dumps, loads
 from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
 
 if TYPE_CHECKING:
@@ -85,8 +84,8 @@ class Message:
     retain: bool = False
 
     def json(self) -> Any:
-        """The payload parsed as JSON (ValueError if it is not)."""
-        return json.loads(self.payload)
+        """The payload parsed as JSON within the contract's limits (``wire.loads``; ValueError if it is not)."""
+        return loads(self.payload)
 
     @property
     def text(self) -> str:

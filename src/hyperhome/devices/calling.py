@@ -74,10 +74,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from hyperhome.broker.topics import ID_PATTERN
-from hyperhome.broker.wire import ONLINE, Frame
+from hyperhome.broker.wire import ONLINE, Frame, decode
 from hyperhome.devices.base import (
     Args,
     DeviceConfig,
@@ -441,8 +441,8 @@ class CallingDevice(MediaSource):
         if w is None or message.topic != w.topic:
             return  # a frame of a source no longer shown, still in flight
         try:
-            frame = Frame.model_validate_json(message.payload)
-        except ValidationError:
+            frame = decode(Frame, message.payload)
+        except ValueError:  # ValidationError too
             log.debug("%s: ignoring a malformed frame on %s", self.id, message.topic)
             return
         now = self.clock.now()
