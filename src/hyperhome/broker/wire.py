@@ -73,6 +73,11 @@ class Meta(WireModel):
     streams: list[str] = Field(default_factory=list)
     events: list[str] = Field(default_factory=list)
 
+    def secret_keys(self, command: str) -> frozenset[str] | None:
+        """The keys of ``command``'s args that are secrets (``writeOnly``); None for a command not described."""
+        schema = self.commands.get(command)
+        return None if schema is None else secret_keys(schema)
+
 
 class Command(WireModel):
     """A command as sent on ``cmd/{command}``: ``{"id": ..., "args": {...}}``."""
@@ -276,6 +281,36 @@ def _top_level_id(payload: bytes) -> str | None:
                 except ValueError:
                     return None
     return None
+
+
+def secret_keys(schema: Any) -> frozenset[str]:
+    """The property names a JSON Schema marks ``writeOnly`` (a secret: sent, never read back).
+
+    Anywhere in the schema: a property's own schema, the branches of its ``anyOf`` (an optional
+    field), nested objects and ``$defs``. A name secret in one place is a secret everywhere.
+    """
+    found: set[str] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            found.update(name for name, sub in properties.items() if _write_only(sub))
+        pending.extend(node.values())
+    return frozenset(found)
+
+
+def _write_only(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("writeOnly") is True:
+        return True
+    return any(_write_only(branch) for key in ("anyOf", "oneOf", "allOf") for branch in schema.get(key) or ())
 
 
 def dumps(data: Any) -> bytes:

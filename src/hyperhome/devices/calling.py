@@ -79,6 +79,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame, decode
 from hyperhome.devices.base import (
+    SECRET,
     Args,
     DeviceConfig,
     DeviceSpec,
@@ -204,7 +205,7 @@ class SetVideoSourceArgs(Args):
 class JoinHotspotArgs(Args):
     ssid: Ssid
     """The hotspot's network name."""
-    password: str = Field(pattern=r"^[ -~]{8,63}$")
+    password: Annotated[str, SECRET] = Field(pattern=r"^[ -~]{8,63}$")
     """WPA2 passphrase: 8 to 63 printable ASCII characters (never stored or echoed)."""
     host: str = Field(pattern=ID_PATTERN)
     """Device id of the phone providing the hotspot."""

@@ -62,6 +62,7 @@ from hyperhome.orchestrator.web.models import (
     ScenarioOut,
     WsControl,
 )
+from hyperhome.orchestrator.web.redact import Redactor
 from hyperhome.orchestrator.web.runs import ScenarioRuns, TooManyRuns, UnknownScenario
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ class WebState:
     link: HomeLink
     ctl: Controller
     hub: EventHub
+    redactor: Redactor
     runs: ScenarioRuns | None
     settings: Settings
     orchestrator: str | None = None
@@ -159,7 +161,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             ctl = await stack.enter_async_context(Controller(link.connect, link.login, link.topics, clock=None))
-            web = WebState(link, ctl, EventHub(ctl.bus, link.topics), runs, conf)
+            redactor = Redactor(ctl.registry)
+            web = WebState(link, ctl, EventHub(ctl.bus, link.topics, redactor), redactor, runs, conf)
             await ctl.bus.subscribe(link.topics.availability(ORCHESTRATOR), web.on_orchestrator)
             await web.hub.attach()
             await ctl.synced()
@@ -324,7 +327,7 @@ def _routes(app: FastAPI) -> None:
         reply = await _request(web, device_id, command, args or {})
         if not reply.ok:
             raise CommandError.from_reply(reply)
-        return reply
+        return reply.model_copy(update={"result": web.redactor.result(device_id, command, reply.result)})
 
     @app.get("/api/flows", response_model=list[FlowStatus], tags=["flows"])
     async def flows(request: Request) -> list[FlowStatus]:
