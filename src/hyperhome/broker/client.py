@@ -606,7 +606,11 @@ class _PromptClient(aiomqtt.Client):
     aiomqtt's executor thread) is the socket watched for writing, as before.
 
     Also: a connection the broker closes before accepting it fails the connect at once, with
-    paho's last error (a TLS alert, say) as its reason.
+    paho's last error (a TLS alert, say) as its reason; a write that finds the link dead (a
+    client kicked by another connection with its id) leaves nothing to watch, where aiomqtt would
+    ask the loop to watch descriptor -1 (a ``ValueError`` traceback in the log); and a SUBACK or
+    UNSUBACK that comes after its waiter gave up (cancelled, timed out) is dropped quietly, where
+    aiomqtt logs a ``KeyError`` traceback.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -639,7 +643,25 @@ class _PromptClient(aiomqtt.Client):
             else:
                 if not client.want_write():
                     return
+            if sock.fileno() < 0:  # the write found the link dead and paho closed the socket (and said so)
+                return
         super()._on_socket_register_write(client, userdata, sock)
+
+    def _on_socket_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        if sock.fileno() >= 0:  # a closed socket is no longer watched
+            super()._on_socket_unregister_write(client, userdata, sock)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reason_codes: Any, properties: Any = None) -> None:
+        if mid not in self._pending_subscribes:
+            log.debug("%s: SUBACK %d came after its subscribe gave up waiting", self.identifier, mid)
+            return
+        super()._on_subscribe(client, userdata, mid, reason_codes, properties)
+
+    def _on_unsubscribe(self, client: Any, userdata: Any, mid: int, reason_codes: Any, properties: Any = None) -> None:
+        if mid not in self._pending_unsubscribes:
+            log.debug("%s: UNSUBACK %d came after its unsubscribe gave up waiting", self.identifier, mid)
+            return
+        super()._on_unsubscribe(client, userdata, mid, reason_codes, properties)
 
     async def lost(self) -> None:
         """Return when this connection is gone (aiomqtt keeps that in a private future)."""
