@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hyperhome.broker.client import Message
-from hyperhome.broker.topics import ORCHESTRATOR
+from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR
 from hyperhome.broker.wire import MAX_PAYLOAD_BYTES
 from hyperhome.devices.catalog import KINDS
 from hyperhome.orchestrator.controller import Controller
@@ -97,3 +97,17 @@ async def test_too_deep_or_too_large_gets_one_bad_request_naming_it_and_changes_
     assert controller.flows == flows_before
     failures = [r for r in caplog.records if r.exc_info is not None or r.levelno >= logging.ERROR]
     assert not failures, [r.getMessage() for r in failures]
+
+
+async def test_a_barrier_token_nested_too_deep_is_ignored_and_time_goes_on(
+    home: Home, controller: Controller, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The clock's coordinator reads every login's ``$sync`` token (and the controller its echo)."""
+    started = home.clock.now()
+    with caplog.at_level(logging.WARNING):
+        for levels in (1_000, 100_000):
+            await controller.bus.publish(controller.topics.sync(CONTROLLER), _nested(levels), qos=0)
+        await home.clock.sleep(60)
+        await controller.synced()
+    assert home.clock.now() == started + 60
+    assert [r.getMessage() for r in caplog.records if r.exc_info is not None] == []
