@@ -181,3 +181,16 @@ async def test_devices_after_up_stopped_asks_whether_it_runs(broker_kind: str, t
         f"could not connect to 127.0.0.1:{port.group(1)} as demo.$controller: [Errno 111] Connection refused "
         f"(is `hyperhome up` running? {creds} names this broker)",
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ("[" * 5000 + "]" * 5000, "payload is nested deeper than 32 levels"),
+        ('{"target_c": NaN}', "payload is not JSON: NaN is not a JSON number"),
+        ("not json", "payload is not JSON: Expecting value: line 1 column 1 (char 0)"),
+    ],
+)
+async def test_send_with_args_a_device_would_not_read(tmp_path: Path, args: str, reason: str) -> None:
+    result = await run_hyperhome("send", "living-ac", "set", args, "--credentials", str(tmp_path / "none.json"))
+    one_error(result, f"args are not JSON a device reads: {reason}")
