@@ -87,23 +87,12 @@ async def test_fuzz_every_bad_payload_gets_one_refusal_and_changes_nothing(broke
         assert set(counts["codes"]) <= fuzz.EXPECTED[PayloadClass(kind)], (kind, counts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 2: JSON nested 1,000 levels and more gets no reply (a RecursionError in the log); "
-    "the fix is on branch i12-edges: remove this mark once it is merged",
-)
 async def test_fuzz_deeply_nested_payloads_get_bad_request(broker_kind: str) -> None:
     row = await fuzz.fuzz(BrokerChoice.parse(broker_kind), payloads=12, kinds=frozenset({PayloadClass.NESTED}))
     assert (row.refused, row.lost) == (row.attempts, 0), row.details["notes"]
     assert row.details["by_class"]["nested"]["codes"] == {"bad_request": row.attempts}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the contract's payloads are UTF-8 JSON, but decode_command hands the bytes to json.loads, which "
-    "also reads UTF-16, UTF-32 and UTF-8 carrying surrogates: such a command is parsed and, if its args are "
-    "valid, applied",
-)
 async def test_fuzz_a_command_in_another_encoding_than_utf8_is_a_bad_request(broker_kind: str) -> None:
     row = await fuzz.fuzz(BrokerChoice.parse(broker_kind), payloads=12, kinds=frozenset({PayloadClass.OTHER_ENCODING}))
     assert row.details["by_class"]["other_encoding"]["codes"] == {"bad_request": row.attempts}

@@ -222,3 +222,16 @@ async def test_ctrl_c_while_devices_waits_says_what_it_waited_for(tmp_path: Path
     assert text.startswith(f"interrupted: stopped while waiting for the home 'demo' on 127.0.0.1:{port}")
     assert "check that `hyperhome up` is running" in text
     assert str(creds_path) in text.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ("[" * 5000 + "]" * 5000, "payload is nested deeper than 32 levels"),
+        ('{"target_c": NaN}', "payload is not JSON: NaN is not a JSON number"),
+        ("not json", "payload is not JSON: Expecting value: line 1 column 1 (char 0)"),
+    ],
+)
+async def test_send_with_args_a_device_would_not_read(tmp_path: Path, args: str, reason: str) -> None:
+    result = await run_hyperhome("send", "living-ac", "set", args, "--credentials", str(tmp_path / "none.json"))
+    one_error(result, f"args are not JSON a device reads: {reason}")

@@ -174,7 +174,9 @@ async def test_no_result_is_an_empty_result(w: Wire) -> None:
     [
         (b"not json", "payload is not JSON"),
         (b"[1, 2]", "payload must be a JSON object, not list"),
-        (b'{"id": "c-1", "args": 3}', "'args' must be a JSON object"),
+        (b'{"id": ["c-1"], "args": {}}', "'id' must be a string"),
+        (b'{"args": {"n": 1}, "x": {"id": "inner"}}', "unexpected keys"),
+        (b'{"n": ' + b"[" * 1000 + b"]" * 1000 + b"}", "payload is nested deeper than 32 levels"),
     ],
 )
 async def test_what_is_not_a_command_is_bad_request_with_no_id(w: Wire, payload: bytes, message: str) -> None:
@@ -183,6 +185,33 @@ async def test_what_is_not_a_command_is_bad_request_with_no_id(w: Wire, payload:
     assert (reply["id"], reply["ok"], reply["error"]["code"]) == (None, False, "bad_request")
     assert reply["error"]["message"].startswith(message)
     assert w.owner.calls == []
+
+
+def _nested(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b'{"id": "c-1", "args": 3}', "'args' must be a JSON object"),
+        (b'{"id": "c-1", "args": {}, "extra": 1}', "unexpected keys"),
+        (b'{"id": "c-1", "args": {"n": NaN}}', "payload is not JSON: NaN is not a JSON number"),
+        (b'{"id": "c-1", "args": {"n": -Infinity}}', "payload is not JSON: -Infinity is not a JSON number"),
+        (b'{"id": "c-1", "args": {"n": 1e400}}', "payload has a number out of range"),
+        (b'{"id": "c-1", "args": {"n": ' + _nested(1000) + b"}}", "payload is nested deeper than 32 levels"),
+        (b'{"args": {"n": ' + _nested(100_000) + b'}, "id": "c-1"}', "payload is nested deeper than 32 levels"),
+        (b'{"id": "c-1", "args": {"n": "' + b"x" * 300_000 + b'"}}', "payload is 300032 bytes, more than the 262144"),
+    ],
+)
+async def test_a_refusal_names_the_command_whenever_its_id_is_readable(w: Wire, payload: bytes, message: str) -> None:
+    await w.send("add", payload)
+    (reply,) = w.decoded()
+    assert (reply["id"], reply["ok"], reply["error"]["code"]) == ("c-1", False, "bad_request")
+    assert reply["error"]["message"].startswith(message)
+    assert w.owner.calls == []
+    await w.send("add", {"id": "c-1", "args": {"n": 1}})  # the refusal ran nothing: the id is free for a command
+    assert w.owner.total == 1
 
 
 async def test_the_cache_keeps_the_last_ids_only() -> None:

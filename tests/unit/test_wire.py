@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hyperhome.broker.topics import Topics, check_id
-from hyperhome.broker.wire import Reply, decode_command
+from hyperhome.broker.wire import MAX_DEPTH, MAX_PAYLOAD_BYTES, PayloadError, Reply, decode_command, loads
 from hyperhome.errors import ConfigError
 
 
@@ -38,6 +38,48 @@ def test_empty_payload_means_no_args() -> None:
 def test_bad_commands_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         decode_command(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nested deeper than 32 levels"),
+        (b'{"a": ' * MAX_DEPTH + b"1" + b"}" * MAX_DEPTH + b"x", "not JSON"),  # 32 deep is fine; 'x' is not
+        (b'"' + b"x" * MAX_PAYLOAD_BYTES + b'"', "more than the 262144 a payload may have"),
+        (b"NaN", "NaN is not a JSON number"),
+        (b"[Infinity]", "Infinity is not a JSON number"),
+        (b'{"t": 1e999}', "out of range"),
+        (b"1" * 5000, "not JSON HyperHome reads"),  # more digits than Python converts
+        ('{"t": "\u00e9"}'.encode("utf-16"), "not JSON"),  # UTF-8 only
+    ],
+)
+def test_every_payload_is_decoded_within_the_limits(payload: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        loads(payload)
+
+
+def test_the_limits_themselves_are_allowed() -> None:
+    assert loads(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+    assert loads(b'{"s": "' + b"[" * 1000 + b'"}') == {"s": "[" * 1000}, "brackets in a string are not nesting"
+    assert loads(rb'{"s": "\\\"[[[["}') == {"s": '\\"[[[['}, "an escaped quote does not end a string"
+    big = b'"' + b"x" * (MAX_PAYLOAD_BYTES - 2) + b'"'
+    assert loads(big) == "x" * (MAX_PAYLOAD_BYTES - 2)
+
+
+def test_a_refused_command_keeps_its_id_when_its_top_level_shows_one() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    cases = {
+        b'{"id": "c-1", "args": {"a": ' + deep + b"}}": "c-1",
+        b'{"args": {"a": ' + deep + b'}, "id": 7}': "7",
+        b'{"args": {"id": "inner", "a": ' + deep + b"}}": None,  # not the command's own id
+        b'{"id": "' + b"x" * 200 + b'", "args": {"a": NaN}}': None,  # not an id
+        b'[{"id": "c-1"}, NaN]': None,
+        rb'{"id": "c-\"1", "args": NaN}': 'c-"1',
+    }
+    for payload, command_id in cases.items():
+        with pytest.raises(PayloadError) as refused:
+            decode_command(payload)
+        assert refused.value.command_id == command_id, payload[:40]
 
 
 def test_reply_payload_keeps_null_id_and_drops_empty_fields() -> None:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import json
 import logging
 import math
 import random
@@ -30,7 +29,7 @@ from pydantic import BaseModel
 
 from hyperhome.broker.credentials import HomeCredentials, Login, TlsFiles
 from hyperhome.broker.filters import cover, within
-from hyperhome.broker.wire import dumps
+from hyperhome.broker.wire import dumps, loads
 from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
 
 if TYPE_CHECKING:
@@ -86,8 +85,8 @@ class Message:
     retain: bool = False
 
     def json(self) -> Any:
-        """The payload parsed as JSON (ValueError if it is not)."""
-        return json.loads(self.payload)
+        """The payload parsed as JSON within the contract's limits (``wire.loads``; ValueError if it is not)."""
+        return loads(self.payload)
 
     @property
     def text(self) -> str:
@@ -616,7 +615,11 @@ class _PromptClient(aiomqtt.Client):
     aiomqtt's executor thread) is the socket watched for writing, as before.
 
     Also: a connection the broker closes before accepting it fails the connect at once, with
-    paho's last error (a TLS alert, say) as its reason.
+    paho's last error (a TLS alert, say) as its reason; a write that finds the link dead (a
+    client kicked by another connection with its id) leaves nothing to watch, where aiomqtt would
+    ask the loop to watch descriptor -1 (a ``ValueError`` traceback in the log); and a SUBACK or
+    UNSUBACK that comes after its waiter gave up (cancelled, timed out) is dropped quietly, where
+    aiomqtt logs a ``KeyError`` traceback.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -698,7 +701,25 @@ class _PromptClient(aiomqtt.Client):
             else:
                 if not client.want_write():
                     return
+            if sock.fileno() < 0:  # the write found the link dead and paho closed the socket (and said so)
+                return
         super()._on_socket_register_write(client, userdata, sock)
+
+    def _on_socket_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        if sock.fileno() >= 0:  # a closed socket is no longer watched
+            super()._on_socket_unregister_write(client, userdata, sock)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reason_codes: Any, properties: Any = None) -> None:
+        if mid not in self._pending_subscribes:
+            log.debug("%s: SUBACK %d came after its subscribe gave up waiting", self.identifier, mid)
+            return
+        super()._on_subscribe(client, userdata, mid, reason_codes, properties)
+
+    def _on_unsubscribe(self, client: Any, userdata: Any, mid: int, reason_codes: Any, properties: Any = None) -> None:
+        if mid not in self._pending_unsubscribes:
+            log.debug("%s: UNSUBACK %d came after its unsubscribe gave up waiting", self.identifier, mid)
+            return
+        super()._on_unsubscribe(client, userdata, mid, reason_codes, properties)
 
     async def lost(self) -> None:
         """Return when this connection is gone (aiomqtt keeps that in a private future)."""

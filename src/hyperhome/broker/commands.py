@@ -9,8 +9,10 @@ and that is the owner's ``dispatch``::
 
 For each command message the endpoint:
 
-1. decodes it (``wire.decode_command``); a payload that is not a command is answered
-   ``bad_request`` (with ``"id": null``: it has no id that can be trusted);
+1. decodes it (``wire.decode_command``); a payload that is not a command (not JSON, over the
+   size or depth limit, not an object, malformed ``id`` or ``args``) is answered ``bad_request``,
+   with the command's ``id`` when its top level shows one, else ``"id": null``; it is not
+   remembered (the id names no command that was run);
 2. answers an ``id`` it has seen within the last ``cache_size`` commands with the first reply
    again, byte for byte, without dispatching (QoS 1 may deliver twice; a controller retries after
    a timeout). A copy that arrives while the first is still being handled waits for its reply.
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hyperhome.broker.client import Message
-from hyperhome.broker.wire import Command, Reply, decode_command
+from hyperhome.broker.wire import Command, PayloadError, Reply, decode_command
 from hyperhome.errors import CommandError, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -89,8 +91,9 @@ class CommandEndpoint:
         """Answer one command message with exactly one reply (a repeated id: the first reply again)."""
         try:
             cmd = decode_command(payload)
-        except ValueError as exc:
-            await self._send(self._reply(Command(), command, CommandError(ErrorCode.BAD_REQUEST, str(exc))))
+        except PayloadError as exc:
+            refused = Command(id=exc.command_id)
+            await self._send(self._reply(refused, command, CommandError(ErrorCode.BAD_REQUEST, str(exc))))
             return
         if cmd.id is None:
             await self._send(await self._answer(cmd, command))

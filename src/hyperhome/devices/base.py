@@ -110,6 +110,14 @@ Omittable: TypeAlias = Annotated[T | None, _NotNull(), Field(json_schema_extra=_
 """An arg that may be left out (then it is None) but is never null: ``power: Omittable[bool] = None``."""
 
 
+SECRET = Field(json_schema_extra={"writeOnly": True})
+"""Marks an args field as a secret: ``password: Annotated[str, SECRET]``. Its JSON Schema (and so
+``$meta``) says ``writeOnly``, the keyword for a value that is sent but never read back, and
+nothing that reads ``$meta`` shows it (docs/protocol.md, "Secrets"). A ``SecretStr`` field is
+marked the same way by pydantic. A reply may carry a secret the device made itself only under
+the name of such a field (the phone's generated hotspot ``password``)."""
+
+
 def requires_one_of(*names: str) -> dict[str, Any]:
     """JSON Schema words for a model validator's "give at least one of these keys" (for Omittable keys)."""
     return {"anyOf": [{"required": [name]} for name in names]}

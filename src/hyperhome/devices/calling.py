@@ -74,11 +74,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from hyperhome.broker.topics import ID_PATTERN
-from hyperhome.broker.wire import ONLINE, Frame
+from hyperhome.broker.wire import ONLINE, Frame, decode
 from hyperhome.devices.base import (
+    SECRET,
     Args,
     DeviceConfig,
     DeviceSpec,
@@ -204,7 +205,7 @@ class SetVideoSourceArgs(Args):
 class JoinHotspotArgs(Args):
     ssid: Ssid
     """The hotspot's network name."""
-    password: str = Field(pattern=r"^[ -~]{8,63}$")
+    password: Annotated[str, SECRET] = Field(pattern=r"^[ -~]{8,63}$")
     """WPA2 passphrase: 8 to 63 printable ASCII characters (never stored or echoed)."""
     host: str = Field(pattern=ID_PATTERN)
     """Device id of the phone providing the hotspot."""
@@ -441,8 +442,8 @@ class CallingDevice(MediaSource):
         if w is None or message.topic != w.topic:
             return  # a frame of a source no longer shown, still in flight
         try:
-            frame = Frame.model_validate_json(message.payload)
-        except ValidationError:
+            frame = decode(Frame, message.payload)
+        except ValueError:  # ValidationError too
             log.debug("%s: ignoring a malformed frame on %s", self.id, message.topic)
             return
         now = self.clock.now()

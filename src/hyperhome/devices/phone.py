@@ -73,6 +73,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import OFFLINE
 from hyperhome.devices.base import (
+    SECRET,
     Args,
     DeviceConfig,
     DeviceSpec,
@@ -293,8 +294,8 @@ class ChargeArgs(Args):
 class HotspotStartArgs(Args):
     ssid: Ssid | None = None
     """Network name (default: the phone's name)."""
-    password: str | None = Field(None, pattern=radio.PASSPHRASE_PATTERN)
-    """WPA2 passphrase, 8 to 63 printable ASCII characters (default: a random 16-character one)."""
+    password: Annotated[str, SECRET] | None = Field(None, pattern=radio.PASSPHRASE_PATTERN)
+    """WPA2 passphrase, 8 to 63 printable ASCII characters (default: a random 16-character one, in the reply)."""
 
 
 class ClientArgs(Args):

@@ -19,7 +19,7 @@ from hyperhome.broker.client import Bus, Message
 from hyperhome.broker.credentials import Login
 from hyperhome.broker.memory import MemoryBroker
 from hyperhome.broker.topics import Topics
-from hyperhome.broker.wire import Reply, dumps
+from hyperhome.broker.wire import Reply, decode, dumps
 from hyperhome.devices.base import Device, DeviceSpec
 from hyperhome.devices.clock import DEFAULT_START, VirtualClock
 
@@ -88,7 +88,7 @@ class DeviceHarness(Generic[D]):
         await self.publish(self.topics.cmd(self.device.id, command), dumps({"id": cmd_id, "args": args or {}}))
         for message in reversed(self.messages):
             if message.topic == self.topics.reply(self.device.id):
-                reply = Reply.model_validate_json(message.payload)
+                reply = decode(Reply, message.payload)
                 if reply.id == cmd_id:
                     return reply
         msg = f"no reply to {command} {args}"

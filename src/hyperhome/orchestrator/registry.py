@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from hyperhome.broker.client import Bus, Message
 from hyperhome.broker.topics import Topics
-from hyperhome.broker.wire import ONLINE, Meta
+from hyperhome.broker.wire import ONLINE, Meta, decode
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Registry:
             return
         try:
             if ref.kind == "$meta":
-                view.meta = Meta.model_validate_json(message.payload)
+                view.meta = decode(Meta, message.payload)
             elif ref.kind == "state":
                 data = message.json()
                 if not isinstance(data, dict):

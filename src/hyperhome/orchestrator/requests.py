@@ -18,11 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from hyperhome.broker.client import Bus, Message
 from hyperhome.broker.topics import Topics
-from hyperhome.broker.wire import Command, Reply
+from hyperhome.broker.wire import Command, Reply, decode
 from hyperhome.errors import CommandError
 
 if TYPE_CHECKING:
@@ -109,8 +107,8 @@ class Requester:
 
     def on_reply(self, message: Message) -> None:
         try:
-            reply = Reply.model_validate_json(message.payload)
-        except ValidationError:
+            reply = decode(Reply, message.payload)
+        except ValueError:  # ValidationError too
             return
         future = self._pending.get(reply.id or "")
         if future is not None and not future.done():

@@ -32,7 +32,7 @@ from hyperhome.broker.client import Endpoint, Message, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import Reply
+from hyperhome.broker.wire import PayloadError, Reply, loads
 from hyperhome.devices.catalog import KINDS
 from hyperhome.devices.clock import Clock
 from hyperhome.errors import ConfigError, ConnectError, HyperHomeError
@@ -467,9 +467,9 @@ def send(
     also prints what the orchestrator made of it, and exits 1 if it refused.
     """
     try:
-        parsed = json.loads(args)
-    except json.JSONDecodeError as exc:
-        msg = f"args are not JSON: {exc}"
+        parsed = loads(args)  # as a device reads them: at most 32 levels deep, finite numbers
+    except PayloadError as exc:
+        msg = f"args are not JSON a device reads: {exc}"
         raise _fail(msg) from None
     if not isinstance(parsed, dict):
         msg = "args must be a JSON object, e.g. '{\"target_c\": 24}'"

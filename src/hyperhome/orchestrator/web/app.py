@@ -12,10 +12,14 @@ handler with the status of its code: ``invalid_args`` 422, ``rejected`` 409, ``f
 ``ApiError``: an unknown device, command, flow, scenario or run is 404; an offline device (or
 orchestrator) 503; no reply in time 504; link faults on a home run without fault proxies 409.
 
-Security: the server binds 127.0.0.1 only, and a browser on another site may neither drive the
-home nor read its events: requests that change something and WebSocket handshakes carrying an
-``Origin`` header must come from the dashboard's own origin, and the ``Host`` header must name
-this machine (against DNS rebinding). Credentials never leave the server.
+Security (``guard.py``): the server binds 127.0.0.1 only, and a browser on another site may
+neither drive the home nor read its events: requests that change something and WebSocket
+handshakes carrying an ``Origin`` header must come from the server's own origin, the ``Host``
+header must name this machine (against DNS rebinding), and bodies are limited by the bytes read.
+Credentials never leave the server, and no secret reaches a browser (``secrets.py``).
+
+While the API's own MQTT connection is down it does not know whether devices are online: it
+says so (``online: null``, ``bus: disconnected``) and ``GET /api/health`` answers 503.
 """
 
 from __future__ import annotations
@@ -30,40 +34,39 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
-from urllib.parse import urlsplit
 
 from fastapi import Body, FastAPI, Query, Request, Response, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
-from starlette.datastructures import Headers
 from starlette.websockets import WebSocketState
 
 from hyperhome import __version__
 from hyperhome.broker.faults import FaultControl, LinkFault, LinkStatus
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import ONLINE, Reply
+from hyperhome.broker.wire import ONLINE, Reply, loads
 from hyperhome.errors import BusError, CommandError, ErrorCode
 from hyperhome.orchestrator.controller import TERMINAL, Controller
 from hyperhome.orchestrator.web.events import EventHub, FilterError, Subscriber, parse_filter
+from hyperhome.orchestrator.web.guard import guard
 from hyperhome.orchestrator.web.models import (
     ClockOut,
     DeviceOut,
     ErrorBody,
     FlowStarted,
     FlowStatus,
+    HealthOut,
     HomeOut,
     RunOut,
     RunRequest,
     ScenarioOut,
     WsControl,
 )
+from hyperhome.orchestrator.web.redact import Redactor
 from hyperhome.orchestrator.web.runs import ScenarioRuns, TooManyRuns, UnknownScenario
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Receive, Scope, Send
-
     from hyperhome.broker.client import Connector, Message
     from hyperhome.broker.credentials import Login
     from hyperhome.devices.clock import Clock
@@ -74,8 +77,6 @@ log = logging.getLogger(__name__)
 STATIC = "static"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 """Command and flow names (broker/topics.py ``check_name``)."""
-MAX_BODY_BYTES = 64 * 1024
-"""Largest request body: a command's args are a few hundred bytes; this is generous."""
 STATUS_OF_CODE = {
     ErrorCode.BAD_REQUEST: HTTPStatus.BAD_REQUEST,
     ErrorCode.UNKNOWN_COMMAND: HTTPStatus.NOT_FOUND,
@@ -85,8 +86,6 @@ STATUS_OF_CODE = {
     ErrorCode.INTERNAL: HTTPStatus.BAD_GATEWAY,
 }
 """HTTP status for each wire error code of a reply (docs/protocol.md)."""
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
-"""Host names the API answers to."""
 WS_TICK_S = 1.0
 """A WebSocket gets the simulated time at least this often (the dashboard's clock and ETAs)."""
 
@@ -132,6 +131,7 @@ class WebState:
     link: HomeLink
     ctl: Controller
     hub: EventHub
+    redactor: Redactor
     runs: ScenarioRuns | None
     settings: Settings
     orchestrator: str | None = None
@@ -139,6 +139,11 @@ class WebState:
 
     def on_orchestrator(self, message: Message) -> None:
         self.orchestrator = message.text.strip() or None
+
+    @property
+    def bus_connected(self) -> bool:
+        """Whether the API's own MQTT connection is up: what it knows of the home is live only then."""
+        return self.ctl.bus.connected
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -160,7 +165,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             ctl = await stack.enter_async_context(Controller(link.connect, link.login, link.topics, clock=None))
-            web = WebState(link, ctl, EventHub(ctl.bus, link.topics), runs, conf, faults=faults)
+            redactor = Redactor(ctl.registry)
+            web = WebState(link, ctl, EventHub(ctl.bus, link.topics, redactor), redactor, runs, conf, faults=faults)
             await ctl.bus.subscribe(link.topics.availability(ORCHESTRATOR), web.on_orchestrator)
             await web.hub.attach()
             await ctl.synced()
@@ -178,7 +184,7 @@ def create_app(
         summary="Drive and watch a simulated home: devices, commands, flows, scenario runs, live events.",
         lifespan=lifespan,
     )
-    app.add_middleware(LocalOnly)
+    guard(app)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(CommandError, _command_error)
     app.mount("/static", StaticFiles(packages=[("hyperhome.orchestrator.web", STATIC)]), name="static")
@@ -205,57 +211,9 @@ def _web(request: Request) -> WebState:
     return web
 
 
-# -- security ---------------------------------------------------------------------------------------
-def _host_ok(host: str | None) -> bool:
-    if not host:
-        return False
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return name in LOCAL_HOSTS
-
-
-def _origin_ok(origin: str | None, host: str | None) -> bool:
-    """No Origin (curl, httpx, scripts) or the page's own origin; never another site."""
-    if origin is None:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == host
-
-
-class LocalOnly:
-    """ASGI middleware: Host must be this machine; changes from a browser only from the dashboard itself."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            refusal = _refusal(scope["method"], Headers(scope=scope))
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def _refusal(method: str, headers: Headers) -> Response | None:
-    host = headers.get("host")
-    if not _host_ok(host):
-        detail = f"this API answers only to 127.0.0.1 or localhost, not {host!r}"
-        return _plain_error(HTTPStatus.MISDIRECTED_REQUEST, "bad_host", detail)
-    if method not in ("GET", "HEAD", "OPTIONS") and not _origin_ok(headers.get("origin"), host):
-        return _plain_error(HTTPStatus.FORBIDDEN, "cross_origin", "requests from other sites are refused")
-    length = headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        detail = f"a request body has at most {MAX_BODY_BYTES} bytes"
-        return _plain_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", detail)
-    return None
-
-
-def _plain_error(status_code: int, code: str, detail: str) -> Response:
-    return JSONResponse(ErrorBody(detail=detail, code=code).model_dump(mode="json"), status_code=status_code)
-
-
 # -- conversions --------------------------------------------------------------------------------------
-def _device_out(view: DeviceView) -> DeviceOut:
+def _device_out(view: DeviceView, *, live: bool = True) -> DeviceOut:
+    """A device as last seen; ``live=False`` (the API's connection is down): whether it is online is unknown."""
     meta = view.meta
     return DeviceOut(
         id=view.id,
@@ -264,7 +222,7 @@ def _device_out(view: DeviceView) -> DeviceOut:
         room=meta.room if meta else None,
         owner=meta.owner if meta else None,
         availability=view.availability,
-        online=view.online,
+        online=view.online if live else None,
         meta=meta,
         state=view.state,
     )
@@ -319,24 +277,38 @@ def _routes(app: FastAPI) -> None:
             home=web.link.topics.home,
             name=web.link.name or web.link.topics.home,
             root=web.link.topics.root,
-            orchestrator=web.orchestrator,
+            bus=_bus(web),
+            orchestrator=web.orchestrator if web.bus_connected else None,
             clock=_clock_out(clock) if clock is not None else None,
             scenarios=web.runs is not None,
         )
 
+    @app.get("/api/health", response_model=HealthOut, responses={503: {"model": HealthOut}}, tags=["home"])
+    async def health(request: Request) -> Response:
+        """200 while the API's own MQTT connection is up, else 503: only then is what it says live."""
+        web: WebState | None = getattr(request.app.state, "web", None)
+        if web is None:
+            down = HealthOut(status="unavailable", bus="disconnected", detail="the API is starting or stopping")
+            return JSONResponse(down.model_dump(mode="json"), status_code=HTTPStatus.SERVICE_UNAVAILABLE)
+        if not web.bus_connected:
+            detail = "the API's MQTT connection is down (reconnecting): device availability is unknown"
+            down = HealthOut(status="unavailable", bus="disconnected", detail=detail)
+            return JSONResponse(down.model_dump(mode="json"), status_code=HTTPStatus.SERVICE_UNAVAILABLE)
+        return JSONResponse(HealthOut(status="ok", bus="connected").model_dump(mode="json"))
+
     @app.get("/api/devices", response_model=list[DeviceOut], tags=["devices"])
     async def devices(request: Request) -> list[DeviceOut]:
         """Every device with its `$meta`, state and availability, by id."""
-        registry = _web(request).ctl.registry
-        return [_device_out(v) for v in sorted(registry.devices.values(), key=lambda v: v.id)]
+        return _all_devices(_web(request))
 
     @app.get("/api/devices/{device_id}", response_model=DeviceOut, responses=_errors(404), tags=["devices"])
     async def device(request: Request, device_id: str) -> DeviceOut:
         """One device with its `$meta`, state and availability."""
-        view = _web(request).ctl.registry.get(device_id)
+        web = _web(request)
+        view = web.ctl.registry.get(device_id)
         if view is None:
             _missing("device", device_id)
-        return _device_out(view)
+        return _device_out(view, live=web.bus_connected)
 
     @app.post(
         "/api/devices/{device_id}/commands/{command}",
@@ -353,12 +325,13 @@ def _routes(app: FastAPI) -> None:
         if command not in view.meta.commands:
             known = ", ".join(sorted(view.meta.commands))
             _missing("command", command, f"{device_id} has no command {command!r} (commands: {known})")
+        _require_bus(web)
         if not view.online:
             raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "offline", f"{device_id} is {view.availability}")
         reply = await _request(web, device_id, command, args or {})
         if not reply.ok:
             raise CommandError.from_reply(reply)
-        return reply
+        return reply.model_copy(update={"result": web.redactor.result(device_id, command, reply.result)})
 
     @app.get("/api/flows", response_model=list[FlowStatus], tags=["flows"])
     async def flows(request: Request) -> list[FlowStatus]:
@@ -379,6 +352,7 @@ def _routes(app: FastAPI) -> None:
         _check_name(kind, "flow")
         if kind == "flow.cancel":
             _missing("flow", kind, "cancel a flow with DELETE /api/flows/{id}")
+        _require_bus(web)
         if web.orchestrator != ONLINE:
             raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "offline", f"the orchestrator is {web.orchestrator}")
         reply = await _request(web, ORCHESTRATOR, kind, args or {})
@@ -525,10 +499,6 @@ def _clock_out(clock: Clock) -> ClockOut:
 
 # -- the WebSocket ----------------------------------------------------------------------------------
 async def _event_stream(websocket: WebSocket, filters: list[str], *, snapshot: bool) -> None:
-    headers = websocket.headers
-    if not _host_ok(headers.get("host")) or not _origin_ok(headers.get("origin"), headers.get("host")):
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="refused: not from this machine's dashboard")
-        return
     web: WebState | None = getattr(websocket.app.state, "web", None)
     await websocket.accept()
     if web is None:
@@ -573,14 +543,27 @@ def _hello(web: WebState, sub: Subscriber, *, snapshot: bool) -> dict[str, Any]:
         hello["devices"] = [d.model_dump(mode="json") for d in _all_devices(web)]
         flows = (_flow_out(raw) for raw in web.ctl.flows.values())
         hello["flows"] = [f.model_dump(mode="json") for f in flows if f is not None]
-        hello["orchestrator"] = web.orchestrator
+        hello["orchestrator"] = web.orchestrator if web.bus_connected else None
+        hello["bus"] = _bus(web)
         if web.link.clock is not None:
             hello["clock"] = _clock_out(web.link.clock).model_dump(mode="json")
     return hello
 
 
 def _all_devices(web: WebState) -> list[DeviceOut]:
-    return [_device_out(v) for v in sorted(web.ctl.registry.devices.values(), key=lambda v: v.id)]
+    live = web.bus_connected
+    return [_device_out(v, live=live) for v in sorted(web.ctl.registry.devices.values(), key=lambda v: v.id)]
+
+
+def _bus(web: WebState) -> str:
+    return "connected" if web.bus_connected else "disconnected"
+
+
+def _require_bus(web: WebState) -> None:
+    """503 ``not_connected`` while the API's own connection is down (a command could not go out)."""
+    if not web.bus_connected:
+        msg = "the API's MQTT connection is down (reconnecting); try again shortly"
+        raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "not_connected", msg)
 
 
 async def _read_controls(websocket: WebSocket, web: WebState, sub: Subscriber) -> None:
@@ -588,10 +571,10 @@ async def _read_controls(websocket: WebSocket, web: WebState, sub: Subscriber) -
     while True:
         text = await websocket.receive_text()
         try:
-            control = WsControl.model_validate_json(text)
+            control = WsControl.model_validate(loads(text))
             add = {parse_filter(f, web.link.topics) for f in control.subscribe}
             drop = {parse_filter(f, web.link.topics) for f in control.unsubscribe}
-        except (ValidationError, FilterError) as exc:
+        except (ValueError, FilterError) as exc:  # PayloadError, ValidationError
             sub.push(_json({"type": "error", "message": _short(exc)}))
             continue
         await web.hub.set_filters(sub, (sub.filters | add) - drop)

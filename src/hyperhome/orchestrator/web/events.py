@@ -11,6 +11,9 @@ while some subscriber's filters reach them, and each subscriber gets at most one
 stream topic every ``FRAME_INTERVAL_S`` (the newest one; the frame's ``seq`` tells how many were
 skipped). A subscriber that falls ``MAX_QUEUE`` messages behind is dropped; its browser
 reconnects and starts again from a snapshot, so no state is lost.
+
+No secret is forwarded: commands never (they carry them), and replies only through the
+``Redactor`` (redact.py), which drops what the devices' ``$meta`` mark as secret.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from hyperhome.broker.topics import SYNC, Topics
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Bus, Message
+    from hyperhome.orchestrator.web.redact import Redactor
 
 FRAME_INTERVAL_S = 0.1
 """At most 10 frames a second per stream to a browser: a counter and a test pattern need no more."""
@@ -101,8 +105,8 @@ def intersect(a: str, b: str) -> str | None:
     return "/".join(out)
 
 
-def event_of(message: Message, topics: Topics) -> dict[str, Any] | None:
-    """The JSON a browser gets for one message (None for topics outside the contract)."""
+def event_of(message: Message, topics: Topics, redactor: Redactor) -> dict[str, Any] | None:
+    """The JSON a browser gets for one message (None for topics outside the contract), secrets left out."""
     ref = topics.parse(message.topic)
     if ref is None or ref.kind not in _TYPES or ref.device == SYNC:
         return None
@@ -111,6 +115,8 @@ def event_of(message: Message, topics: Topics) -> dict[str, Any] | None:
         data = message.json() if message.payload else None
     except ValueError:
         data = message.text
+    if ref.kind == "reply":
+        data = redactor.reply(ref.device, data) if isinstance(data, dict) else None
     return {
         "type": _TYPES[ref.kind],
         "topic": message.topic,
@@ -189,9 +195,10 @@ class Subscriber:
 class EventHub:
     """Fans the home's messages out to subscribers; see the module docstring."""
 
-    def __init__(self, bus: Bus, topics: Topics) -> None:
+    def __init__(self, bus: Bus, topics: Topics, redactor: Redactor) -> None:
         self.bus = bus
         self.topics = topics
+        self.redactor = redactor
         self._subscribers: set[Subscriber] = set()
         self._stream_wants: dict[Subscriber, set[str]] = {}
         self._held_streams: set[str] = set()
@@ -216,7 +223,7 @@ class EventHub:
         wanting = [s for s in self._subscribers if s.wants(message.topic)]
         if not wanting:
             return
-        event = event_of(message, self.topics)
+        event = event_of(message, self.topics, self.redactor)
         if event is None:
             return
         text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)

@@ -36,9 +36,23 @@ class HomeOut(BaseModel):
     home: str
     name: str
     root: str
-    orchestrator: str | None = Field(description="The orchestrator's $availability (online, offline, or null).")
+    bus: Literal["connected", "disconnected"] = Field(
+        description="The API's own MQTT connection; while it is down nothing here is live."
+    )
+    orchestrator: str | None = Field(
+        description="The orchestrator's $availability (online, offline, or null: never seen, or unknown "
+        "while the API's connection is down)."
+    )
     clock: ClockOut | None
     scenarios: bool = Field(description="Whether this server runs scenarios (POST /api/scenarios/{name}/runs).")
+
+
+class HealthOut(BaseModel):
+    """``GET /api/health``: 200 with ``ok`` while the API's MQTT connection is up, else 503."""
+
+    status: Literal["ok", "unavailable"]
+    bus: Literal["connected", "disconnected"]
+    detail: str | None = None
 
 
 class DeviceOut(BaseModel):
@@ -50,7 +64,9 @@ class DeviceOut(BaseModel):
     room: str | None
     owner: str | None
     availability: str | None = Field(description="online, offline, or null before the device ever announced.")
-    online: bool
+    online: bool | None = Field(
+        description="Whether the device is online; null while the API's own MQTT connection is down (unknown)."
+    )
     meta: Meta | None
     state: dict[str, Any] | None
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from hyperhome.errors import ConfigError
+from hyperhome.orchestrator.web.guard import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -74,6 +75,7 @@ async def serve(app: FastAPI, *, port: int = 8000, sock: socket.socket | None = 
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S),
+        ws_max_size=MAX_BODY_BYTES,  # a WebSocket message from a browser, as a request body (1009 beyond)
     )
     server = _Server(config)
     try:
