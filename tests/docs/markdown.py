@@ -28,6 +28,14 @@ class Block:
         return None
 
     @property
+    def up_with(self) -> tuple[str, ...]:
+        """Options the ``hyperhome up`` it runs after needs (``up-with=--faults``); () for none."""
+        for word in self.info.split():
+            if word.startswith("up-with="):
+                return tuple(word.removeprefix("up-with=").split(","))
+        return ()
+
+    @property
     def where(self) -> str:
         return f"{self.page.relative_to(ROOT)}:{self.line}"
 

@@ -12,6 +12,9 @@ program may hold 8000), and the blocks' ``:8000`` is read as that port.
 A page that says "save this as ``my_story.yaml``" marks that block ```` ```yaml save-as=my_story.yaml ````:
 the file is saved in the working directory before the page's shell blocks run.
 
+A block that needs ``up`` started with options says so: ```` ```bash up-with=--faults ````; such
+blocks run, in order, after an ``up`` of their own with those options.
+
 A block that is not meant to run after ``up`` (installing, a second ``up``, a broker of yours,
 benchmarks that take minutes) says so on its fence line: ```` ```bash no-run ````.
 """
@@ -83,19 +86,34 @@ async def test_the_pages_shell_blocks_run_as_written(page: str, tmp_path: Path) 
             (work / block.save_as).write_text(block.text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("HYPERHOME_CREDENTIALS", "XDG_STATE_HOME")}
     env |= {"HOME": str(home), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-    async with hyperhome_up("--api-port", "0", env={"HOME": str(home)}) as up:
+    groups: dict[tuple[str, ...], list[Block]] = {}
+    for block in RUNNABLE[page]:
+        groups.setdefault(block.up_with, []).append(block)
+    for index, (options, group) in enumerate(groups.items()):
+        out_path, err_path = tmp_path / f"stdout-{index}", tmp_path / f"stderr-{index}"
+        returncode = await _run_after_up(group, options, home, work, env, out_path, err_path)
+        output, errors = out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
+        where = re.findall(r"::block (\S+)", errors)
+        assert returncode == 0, f"{where[-1] if where else page} failed:\n{output}\n{errors}"
+        assert "Traceback" not in output + errors
+
+
+async def _run_after_up(
+    group: list[Block], options: tuple[str, ...], home: Path, work: Path, env: dict[str, str], out: Path, err: Path
+) -> int | None:
+    """The blocks in one bash after a real ``hyperhome up OPTIONS``; bash's exit code."""
+    async with hyperhome_up("--api-port", "0", *options, env={"HOME": str(home)}) as up:
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", up.output)
         assert match is not None, up.output
-        out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
-        with out_path.open("wb") as out, err_path.open("wb") as err:  # files: a background job keeps a pipe open
+        with out.open("wb") as stdout, err.open("wb") as stderr:  # files: a background job keeps a pipe open
             proc = await asyncio.create_subprocess_exec(
                 "bash",
                 "-c",
-                _script(RUNNABLE[page], int(match.group(1))),
+                _script(group, int(match.group(1))),
                 cwd=work,
                 env=env,
-                stdout=out,
-                stderr=err,
+                stdout=stdout,
+                stderr=stderr,
                 start_new_session=True,  # its background jobs are one process group, stopped below
             )
             try:
@@ -104,7 +122,4 @@ async def test_the_pages_shell_blocks_run_as_written(page: str, tmp_path: Path) 
             finally:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGTERM)
-    output, errors = out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
-    where = re.findall(r"::block (\S+)", errors)
-    assert proc.returncode == 0, f"{where[-1] if where else page} failed:\n{output}\n{errors}"
-    assert "Traceback" not in output + errors
+    return proc.returncode
