@@ -22,7 +22,7 @@ running. A CONNECT the broker accepts is kept open for ``LEAK_WINDOW_S`` and eve
 receives counts as leaked.
 
 ```python
-figures = await takeover_matrix("mosquitto", rounds=1)
+figures = await takeover_matrix("mosquitto", size=1)    # 100 attempts; the bench runs more
 assert figures.victims_affected == 0 and figures.messages_leaked == 0
 ```
 """
@@ -109,16 +109,17 @@ class TakeoverFigures:
 async def takeover_matrix(
     broker: str = "embedded",
     *,
-    rounds: int = 1,
+    size: int = 1,
     victims: Sequence[str] | None = None,
     attackers: Sequence[str] = ATTACKERS,
     sessions: Sequence[str] = SESSIONS,
     progress: Progress = quiet,
 ) -> TakeoverFigures:
-    """Run the matrix ``rounds`` times on ``broker`` (``embedded`` or ``mosquitto``).
+    """Run the whole matrix ``size`` times on ``broker`` (``embedded`` or ``mosquitto``).
 
     ``victims``: device ids of the demo home and ``$orchestrator`` (default: all of them).
-    Attempts = rounds x attackers x sessions x victims.
+    Attempts = size x attackers x sessions x victims (100 per unit of size by default, about
+    2 s on either broker).
     """
     choice = BrokerChoice.parse(broker)
     if choice.kind == "url":
@@ -143,7 +144,7 @@ async def takeover_matrix(
             await ctl.bus.subscribe(home.topics.all_of("$availability"), watch)
             await ctl.synced()
             flow_id = await _handoff(ctl)
-            for _ in range(rounds):
+            for _ in range(size):
                 for attacker in attackers:
                     for session in sessions:
                         for victim in names:
