@@ -39,6 +39,7 @@ def _client(broker: RunningBroker, login: Login | None, *, will: aiomqtt.Will | 
         broker.port,
         username=login.username if login else None,
         password=login.password if login else None,
+        identifier=login.username if login else None,  # a login's one client id is its username
         protocol=aiomqtt.ProtocolVersion.V311,
         will=will,
         timeout=WAIT_S,

@@ -62,7 +62,7 @@ async def test_a_device_survives_its_link_cut_during_every_announcement(
             if cuts >= CYCLES and seen.get(topics.availability("lock")) == ONLINE.encode():
                 done.set()
 
-        observer = BusClient(endpoint, creds.orchestrator, client_id="observer")
+        observer = BusClient(endpoint, creds.orchestrator)  # its login's one client id
         async with observer:
             await observer.subscribe(topics.all_of("$availability"), watch)
             await observer.subscribe(topics.all_of("state"), watch)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import gc
+import json
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ import aiomqtt
 import amqtt
 import pytest
 
-from hyperhome.broker.credentials import HomeCredentials, Login
+from hyperhome.broker.credentials import HomeCredentials, Login, controller_seats
 from hyperhome.broker.embedded import EmbeddedBroker
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.mosquitto import MosquittoBroker
@@ -54,6 +55,7 @@ def _client(broker: RunningBroker, creds: HomeCredentials, login: Login | None =
         broker.port,
         username=login.username,
         password=login.password,
+        identifier=login.username,  # a login's one client id is its username
         protocol=aiomqtt.ProtocolVersion.V311,
         timeout=WAIT_S,
     )
@@ -175,18 +177,21 @@ async def test_mosquitto_writes_private_files_into_a_given_workdir(
     workdir = tmp_path / "broker"
     async with MosquittoBroker(homes, workdir=workdir) as broker:
         conf = broker.conf_path.read_text()
-        passwd = broker.passwd_path.read_text()
+        dynsec = json.loads(broker.dynsec_path.read_text())
         acl = broker.acl_path.read_text()
-        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (broker.passwd_path, broker.acl_path)}
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (broker.dynsec_path, broker.acl_path)}
     assert f"listener {broker.port} 127.0.0.1" in conf
     assert "allow_anonymous false" in conf
+    assert f"plugin_opt_config_file {broker.dynsec_path}" in conf
     cam = homes[0].device("cam")
-    assert f"{cam.username}:$7$" in passwd  # hashed, never the plain password
-    assert cam.password not in passwd
+    (entry,) = [client for client in dynsec["clients"] if client["username"] == cam.username]
+    assert entry["clientid"] == cam.username  # its one client id
+    assert entry["roles"] == []  # the acl_file decides access
+    assert cam.password not in broker.dynsec_path.name + json.dumps(dynsec)  # hashed, never the plain password
     assert f"user {cam.username}\ntopic write hyperhome/home-a/cam/$meta\n" in acl
     assert "topic read hyperhome/home-a/cam/cmd/#\n" in acl
     assert "user home-b.$orchestrator\ntopic write hyperhome/home-b/#\n" in acl
-    assert modes == {"passwd": 0o600, "acl": 0o600}
+    assert modes == {"dynsec.json": 0o600, "acl": 0o600}
     assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
     assert workdir.exists()  # the caller's directory is kept
 
@@ -283,13 +288,14 @@ async def test_no_message_is_lost_while_clients_subscribe(broker_kind: str, home
     for every filter later in the table."""
     home = homes[0]
     topic, messages = f"hyperhome/{home.home}/cam/event/tick", 20
+    seats = [login for login, _who in controller_seats(home.home, home.controller)]  # a client id each
     async with _broker(broker_kind, homes) as broker, contextlib.AsyncExitStack() as stack:
-        for _ in range(10):  # a filter early in the table, with subscribers to ask about
-            crowd = await stack.enter_async_context(_client(broker, home))
+        for seat in seats[:10]:  # a filter early in the table, with subscribers to ask about
+            crowd = await stack.enter_async_context(_client(broker, home, seat))
             await crowd.subscribe(f"hyperhome/{home.home}/#", qos=1)
-        observer = await stack.enter_async_context(_client(broker, home))
+        observer = await stack.enter_async_context(_client(broker, home, seats[10]))
         await observer.subscribe(topic, qos=1)  # a filter later in the table
-        newcomer = await stack.enter_async_context(_client(broker, home))
+        newcomer = await stack.enter_async_context(_client(broker, home, seats[11]))
         publisher = await stack.enter_async_context(_client(broker, home, home.device("cam")))
         await asyncio.gather(
             *(publisher.publish(topic, str(i).encode(), qos=1) for i in range(messages)),
@@ -365,6 +371,7 @@ async def test_open_broker_fills_in_where_the_started_broker_listens(
             ready[0].port,
             username=ready[0].orchestrator.username,
             password=ready[0].orchestrator.password,
+            identifier=ready[0].orchestrator.username,
         ):
             pass
 

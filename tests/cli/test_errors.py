@@ -178,7 +178,7 @@ async def test_devices_after_up_stopped_asks_whether_it_runs(broker_kind: str, t
     assert port is not None
     one_error(
         result,
-        f"could not connect to 127.0.0.1:{port.group(1)} as demo.$controller: [Errno 111] Connection refused "
+        f"could not connect to 127.0.0.1:{port.group(1)} as demo.$controller-1: [Errno 111] Connection refused "
         f"(is `hyperhome up` running? {creds} names this broker)",
     )
 

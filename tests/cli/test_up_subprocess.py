@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhome.broker.credentials import HomeCredentials
+from hyperhome.broker.credentials import CONTROLLER_SEATS, HomeCredentials
 from tests.processes import hyperhome_up, run
 
 
@@ -49,7 +49,12 @@ async def running_up(broker_kind: str, tmp_path: Path) -> AsyncIterator[HomeCred
 async def test_up_is_driven_by_mosquitto_clients(running_up: HomeCredentials) -> None:
     sub, pub = _need("mosquitto_sub"), _need("mosquitto_pub")
     creds = running_up
-    login = ["-h", creds.host, "-p", str(creds.port), "-u", creds.controller.username, "-P", creds.controller.password]
+    # a login has one client id (docs/protocol.md): the controller's own for the subscriber, and
+    # a seat of the controller (its password, its own client id) for the publisher beside it
+    where = ["-h", creds.host, "-p", str(creds.port), "-P", creds.controller.password]
+    login = [*where, "-u", creds.controller.username, "-i", creds.controller.username]
+    seat = f"{creds.controller.username}-{CONTROLLER_SEATS}"
+    seat_login = [*where, "-u", seat, "-i", seat]
     base = f"{creds.root}/{creds.home}"
     # the retained state of the AC, as any client sees it
     code, out, err = await run(sub, *login, "-t", f"{base}/living-ac/state", "-C", "1", "-W", "10")
@@ -75,7 +80,7 @@ async def test_up_is_driven_by_mosquitto_clients(running_up: HomeCredentials) ->
         assert (await listener.stdout.readline()).decode().strip() == "online"
     code, _, err = await run(
         pub,
-        *login,
+        *seat_login,
         "-t",
         f"{base}/living-ac/cmd/set",
         "-q",
@@ -107,6 +112,8 @@ async def test_device_login_cannot_command_another_device(running_up: HomeCreden
         phone.username,
         "-P",
         phone.password,
+        "-i",
+        phone.username,  # its one client id: this stands in for the phone itself
         "-t",
         f"{creds.root}/{creds.home}/living-ac/cmd/set",
         "-q",

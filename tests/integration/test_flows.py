@@ -215,13 +215,13 @@ async def test_a_device_may_only_ask_on_behalf_of_its_owner(home: Home, controll
     await controller.bus.subscribe(controller.topics.event("$orchestrator", "intent_refused"), on_refused)
     assert home.connect is not None
     assert home.credentials is not None
-    # the laptop's own login (no owner) forges an intent in alice's name
-    forger = home.connect(home.credentials.device("laptop"), client_id="demo.laptop-forger")
-    async with forger:
-        intent = {"intent": "precool", "args": {"target_c": 24, "start_now": True}, "user": "alice"}
-        await forger.publish(home.topics.event("laptop", "intent"), intent)
-        async with asyncio.timeout(10):  # the refusal is immediate: no simulated time needs to pass
-            await refused.wait()
+    # the laptop's own connection (no owner) forges an intent in alice's name
+    forger = home.devices["laptop"].bus
+    assert forger is not None
+    intent = {"intent": "precool", "args": {"target_c": 24, "start_now": True}, "user": "alice"}
+    await forger.publish(home.topics.event("laptop", "intent"), intent)
+    async with asyncio.timeout(10):  # the refusal is immediate: no simulated time needs to pass
+        await refused.wait()
     assert refusals[0]["device"] == "laptop"
     assert refusals[0]["reason"] == "laptop may only ask on behalf of its owner (it has none), not 'alice'"
     assert not [s for s in controller.flows.values() if s["kind"] == "precool"]

@@ -89,11 +89,11 @@ async def test_the_password_travels_only_on_the_two_cmd_topics_no_other_device_c
     home: Home, controller: Controller, recorder: Recorder
 ) -> None:
     assert home.credentials is not None
-    spied = {"laptop": ["phone", "tablet"], "tablet": ["phone"], "car": ["phone", "tablet"]}
+    spied = {"laptop": ["phone", "tablet"], "bob-phone": ["phone", "tablet"], "car": ["phone", "tablet"]}
     async with spies(home, spied) as seen:
         flow_id = await share_started_by_the_tablet(home, controller)
         for spy in spied:  # control messages each spy may read, sent after everything else
-            await controller.request(spy, "ping", {}, timeout_s=5)
+            await controller.bus.publish(home.topics.cmd(spy, "ping"), {"id": f"ping-{spy}", "args": {}})
         await asyncio.gather(*(seen[spy].wait_for_ping() for spy in spied))
     (start,) = recorder.json_on("/phone/cmd/hotspot.start")
     password = start["args"]["password"]
@@ -124,22 +124,27 @@ class _Spy:
 
 @contextlib.asynccontextmanager
 async def spies(home: Home, spied: dict[str, list[str]]) -> AsyncIterator[dict[str, _Spy]]:
-    """Raw MQTT clients logged in as devices, subscribed to other devices' ``cmd`` topics.
+    """Raw MQTT clients logged in as devices that take no part, subscribed to other devices' ``cmd``
+    topics.
 
-    Access control refuses those subscriptions (amqtt in the SUBACK; Mosquitto grants them and
-    filters every delivery); each spy's own ``cmd/ping``, which it may read, closes the watch.
+    A login has one client id (broker/identity.py), so each spied device is stopped first and
+    its spy connects in its place. Access control refuses those subscriptions (amqtt in the
+    SUBACK; Mosquitto grants them and filters every delivery); each spy's own ``cmd/ping``, which
+    it may read, closes the watch.
     """
     assert home.credentials is not None
     assert home.endpoint is not None
     result: dict[str, _Spy] = {}
     async with contextlib.AsyncExitStack() as stack:
         for device, targets in spied.items():
+            await home.devices[device].stop()
             login: Login = home.credentials.device(device)
             client = aiomqtt.Client(
                 home.endpoint.host,
                 home.endpoint.port,
                 username=login.username,
                 password=login.password,
+                identifier=login.username,
                 protocol=aiomqtt.ProtocolVersion.V311,
                 timeout=WALL_WAIT_S,
             )

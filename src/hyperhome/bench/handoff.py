@@ -62,6 +62,7 @@ from hyperhome.bench.report import (
 )
 from hyperhome.broker.client import BusClient, Message
 from hyperhome.broker.credentials import HomeCredentials, Login
+from hyperhome.broker.identity import client_id_of_login
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import Topics
 from hyperhome.broker.wire import Frame
@@ -169,6 +170,8 @@ async def _measure(
         await ctl.send(tablet, "call.start", {"with": "bench"}, timeout_s=REPLY_TIMEOUT_S)
         done = await _switches(ctl, home.topics, sink, phone, tablet, switches=switches, via=via)
         assert home.credentials is not None
+        for device in (phone, tablet):  # the floor's raw clients log in as them
+            await home.devices[device].stop()
         floor = await _floor(home.credentials, home.topics, phone, tablet, floor_samples)
     return _summary(done, sink, floor, via)
 
@@ -312,7 +315,9 @@ async def _raw(creds: HomeCredentials, login: Login) -> AsyncIterator[aiomqtt.Cl
         creds.port,
         username=login.username,
         password=login.password,
-        identifier=f"{creds.home}.$bench-{secrets.token_hex(3)}",  # its own, whatever the login
+        # on HyperHome's brokers a login has one client id (identity.py): whoever else uses the
+        # login must have stopped; an operator's own login gets an id of its own
+        identifier=client_id_of_login(login.username) or f"{creds.home}.$bench-{secrets.token_hex(3)}",
         protocol=aiomqtt.ProtocolVersion.V311,
         tls_context=creds.tls.context() if creds.tls is not None else None,
         timeout=math.inf,

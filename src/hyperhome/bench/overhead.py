@@ -55,6 +55,7 @@ async def _measure(choice: BrokerChoice, messages: int) -> dict[str, Any]:
         device = home.devices[ac]
         topic = home.topics.state(other)  # the other AC's own state topic: its login may publish there
         payload = device._state_payload()
+        await home.devices[other].stop()  # the raw client logs in as the other AC, with its client id
         async with _raw(home.credentials, home.credentials.device(other)) as raw:
 
             async def raw_publish() -> None:

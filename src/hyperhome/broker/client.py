@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from hyperhome.broker.credentials import HomeCredentials, Login, TlsFiles
 from hyperhome.broker.filters import cover, within
+from hyperhome.broker.identity import client_id_of_login
 from hyperhome.broker.wire import dumps, loads
 from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
 
@@ -216,7 +217,12 @@ class BusClient:
     ) -> None:
         self.endpoint = endpoint
         self.login = login
-        self.client_id = client_id or f"{login.username}-{next(_client_ids)}-{random.getrandbits(24):06x}"
+        # by default the one client id the login may use on HyperHome's brokers (identity.py)
+        self.client_id = (
+            client_id
+            or client_id_of_login(login.username)
+            or f"{login.username}-{next(_client_ids)}-{random.getrandbits(24):06x}"
+        )
         self._will = will
         self._on_connect = on_connect
         self._barrier = barrier

@@ -3,7 +3,10 @@
 Every client logs in with its own username and password. A username is
 ``{home}.{name}`` where ``name`` is a device id, ``$orchestrator``, ``$controller`` or ``$clock``
 (the virtual clock's barrier coordinator); ``.`` never occurs in an id, so the home and the
-principal can always be read back from a username.
+principal can always be read back from a username. The controller's login also comes in
+``CONTROLLER_SEATS`` seats, ``{home}.$controller-{n}`` with the controller's password: a client
+id belongs to one login (``broker/identity.py``), and several controllers of a home may be
+connected at once, each in its own seat.
 
 On a broker HyperHome does not run (a URL), the logins are the operator's: one for every client
 (from the URL) or one per client (``ClientLogins``, from ``--logins FILE``). Whatever the login,
@@ -37,6 +40,9 @@ class Role(StrEnum):
 
 _ROLE_NAMES = {Role.ORCHESTRATOR: ORCHESTRATOR, Role.CONTROLLER: CONTROLLER, Role.CLOCK: CLOCK}
 
+CONTROLLER_SEATS = 16
+"""Controllers of one home that may be connected at once under HyperHome's logins (seats 1..16)."""
+
 
 class Principal(BaseModel):
     """Who a login is: a role in one home (and which device, for a device)."""
@@ -46,10 +52,12 @@ class Principal(BaseModel):
     home: str
     role: Role
     device: str | None = None
+    seat: int | None = None
+    """A controller's seat (1..CONTROLLER_SEATS), or None for the controller's own login."""
 
     @property
     def name(self) -> str:
-        """The name used in topics and usernames: the device id or ``$orchestrator`` etc."""
+        """The name used in topics: the device id or ``$orchestrator`` etc. (a seat's is ``$controller``)."""
         if self.role is Role.DEVICE:
             assert self.device is not None
             return self.device
@@ -57,7 +65,9 @@ class Principal(BaseModel):
 
     @property
     def username(self) -> str:
-        return f"{self.home}.{self.name}"
+        """``{home}.{name}``, and ``-{seat}`` after a controller seat's."""
+        seat = f"-{self.seat}" if self.seat is not None else ""
+        return f"{self.home}.{self.name}{seat}"
 
     @classmethod
     def named(cls, home: str, name: str) -> Principal | None:
@@ -72,12 +82,23 @@ class Principal(BaseModel):
         for role, role_name in _ROLE_NAMES.items():
             if name == role_name:
                 return cls(home=home, role=role)
+        seat = _seat_of(name)
+        if seat is not None:
+            return cls(home=home, role=Role.CONTROLLER, seat=seat)
         try:
             check_id(home)
             check_id(name)
         except ConfigError:
             return None
         return cls(home=home, role=Role.DEVICE, device=name)
+
+
+def _seat_of(name: str) -> int | None:
+    """``3`` for ``$controller-3`` (seats 1..CONTROLLER_SEATS), else None."""
+    prefix, sep, number = name.partition("-")
+    if prefix != CONTROLLER or not sep or not number.isdigit() or number != str(int(number)):
+        return None
+    return int(number) if 1 <= int(number) <= CONTROLLER_SEATS else None
 
 
 def client_id_of(home: str, name: str) -> str:
@@ -94,6 +115,16 @@ class Login(BaseModel):
 
     username: str
     password: str = Field(repr=False)
+
+
+def controller_seats(home: str, controller: Login) -> list[tuple[Login, Principal]]:
+    """The seats of ``home``'s controller login, if it is HyperHome's ``{home}.$controller``
+    (an operator's own controller login on a broker by URL has none): each
+    ``{home}.$controller-{n}`` with the controller's password."""
+    if controller.username != client_id_of(home, CONTROLLER):
+        return []
+    seats = [Principal(home=home, role=Role.CONTROLLER, seat=n) for n in range(1, CONTROLLER_SEATS + 1)]
+    return [(Login(username=who.username, password=controller.password), who) for who in seats]
 
 
 def new_password() -> str:
@@ -200,13 +231,14 @@ class HomeCredentials(BaseModel):
         return login
 
     def logins(self) -> list[tuple[Login, Principal]]:
-        """Every login with the principal it stands for."""
+        """Every login with the principal it stands for, the controller's seats included."""
         out = [
             (self.controller, Principal(home=self.home, role=Role.CONTROLLER)),
             (self.orchestrator, Principal(home=self.home, role=Role.ORCHESTRATOR)),
             (self.clock, Principal(home=self.home, role=Role.CLOCK)),
         ]
         out += [(login, Principal(home=self.home, role=Role.DEVICE, device=d)) for d, login in self.devices.items()]
+        out += controller_seats(self.home, self.controller)
         return out
 
     def device(self, device: str) -> Login:

@@ -9,10 +9,16 @@ Only two amqtt plugins are loaded, both ours: ``LoginPlugin`` (a known username 
 password, nothing else) and ``AccessPlugin`` (the rules of ``acl.Policy``). amqtt's defaults
 (anonymous access, ``$SYS``, packet logging) are not. Both plugins read one shared
 ``AccessTable``, handed to them through their ``Config`` dataclass, so ``add_home`` works
-while the broker runs.
+while the broker runs. A client id belongs to its login (``identity.py``): a CONNECT with
+another login's client id is refused like a wrong password.
 
 amqtt 0.12.1 faults worked around here (see ``_Broker`` and ``LoginPlugin``):
 
+- a CONNECT is authenticated only after amqtt has deleted (clean session) or rewritten
+  (persistent session) the session of its client id: a refused CONNECT with a device's client
+  id left that device connected but deaf, and a valid login with another's client id and a
+  persistent session was handed that session, with the subscriptions and retained messages its
+  own rules forbid. Every CONNECT is judged first here (``_Broker._initialize_client_session``);
 - a client that connects is sent the retained messages of *every* session's subscriptions,
   not only its own, which would leak another home's retained state past access control;
 - a SUBSCRIBE arriving while a message is being delivered can make amqtt lose that message
@@ -31,20 +37,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from amqtt.adapters import ReaderAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.errors import BrokerError as AmqttBrokerError
 from amqtt.errors import PluginError, PluginLoadError
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.connect import ConnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
 
 from hyperhome.broker.acl import Policy
+from hyperhome.broker.identity import bound_client_id
 from hyperhome.errors import BrokerError
 
 if TYPE_CHECKING:
     from asyncio import StreamReader, StreamWriter
     from types import TracebackType
 
-    from amqtt.session import Session
+    from amqtt.adapters import WriterAdapter
+    from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 
     from hyperhome.broker.credentials import HomeCredentials
 
@@ -58,6 +70,7 @@ class AccessTable:
 
     def __init__(self) -> None:
         self._passwords: dict[str, bytes] = {}
+        self._client_ids: dict[str, str] = {}
         self._policy = Policy()
         self._checks: dict[str, Callable[[str | None, str], bool]] = {
             Action.PUBLISH: self._policy.may_publish,
@@ -69,6 +82,7 @@ class AccessTable:
     def add_home(self, creds: HomeCredentials) -> None:
         for login, principal in creds.logins():
             self._passwords[login.username] = login.password.encode()
+            self._client_ids[login.username] = bound_client_id(principal)
             self._policy.add(login.username, principal, creds.root)
         self._decisions.clear()
 
@@ -77,6 +91,10 @@ class AccessTable:
         if expected is None or password is None:
             return False
         return hmac.compare_digest(expected, password.encode())
+
+    def admits(self, username: str | None, password: str | None, client_id: str | None) -> bool:
+        """A known login with its password, connecting with its own client id (identity.py)."""
+        return self.authenticate(username, password) and client_id == self._client_ids.get(username or "")
 
     def allows(self, action: str, username: str | None, topic: str) -> bool:
         """The policy's answer for one action, remembered (it is asked on every delivery)."""
@@ -137,13 +155,55 @@ class _Broker(Broker):  # type: ignore[misc]
       session holds; only its own subscriptions count here.
     - Sockets: when a client has already reset the connection, amqtt's ``write_eof`` fails and it
       never closes the socket (a ResourceWarning later); each connection is closed when done.
+    - Identity: see ``_initialize_client_session``.
     """
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, table: AccessTable) -> None:
         super().__init__(config)
         access = self.plugins_manager.get_plugin(AccessPlugin.__name__)
         assert isinstance(access, AccessPlugin)
         self._access = access
+        self._table = table
+
+    async def _initialize_client_session(
+        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
+    ) -> tuple[BrokerProtocolHandler | None, Session]:
+        """Judge the CONNECT before amqtt touches the session stored under its client id.
+
+        amqtt's own method reads the CONNECT and at once deletes (clean session) or takes over
+        and rewrites (persistent session) the session of that client id; the login is checked
+        later, in ``_handle_client_session``. No plugin hook runs in between (``PACKET_RECEIVED``
+        is fired as a task nobody waits for), so this override reads the CONNECT first, from a
+        reader that records what it read, and decides: a login with its password and its own
+        client id goes on to amqtt's unchanged method, which re-reads the same bytes from a
+        replay of them and then finds, at most, a session of that same login (its reconnect); any
+        other CONNECT gets CONNACK 5 ("not authorised", what a wrong password gets from both
+        brokers) and its connection is closed, with nothing of the session table read or
+        written. A CONNECT that does not parse is replayed to amqtt, which refuses it as before.
+        """
+        recorded = _Recording(reader)
+        try:
+            connect = await ConnectPacket.from_stream(recorded)
+        except Exception:  # not a CONNECT we can judge: amqtt refuses it its own way
+            connect = None
+        if connect is not None and not self._table.admits(connect.username, connect.password, connect.client_id):
+            await _refuse(writer)
+            return None, _REFUSED
+        replay = _Replay(recorded.data, reader)
+        return await super()._initialize_client_session(replay, writer, remote_address, remote_port)  # type: ignore[no-any-return]
+
+    async def _handle_client_session(
+        self,
+        reader: ReaderAdapter,
+        writer: WriterAdapter,
+        client_session: Session,
+        handler: BrokerProtocolHandler | None,
+        server: object,
+        listener_name: str,
+    ) -> None:
+        if client_session is _REFUSED:
+            return  # refused in _initialize_client_session; amqtt's caller releases the connection
+        await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
 
     async def stream_connected(self, reader: StreamReader, writer: StreamWriter, listener_name: str) -> None:
         try:
@@ -168,6 +228,60 @@ class _Broker(Broker):  # type: ignore[misc]
         for sock in sockets:
             return int(sock.getsockname()[1])
         return None
+
+
+_REFUSED = Session()
+"""The session ``_Broker._initialize_client_session`` answers for a refused CONNECT (never stored)."""
+
+
+async def _refuse(writer: WriterAdapter) -> None:
+    try:
+        await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+    except OSError:
+        pass  # the client is gone already
+    finally:
+        await writer.close()
+
+
+class _Recording(ReaderAdapter):  # type: ignore[misc]
+    """Reads through ``inner`` and keeps every byte read (the CONNECT, to replay to amqtt)."""
+
+    def __init__(self, inner: ReaderAdapter) -> None:
+        self._inner = inner
+        self.data = bytearray()
+
+    async def read(self, n: int = -1) -> bytes:
+        data: bytes = await self._inner.read(n)
+        self.data += data
+        return data
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
+
+
+class _Replay(ReaderAdapter):  # type: ignore[misc]
+    """Serves ``head`` first, then reads from ``inner``."""
+
+    def __init__(self, head: bytes | bytearray, inner: ReaderAdapter) -> None:
+        self._head = bytes(head)
+        self._inner = inner
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self._head:
+            data: bytes = await self._inner.read(n)
+            return data
+        if n < 0:
+            head, self._head = self._head, b""
+            rest: bytes = await self._inner.read(n)
+            return head + rest
+        head, self._head = self._head[:n], self._head[n:]
+        if len(head) < n:
+            more: bytes = await self._inner.read(n - len(head))
+            head += more
+        return head
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
 
 
 class _DropStartupTraceback(logging.Filter):
@@ -269,7 +383,7 @@ class EmbeddedBroker:
         quiet = _DropStartupTraceback()
         amqtt_logger.addFilter(quiet)
         try:
-            broker = _Broker(config)
+            broker = _Broker(config, self._table)
             await broker.start()
         except (AmqttBrokerError, PluginError, PluginLoadError, OSError) as exc:
             reason = exc.__cause__ or exc

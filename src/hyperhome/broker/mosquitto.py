@@ -5,11 +5,18 @@ async with MosquittoBroker([creds]) as broker:     # a free port on 127.0.0.1
     print(broker.host, broker.port, broker.conf_path)
 ```
 
-Everything it needs is written into a private directory (mode 0700): ``mosquitto.conf``, a
-password file hashed by ``mosquitto_passwd -U`` (one call for every login), the ``acl_file``
-rendered by ``acl.mosquitto_acl`` from the same rules the embedded broker uses, and
+Everything it needs is written into a private directory (mode 0700): ``mosquitto.conf``, the
+configuration of Mosquitto's Dynamic Security plugin (``dynsec.json``: every login, its password
+hashed, and the one client id it may connect with, ``identity.bound_client_id``), the
+``acl_file`` rendered by ``acl.mosquitto_acl`` from the same rules the embedded broker uses, and
 ``mosquitto.log`` (errors and warnings only). A directory it created is removed on exit; a
 ``workdir`` given by the caller is kept, for reading.
+
+Why the plugin: a ``password_file`` checks a login's password only, so any valid login could
+connect with another client's id and Mosquitto would disconnect that client. The plugin refuses
+a login's CONNECT with any client id but its pinned one (CONNACK 5, as for a wrong password), and
+it does so before Mosquitto looks for a session under that id. It holds no roles: with every
+default access ``false`` it leaves every publish and subscribe decision to the ``acl_file``.
 
 The child dies with its owner: SIGTERM on leaving the context (SIGKILL if it lingers), and on
 Linux the kernel sends SIGTERM if this process dies first (``PR_SET_PDEATHSIG``).
@@ -18,8 +25,11 @@ Linux the kernel sends SIGTERM if this process dies first (``PR_SET_PDEATHSIG``)
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -31,12 +41,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from hyperhome.broker.acl import mosquitto_acl
+from hyperhome.broker.identity import bound_client_id
 from hyperhome.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from hyperhome.broker.credentials import HomeCredentials, Principal
+    from hyperhome.broker.credentials import HomeCredentials, Login, Principal
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
@@ -51,6 +62,10 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 # disconnects the client. Large enough that the emulator's bursts are never dropped.
 _MAX_QUEUED_MESSAGES = 1_000_000
 
+_DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/lib64", "/usr/local/lib")
+_DYNSEC_ITERATIONS = 101  # what mosquitto_ctrl uses
+
 
 def find_mosquitto() -> str | None:
     """Path of the ``mosquitto`` binary (on PATH, or in the usual sbin directories), or None."""
@@ -60,6 +75,16 @@ def find_mosquitto() -> str | None:
 def _find_tool(name: str, *first_in: Path) -> str | None:
     path = os.pathsep.join([*map(str, first_in), os.environ.get("PATH", ""), _SEARCH_PATH])
     return shutil.which(name, path=path)
+
+
+def find_dynsec_plugin(binary_dir: Path | None = None) -> str | None:
+    """Path of Mosquitto's Dynamic Security plugin (it comes with mosquitto 2.0), or None."""
+    dirs = [*([binary_dir.parent / "lib"] if binary_dir else []), *map(Path, _PLUGIN_DIRS)]
+    for folder in dirs:
+        for candidate in (folder / _DYNSEC_PLUGIN, folder / "mosquitto" / _DYNSEC_PLUGIN):
+            if candidate.is_file():
+                return str(candidate)
+    return None
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -106,15 +131,31 @@ def _write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
-def _plain_passwords(homes: Iterable[HomeCredentials]) -> str:
-    lines = []
+def _dynsec_config(homes: Iterable[HomeCredentials]) -> str:
+    """The Dynamic Security plugin's configuration: every login with its password (hashed as the
+    plugin does: PBKDF2-SHA512, a random salt) and its one client id; no roles, no admin."""
+    clients = []
     for creds in homes:
-        for login, _principal in creds.logins():
-            if ":" in login.username or "\n" in login.username + login.password:
-                msg = f"login {login.username!r}: Mosquitto needs usernames without ':' and no newlines"
+        for login, principal in creds.logins():
+            if "\n" in login.username + login.password:
+                msg = f"login {login.username!r}: Mosquitto needs usernames and passwords without newlines"
                 raise ConfigError(msg)
-            lines.append(f"{login.username}:{login.password}\n")
-    return "".join(lines)
+            clients.append(_dynsec_client(login, bound_client_id(principal)))
+    no_access = {"publishClientSend": False, "publishClientReceive": False, "subscribe": False, "unsubscribe": False}
+    return json.dumps({"clients": clients, "groups": [], "roles": [], "defaultACLAccess": no_access}, indent=1)
+
+
+def _dynsec_client(login: Login, client_id: str) -> dict[str, object]:
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", login.password.encode(), salt, _DYNSEC_ITERATIONS)
+    return {
+        "username": login.username,
+        "clientid": client_id,
+        "password": base64.b64encode(digest).decode(),
+        "salt": base64.b64encode(salt).decode(),
+        "iterations": _DYNSEC_ITERATIONS,
+        "roles": [],
+    }
 
 
 def _acl(homes: Iterable[HomeCredentials]) -> str:
@@ -129,7 +170,7 @@ class MosquittoBroker:
     """A ``mosquitto`` child process, an async context manager; see the module docstring.
 
     ``port=None`` picks a free port. ``binary`` defaults to ``find_mosquitto()``. After entering,
-    ``.host``, ``.port``, ``.conf_path``, ``.passwd_path``, ``.acl_path`` and ``.log_path`` say
+    ``.host``, ``.port``, ``.conf_path``, ``.dynsec_path``, ``.acl_path`` and ``.log_path`` say
     where it listens and what it was given.
     """
 
@@ -159,8 +200,8 @@ class MosquittoBroker:
         return self._path("mosquitto.conf")
 
     @property
-    def passwd_path(self) -> Path:
-        return self._path("passwd")
+    def dynsec_path(self) -> Path:
+        return self._path("dynsec.json")
 
     @property
     def acl_path(self) -> Path:
@@ -244,12 +285,18 @@ class MosquittoBroker:
             self.dir = self._workdir
 
     async def _write_files(self, binary_dir: Path) -> None:
-        _write_private(self.passwd_path, _plain_passwords(self.homes))
-        await _hash_passwords(self.passwd_path, binary_dir)
+        plugin = find_dynsec_plugin(binary_dir)
+        if plugin is None:
+            msg = (
+                f"mosquitto's Dynamic Security plugin ({_DYNSEC_PLUGIN}, part of mosquitto 2.0) was not found "
+                f"in {', '.join(_PLUGIN_DIRS)}; HyperHome needs it to bind each client id to its login"
+            )
+            raise BrokerError(msg)
+        _write_private(self.dynsec_path, _dynsec_config(self.homes))
         _write_private(self.acl_path, _acl(self.homes))
-        _write_private(self.conf_path, self._conf())
+        _write_private(self.conf_path, self._conf(plugin))
 
-    def _conf(self) -> str:
+    def _conf(self, plugin: str) -> str:
         return "\n".join(
             [
                 "# Generated by HyperHome for one run. Do not edit.",
@@ -257,7 +304,9 @@ class MosquittoBroker:
                 *(["user root"] if os.geteuid() == 0 else []),
                 f"listener {self.port} {self.host}",
                 "allow_anonymous false",
-                f"password_file {self.passwd_path}",
+                # logins and their client ids (see the module docstring); the acl_file decides access
+                f"plugin {plugin}",
+                f"plugin_opt_config_file {self.dynsec_path}",
                 f"acl_file {self.acl_path}",
                 "persistence false",
                 "log_dest stderr",
@@ -323,7 +372,8 @@ class MosquittoBroker:
 
 
 async def _hash_passwords(path: Path, binary_dir: Path) -> None:
-    """Hash the plain ``user:password`` lines in place, every login in one call."""
+    """Hash the plain ``user:password`` lines of a ``password_file`` in place, every login in one call
+    (for a Mosquitto run from a password file, as the tests run an operator's own)."""
     tool = _find_tool("mosquitto_passwd", binary_dir)
     if tool is None:
         msg = f"mosquitto_passwd not found next to mosquitto ({binary_dir}) or on PATH (it comes with mosquitto)"

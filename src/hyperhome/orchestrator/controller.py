@@ -1,7 +1,8 @@
 """A controller client: what the CLI, the web API, tests and users' apps drive a home with.
 
 It logs in with the home's controller credentials (publish ``+/cmd/#``, subscribe to the whole
-home), keeps a ``Registry`` of the devices, and sends commands and waits for their replies::
+home), in a seat of its own (``broker/identity.py``: a client id belongs to one login), keeps a
+``Registry`` of the devices, and sends commands and waits for their replies::
 
     async with Controller(MqttConnector(endpoint), creds.controller, topics) as home:
         reply = await home.send("living-ac", "set", {"target_c": 24})
@@ -14,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hyperhome.broker.client import Bus, Connector, Message
 from hyperhome.broker.credentials import Login, client_id_of
+from hyperhome.broker.identity import claim_seat
 from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR, Topics
 from hyperhome.broker.wire import FlowState, Reply
 from hyperhome.orchestrator.registry import Registry
@@ -52,23 +55,44 @@ class Controller:
         self._bounded = clock_bound(clock)
         self._echoes: dict[str, asyncio.Future[None]] = {}
         self._flows_changed = asyncio.Event()
-        # several controllers of a home may be connected at once (CLI, web API, a scenario run)
+        # several controllers of a home may be connected at once (CLI, web API, a scenario run):
+        # with HyperHome's logins each takes a seat, a login whose one client id is its own
+        self._seat = None if client_id else claim_seat(topics.home, login)
+        if self._seat is not None:
+            weakref.finalize(self, self._seat.release)
+            login, client_id = self._seat.login, self._seat.client_id
         client_id = client_id or f"{client_id_of(topics.home, CONTROLLER)}-{secrets.token_hex(3)}"
         self.bus: Bus = connect(login, client_id=client_id, sync_name=CONTROLLER)
         self.requests = Requester(self.bus, topics, bound=self._bounded)
 
     async def __aenter__(self) -> Controller:
-        await self.registry.attach(self.bus)
-        await self.requests.attach()
-        await self.bus.subscribe(self.topics.flow("+"), self._on_flow)
-        await self.bus.subscribe(self.topics.sync(CONTROLLER), self._on_echo)
-        await self.bus.__aenter__()
+        try:
+            await self.registry.attach(self.bus)
+            await self.requests.attach()
+            await self.bus.subscribe(self.topics.flow("+"), self._on_flow)
+            await self.bus.subscribe(self.topics.sync(CONTROLLER), self._on_echo)
+            await self.bus.__aenter__()
+        except BaseException:
+            self._release_seat()
+            raise
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.bus.__aexit__(exc_type, exc, tb)
+        try:
+            await self.bus.__aexit__(exc_type, exc, tb)
+        finally:
+            self._release_seat()
+
+    @property
+    def client_id(self) -> str:
+        """This controller's MQTT client id (its seat's, with HyperHome's logins)."""
+        return self.bus.client_id
+
+    def _release_seat(self) -> None:
+        if self._seat is not None:
+            self._seat.release()
 
     # -- registry -----------------------------------------------------------------------------
     async def synced(self, timeout_s: float = 10.0) -> Registry:

@@ -331,7 +331,8 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
             + (_faults_line(running, url) if running.faults is not None else "")
             + f"credentials {creds_path} (mode 0600)\n"
             + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
-            + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} {tls_options}-u '{ctl.username}' "
+            + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} {tls_options}"
+            f"-u '{ctl.username}' -i '{ctl.username}' "
             f"-P \"$(jq -r .controller.password {creds_path})\" -t '{topic.everything}' -v\n"
             f'drive:  hyperhome send living-ac set \'{{"power": true, "target_c": 24}}\'',
             title="HyperHome is up",

@@ -47,8 +47,9 @@ import aiomqtt
 from hyperhome.bench.reliability.rows import Row
 from hyperhome.bench.report import BenchError
 from hyperhome.broker.acl import Policy
-from hyperhome.broker.credentials import HomeCredentials, Login, Principal, Role, client_id_of
+from hyperhome.broker.credentials import HomeCredentials, Login, Principal, Role, controller_seats
 from hyperhome.broker.filters import within
+from hyperhome.broker.identity import bound_client_id
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import CLOCK, CONTROLLER, ORCHESTRATOR, SYNC, Topics
 from hyperhome.scenarios.homefile import load_home
@@ -134,10 +135,15 @@ def policy_for(homes: list[HomeCredentials]) -> Policy:
     return policy
 
 
+def probed_logins(creds: HomeCredentials) -> list[tuple[Login, Principal]]:
+    """The logins the matrix tries: every one but the controller's seats, which are the controller
+    login's own family (its password, its rights; the witness holds one of them)."""
+    return [(login, principal) for login, principal in creds.logins() if principal.seat is None]
+
+
 def _own_client_id(principal: Principal) -> str:
-    """The client id the contract gives this login's client (a controller's is one of many)."""
-    base = client_id_of(principal.home, principal.name)
-    return f"{base}-{secrets.token_hex(3)}" if principal.role is Role.CONTROLLER else base
+    """The one client id the contract lets this login connect with (broker/identity.py)."""
+    return bound_client_id(principal)
 
 
 # -- connections --------------------------------------------------------------------------------
@@ -254,8 +260,8 @@ async def _setup(choice: BrokerChoice, devices: int | None) -> AsyncIterator[_Se
         )
         witnesses: dict[str, _Probe] = {}
         for creds in homes:
-            controller = Principal(home=creds.home, role=Role.CONTROLLER)
-            witness = await stack.enter_async_context(_connected(creds, creds.controller, _own_client_id(controller)))
+            seat, principal = controller_seats(creds.home, creds.controller)[-1]
+            witness = await stack.enter_async_context(_connected(creds, seat, _own_client_id(principal)))
             await witness.client.subscribe(Topics(creds.home, creds.root).everything, qos=1)
             witnesses[creds.home] = witness
         logins = [
@@ -263,7 +269,7 @@ async def _setup(choice: BrokerChoice, devices: int | None) -> AsyncIterator[_Se
                 creds, principal, await stack.enter_async_context(_connected(creds, login, _own_client_id(principal)))
             )
             for creds in homes
-            for login, principal in creds.logins()
+            for login, principal in probed_logins(creds)
         ]
         yield _Setup(homes, policy_for(homes), topics, filters, witnesses, logins)
 
@@ -441,8 +447,8 @@ def bad_attempts(homes: list[HomeCredentials]) -> list[_Attempt]:
     out: list[_Attempt] = []
     for creds in homes:
         other = next(c for c in homes if c.home != creds.home)
-        counterpart = {p.name: login for login, p in other.logins()}
-        logins = creds.logins()
+        counterpart = {p.name: login for login, p in probed_logins(other)}
+        logins = probed_logins(creds)
         for n, (login, principal) in enumerate(logins):
             client_id = _own_client_id(principal)
             neighbour = logins[(n + 1) % len(logins)][0]
