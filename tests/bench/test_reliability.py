@@ -131,6 +131,8 @@ async def test_bench_reliability_runs_end_to_end_and_writes_its_json(broker_kind
         "60",
         "--home-devices",
         "1",
+        "--takeovers",
+        "1",
         "--json",
         str(target),
     )
@@ -141,13 +143,14 @@ async def test_bench_reliability_runs_end_to_end_and_writes_its_json(broker_kind
     assert data["machine"]["cpu"]
     assert data["machine"]["cores"] >= 1
     figures = data["reliability"][broker_kind]
-    assert set(figures) == {"acl_publish", "acl_subscribe", "bad_logins", "fuzz"}
-    for row in ("acl_publish", "acl_subscribe", "bad_logins"):
+    assert set(figures) == {"acl_publish", "acl_subscribe", "bad_logins", "takeover", "fuzz"}
+    assert figures["takeover"]["attempts"] == 100
+    for row in ("acl_publish", "acl_subscribe", "bad_logins", "takeover"):
         assert figures[row]["attempts"] > 0
         assert (figures[row]["leaked"], figures[row]["refused"]) == (0, figures[row]["attempts"])
     assert figures["fuzz"]["attempts"] == 60
     assert figures["fuzz"]["duplicated"] == 0
-    assert data["details"]["reliability"]["size"] == {"devices": 1, "payloads": 60, "seed": fuzz.SEED}
+    assert data["details"]["reliability"]["size"] == {"devices": 1, "payloads": 60, "seed": fuzz.SEED, "takeovers": 1}
 
 
 async def test_without_hypothesis_the_bench_says_what_to_install(

@@ -116,6 +116,12 @@ def bench(
             show_default="all nine",
         ),
     ] = None,
+    takeovers: Annotated[
+        int,
+        typer.Option(
+            "--takeovers", help="reliability: runs of the client-id takeover matrix (100 CONNECTs each).", min=1
+        ),
+    ] = 3,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if a target is missed (reliability: anything leaked or lost).")
     ] = False,
@@ -142,6 +148,7 @@ def bench(
         "rate": rate,
         "payloads": payloads,
         "home_devices": home_devices,
+        "takeovers": takeovers,
     }
     options = {
         "switches": switches,
@@ -155,6 +162,7 @@ def bench(
         "rate": rate,
         "payloads": payloads,
         "home_devices": home_devices,
+        "takeovers": takeovers,
     }
     if BenchName.RELIABILITY in names and not _has_hypothesis():
         if name is not BenchName.ALL:
@@ -202,7 +210,7 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], o: dict[
             case BenchName.RELIABILITY:
                 from hyperhome.bench import reliability
 
-                size = reliability.Size(devices=o["home_devices"])
+                size = reliability.Size(devices=o["home_devices"], takeovers=o["takeovers"])
                 if o["payloads"] is not None:
                     size = dataclasses.replace(size, payloads=o["payloads"])
                 result = await reliability.run(choices, size=size, progress=say)

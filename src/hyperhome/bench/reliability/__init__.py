@@ -9,6 +9,9 @@ functions at a small size (tests/bench/test_reliability.py):
 
 - ``access.acl_matrix``: forged publishes and forbidden subscriptions of every login of two homes;
 - ``access.bad_logins``: wrong, missing and borrowed passwords, unknown users, anonymous;
+- ``takeover.takeover_matrix``: CONNECTs under another client's id (no login, a wrong password,
+  another valid login; clean and persistent sessions; same home and across homes) against a
+  running home, counting impostors let in, victims affected and messages leaked;
 - ``fuzz.fuzz``: bad payloads to every command of every device and of the orchestrator.
 
 The ACL matrix and the bad logins need a broker that enforces the contract's access control
@@ -22,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hyperhome.bench.reliability import access, fuzz
+from hyperhome.bench.reliability import access, fuzz, takeover
 from hyperhome.bench.reliability.rows import Row
 from hyperhome.bench.report import BenchResult, Progress, broker_key, figures_table, machine, quiet
 from hyperhome.broker.launch import BrokerChoice
@@ -40,6 +43,8 @@ class Size:
     """Fuzz: bad payloads in all."""
     seed: int = fuzz.SEED
     """Fuzz: hypothesis's seed (fixed: every run sends the same payloads)."""
+    takeovers: int = 3
+    """Takeover: how many times the whole matrix runs (100 attempts each)."""
 
 
 FULL = Size()
@@ -57,6 +62,23 @@ async def _bad_logins(choice: BrokerChoice, size: Size, progress: Progress) -> l
     return [await access.bad_logins(choice, devices=size.devices)]
 
 
+async def _takeover(choice: BrokerChoice, size: Size, progress: Progress) -> list[Row]:
+    progress(f"takeover matrix on {choice.describe()}: {size.takeovers} x 100 CONNECTs under another client's id")
+    found = await takeover.takeover_matrix(choice.kind, size=size.takeovers, progress=progress)
+    notes = found.failures[:10] + ([] if found.handoff_intact else ["the camera handoff did not survive"])
+    return [
+        Row(
+            key="takeover",
+            section="client-id takeover",
+            attempts=found.attempts,
+            refused=found.refused,
+            leaked=found.accepted + found.messages_leaked,
+            lost=found.victims_affected + found.offline_notices,
+            details={**found.as_dict(), **({"notes": notes} if notes else {})},
+        )
+    ]
+
+
 async def _fuzz(choice: BrokerChoice, size: Size, progress: Progress) -> list[Row]:
     return [await fuzz.fuzz(choice, payloads=size.payloads, seed=size.seed, progress=progress)]
 
@@ -65,11 +87,7 @@ SECTIONS: tuple[tuple[str, Section, bool], ...] = (
     # (name, section, whether it needs the contract's access control on the broker)
     ("acl", _acl, True),
     ("bad logins", _bad_logins, True),
-    # -- TAKEOVER PLUGS IN HERE (issue 12, part 1; src/hyperhome/bench/reliability/takeover.py) ----
-    # The client-id takeover matrix goes here once takeover.py is merged: a Section wrapping
-    # ``takeover.takeover_matrix(choice, ...)`` whose result becomes ``Row``s (rows.py), e.g.
-    #     async def _takeover(choice, size, progress): return await takeover.takeover_matrix(choice, ...)
-    #     ("takeover", _takeover, True),
+    ("takeover", _takeover, True),
     # -- LATER: broker restart mid-flow, link faults (their own Sections, here) ---------------------
     ("fuzz", _fuzz, False),
 )
