@@ -5,6 +5,10 @@ async with EmbeddedBroker([creds]) as broker:      # a free port on 127.0.0.1
     print(broker.host, broker.port)
 ```
 
+``restart(down_s)`` shuts amqtt down and starts a new one in this process on the same port, for
+outage tests and the scenario fault ``{broker: restart}``: like the managed Mosquitto (which runs
+with ``persistence false``), it comes back with no retained message and no session.
+
 Only two amqtt plugins are loaded, both ours: ``LoginPlugin`` (a known username with its
 password, nothing else) and ``AccessPlugin`` (the rules of ``acl.Policy``). amqtt's defaults
 (anonymous access, ``$SYS``, packet logging) are not. Both plugins read one shared
@@ -38,6 +42,7 @@ from amqtt.errors import PluginError, PluginLoadError
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 
 from hyperhome.broker.acl import Policy
+from hyperhome.broker.restart import WhileDown, stay_down
 from hyperhome.errors import BrokerError
 
 if TYPE_CHECKING:
@@ -252,19 +257,35 @@ class EmbeddedBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         broker, self._broker = self._broker, None
-        amqtt_logger = logging.getLogger("amqtt.broker")
-        leftovers = _DropShutdownLeftovers()
-        amqtt_logger.addFilter(leftovers)
         try:
             if broker is not None:
-                await _shutdown(broker)
+                await _quiet_shutdown(broker)
         finally:
-            amqtt_logger.removeFilter(leftovers)
             _QuietAmqtt.release()
 
-    async def _start(self) -> _Broker:
-        where = f"{self.host}:{self._requested_port or 'any free port'}"
-        config = _config(self._table, self.host, self._requested_port or 0)
+    async def restart(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
+        """Shut the broker down, stay down ``down_s`` wall-clock seconds, and start it again on its port.
+
+        Every connection is closed and the broker forgets its retained messages and sessions, as
+        the managed Mosquitto does when it is killed (``persistence false``): what clients own, they
+        republish when they reconnect. Returns once the new broker listens on the same host and
+        port (the clients reconnect by themselves, with their backoff). ``while_down`` is awaited
+        while the broker is down (its time counts towards ``down_s``), for a test to act in the
+        outage. BrokerError if it is not running or cannot start again (its port was taken).
+        """
+        broker, port = self._broker, self.port
+        if broker is None or port is None:
+            msg = "this EmbeddedBroker is not running; nothing to restart"
+            raise BrokerError(msg)
+        self._broker = None
+        await _quiet_shutdown(broker)
+        await stay_down(down_s, while_down)
+        self._broker = await self._start(port)
+
+    async def _start(self, port: int | None = None) -> _Broker:
+        port = port if port is not None else self._requested_port
+        where = f"{self.host}:{port or 'any free port'}"
+        config = _config(self._table, self.host, port or 0)
         amqtt_logger = logging.getLogger("amqtt.broker")
         quiet = _DropStartupTraceback()
         amqtt_logger.addFilter(quiet)
@@ -283,6 +304,16 @@ class EmbeddedBroker:
             msg = f"embedded broker started on {where} but amqtt does not say which port it bound"
             raise BrokerError(msg)
         return broker
+
+
+async def _quiet_shutdown(broker: _Broker) -> None:
+    amqtt_logger = logging.getLogger("amqtt.broker")
+    leftovers = _DropShutdownLeftovers()
+    amqtt_logger.addFilter(leftovers)
+    try:
+        await _shutdown(broker)
+    finally:
+        amqtt_logger.removeFilter(leftovers)
 
 
 async def _shutdown(broker: _Broker) -> None:

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 
 from hyperhome.broker.client import Endpoint, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
-from hyperhome.broker.launch import BrokerChoice, open_broker
+from hyperhome.broker.launch import BrokerChoice, launch_broker
+from hyperhome.broker.restart import Restartable, WhileDown
 from hyperhome.broker.sync import SyncBarrier
 from hyperhome.broker.topics import Topics
 from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
 from hyperhome.devices.clock import Clock, VirtualClock, make_clock
+from hyperhome.errors import ConfigError
 from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
@@ -72,6 +74,8 @@ class Home:
         self.connect: MqttConnector | None = None
         self.devices: dict[str, Device] = {}
         self.orchestrator: Orchestrator | None = None
+        self.broker: Restartable | None = None
+        """The broker this home started (``None`` on a broker given by URL)."""
 
     async def __aenter__(self) -> Home:
         try:
@@ -91,7 +95,8 @@ class Home:
         creds = HomeCredentials.generate(
             plan.home, [d.id for d in plan.devices], root=plan.root, password=self._password
         )
-        (creds,) = await stack.enter_async_context(open_broker(self.choice, [creds], port=self._port))
+        ready, self.broker = await stack.enter_async_context(launch_broker(self.choice, [creds], port=self._port))
+        (creds,) = ready
         self.credentials = creds
         self.endpoint = endpoint = Endpoint.of(creds)
         await stack.enter_async_context(self.clock)
@@ -116,6 +121,17 @@ class Home:
                     services=self.services(),
                 )
             )
+
+    async def restart_broker(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
+        """Take the home's broker down for ``down_s`` wall-clock seconds and bring it back on its port
+        (``EmbeddedBroker.restart``, ``MosquittoBroker.restart``): retained messages and sessions are
+        lost, and every client reconnects and republishes what it owns by itself. In virtual time the
+        clock stands still until every client is back (docs/protocol.md, "Virtual time barrier").
+        ConfigError on a broker given by URL, which is the operator's."""
+        if self.broker is None:
+            msg = f"the broker {self.choice.describe()} is not HyperHome's to restart"
+            raise ConfigError(msg)
+        await self.broker.restart(down_s, while_down=while_down)
 
     def services(self) -> list[Service]:
         """The orchestrator's services for this home (automations, voice), from the home file."""
