@@ -23,7 +23,9 @@ amqtt 0.12.1 faults worked around here (see ``_Broker`` and ``LoginPlugin``):
   ("dictionary changed size during iteration" inside its delivery loop);
 - a client's last will is published without a publish check; a will on a topic the login
   may not publish is dropped at connect (as Mosquitto does when it would send it);
-- a connection the client reset is never closed on the broker's side (a ResourceWarning).
+- a connection the client reset is never closed on the broker's side (a ResourceWarning);
+- ``shutdown`` with clients connected (that reconnect at once) does not finish: ``restart``
+  first stops listening and cuts every connection, as a crashed broker would (``_Broker.crash``).
 """
 
 from __future__ import annotations
@@ -149,12 +151,26 @@ class _Broker(Broker):  # type: ignore[misc]
         access = self.plugins_manager.get_plugin(AccessPlugin.__name__)
         assert isinstance(access, AccessPlugin)
         self._access = access
+        self._connections: set[StreamWriter] = set()
 
     async def stream_connected(self, reader: StreamReader, writer: StreamWriter, listener_name: str) -> None:
+        self._connections.add(writer)
         try:
             await super().stream_connected(reader, writer, listener_name)
         finally:
+            self._connections.discard(writer)
             writer.close()
+
+    def crash(self) -> None:
+        """Stop as a broker process that dies would: listen no more, send no last will, and cut
+        every connection (a reset, no DISCONNECT); ``shutdown`` then only tidies up."""
+        for server in self._servers.values():
+            if isinstance(server.instance, asyncio.Server):
+                server.instance.close()
+        for session, _handler in self._sessions.values():
+            session.will_flag = False
+        for writer in list(self._connections):
+            writer.transport.abort()
 
     async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
         return self._access.decide(session, topic, action)
@@ -278,6 +294,7 @@ class EmbeddedBroker:
             msg = "this EmbeddedBroker is not running; nothing to restart"
             raise BrokerError(msg)
         self._broker = None
+        broker.crash()
         await _quiet_shutdown(broker)
         await stay_down(down_s, while_down)
         self._broker = await self._start(port)
