@@ -564,10 +564,50 @@ class BusClient:
             return
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+                await self._publish_unless_lost(client, topic, data, qos=qos, retain=retain)
         except (aiomqtt.MqttError, TimeoutError) as exc:
             msg = f"publish to {topic} failed: {exc}"
             raise NotConnectedError(msg) from None
+
+    async def _publish_unless_lost(
+        self, client: _PromptClient, topic: str, data: bytes, *, qos: int, retain: bool
+    ) -> None:
+        """Publish and wait for the broker's PUBACK, or fail as soon as the connection is lost.
+
+        aiomqtt's ``publish`` waits for a PUBACK that a dead connection never sends (until the
+        bound, 10 s): a message published as the broker went down is reported lost at once, so
+        that its sender (an outbox, a flow) can keep it for the next connection. QoS 0 has no
+        PUBACK to wait for and is not raced.
+        """
+        if qos == 0:
+            await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+            return
+        sent = asyncio.ensure_future(client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf))
+        lost = asyncio.ensure_future(client.lost())
+        try:
+            await asyncio.wait({sent, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not sent.done():
+                sent.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await sent
+        if sent.cancelled():
+            msg = "the connection was lost before the broker acknowledged it"
+            raise aiomqtt.MqttError(msg)
+        sent.result()
+
+    async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
+        """Return once this client's transport knows the connection is gone: from then on a
+        publish fails at once with NotConnectedError (``connected`` may say so a turn later).
+
+        For tests and tools that act during an outage (a broker ``restart``'s ``while_down``).
+        """
+        client = self._client
+        if client is None:
+            return
+        async with asyncio.timeout(timeout_s):
+            await client.lost()
 
     async def publish_token(self, topic: str, payload: bytes) -> None:
         """Publish a barrier token: like ``publish`` but not counted as activity, errors ignored."""
