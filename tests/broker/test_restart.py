@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import aiomqtt
 import pytest
 
+from hyperhome.broker.client import BusClient, Endpoint
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.embedded import EmbeddedBroker
 from hyperhome.broker.mosquitto import MosquittoBroker
-from hyperhome.errors import BrokerError
+from hyperhome.errors import BrokerError, NotConnectedError
 
 RunningBroker = EmbeddedBroker | MosquittoBroker
 WAIT_S = 10.0
@@ -95,3 +98,20 @@ async def test_restart_of_a_broker_that_is_not_running_says_so(broker_kind: str,
     with pytest.raises(BrokerError, match="down_s must be 0 or more"):
         async with broker:
             await broker.restart(down_s=-1)
+
+
+async def test_a_publish_waiting_for_its_puback_fails_as_soon_as_the_broker_dies(
+    mosquitto_available: None, homes: list[HomeCredentials]
+) -> None:
+    creds = homes[0]
+    async with MosquittoBroker(homes) as broker:
+        assert broker.port is not None
+        assert broker.pid is not None
+        async with BusClient(Endpoint(broker.host, broker.port), creds.orchestrator) as bus:
+            os.kill(broker.pid, signal.SIGSTOP)  # it takes the PUBLISH but never answers it
+            asyncio.get_running_loop().call_later(0.2, os.kill, broker.pid, signal.SIGKILL)
+            began = time.monotonic()
+            with pytest.raises(NotConnectedError, match="lost before the broker acknowledged it"):
+                async with asyncio.timeout(5):  # not aiomqtt's wait for a PUBACK that never comes
+                    await bus.publish(f"hyperhome/{creds.home}/$orchestrator/event/x", b"{}", qos=1)
+            assert time.monotonic() - began < 2.0

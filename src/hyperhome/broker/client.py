@@ -20,6 +20,7 @@ import logging
 import math
 import random
 import socket
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -575,27 +576,19 @@ class BusClient:
         """Publish and wait for the broker's PUBACK, or fail as soon as the connection is lost.
 
         aiomqtt's ``publish`` waits for a PUBACK that a dead connection never sends (until the
-        bound, 10 s): a message published as the broker went down is reported lost at once, so
-        that its sender (an outbox, a flow) can keep it for the next connection. QoS 0 has no
-        PUBACK to wait for and is not raced.
+        bound, 10 s): here a message published as the broker went down is reported lost at once,
+        so that its sender (an outbox, a flow) keeps it for the next connection. One acknowledged
+        in the same instant as the loss is reported lost too (at least once, never silently lost).
+        QoS 0 has no PUBACK to wait for.
         """
         if qos == 0:
             await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
             return
-        sent = asyncio.ensure_future(client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf))
-        lost = asyncio.ensure_future(client.lost())
-        try:
-            await asyncio.wait({sent, lost}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-            if not sent.done():
-                sent.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await sent
-        if sent.cancelled():
+        _release_publishes_on_loss(client)
+        await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+        if client._disconnected.done():  # woken by the loss, not by a PUBACK
             msg = "the connection was lost before the broker acknowledged it"
             raise aiomqtt.MqttError(msg)
-        sent.result()
 
     async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
         """Return once this client's transport knows the connection is gone: from then on a
@@ -696,6 +689,25 @@ class _PromptClient(aiomqtt.Client):
         info = self._client.publish(topic, payload, qos, retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+
+
+_watched_for_loss: weakref.WeakSet[aiomqtt.Client] = weakref.WeakSet()
+
+
+def _release_publishes_on_loss(client: aiomqtt.Client) -> None:
+    """When ``client``'s connection is lost, wake every publish still waiting for its PUBACK
+    (each checks why it woke); watched once per connection, with no task per publish."""
+    if client in _watched_for_loss:
+        return
+    _watched_for_loss.add(client)
+
+    def release(lost: asyncio.Future[None]) -> None:
+        if not lost.cancelled():
+            lost.exception()  # seen here; the session loop reports the loss itself
+        for waiting in list(client._pending_publishes.values()):
+            waiting.set()
+
+    client._disconnected.add_done_callback(release)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
