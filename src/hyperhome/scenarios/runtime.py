@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hyperhome.broker.client import Endpoint, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
@@ -109,7 +109,7 @@ class Home:
         self.connect = MqttConnector(endpoint, self.barrier)
         for spec in plan.devices:
             self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
-        await asyncio.gather(*(self.start_device(d) for d in self.devices.values()))
+        await _all_or_none([self.start_device(d) for d in self.devices.values()])
         if self._with_orchestrator:
             self.orchestrator = await stack.enter_async_context(
                 Orchestrator(
@@ -142,8 +142,8 @@ class Home:
     async def start_device(self, device: Device) -> None:
         assert self.credentials is not None
         assert self.connect is not None
+        self._stack.push_async_callback(device.stop)  # first: a start cut short is stopped too
         await device.start(self.connect, self.credentials.device(device.id))
-        self._stack.push_async_callback(device.stop)
 
     def controller(self, *, in_sim_time: bool = True) -> Controller:
         """A controller client for this home (enter it with ``async with``).
@@ -155,3 +155,16 @@ class Home:
         return Controller(
             self.connect, self.credentials.controller, self.topics, clock=self.clock if in_sim_time else None
         )
+
+
+async def _all_or_none(starts: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``starts`` together; when one fails, cancel the others and wait for them before raising
+    its error (``gather`` alone would leave them connecting after the home has been torn down)."""
+    tasks = [asyncio.ensure_future(start) for start in starts]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
