@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
 from hyperhome.orchestrator.web import HomeLink, ScenarioRuns, Settings, create_app, serve
@@ -29,6 +30,7 @@ class Web:
     home: Home
     url: str
     client: httpx.AsyncClient
+    app: FastAPI | None = None
 
     @property
     def ws_url(self) -> str:
@@ -96,4 +98,4 @@ async def web(
         link = HomeLink(home.connect, home.credentials.controller, home.topics, name=plan.name or "", clock=home.clock)
         app = create_app(link, runs=runs, settings=settings, faults=home.faults)
         async with serve(app, port=0) as url, httpx.AsyncClient(base_url=url, timeout=15.0) as client:
-            yield Web(home, url, client)
+            yield Web(home, url, client, app)

@@ -19,6 +19,7 @@ import logging
 import math
 import random
 import socket
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -574,10 +575,42 @@ class BusClient:
             return
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+                await self._publish_unless_lost(client, topic, data, qos=qos, retain=retain)
         except (aiomqtt.MqttError, TimeoutError) as exc:
             msg = f"publish to {topic} failed: {exc}"
             raise NotConnectedError(msg) from None
+
+    async def _publish_unless_lost(
+        self, client: _PromptClient, topic: str, data: bytes, *, qos: int, retain: bool
+    ) -> None:
+        """Publish and wait for the broker's PUBACK, or fail as soon as the connection is lost.
+
+        aiomqtt's ``publish`` waits for a PUBACK that a dead connection never sends (until the
+        bound, 10 s): here a message published as the broker went down is reported lost at once,
+        so that its sender (an outbox, a flow) keeps it for the next connection. One acknowledged
+        in the same instant as the loss is reported lost too (at least once, never silently lost).
+        QoS 0 has no PUBACK to wait for.
+        """
+        if qos == 0:
+            await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+            return
+        _release_publishes_on_loss(client)
+        await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+        if client._disconnected.done():  # woken by the loss, not by a PUBACK
+            msg = "the connection was lost before the broker acknowledged it"
+            raise aiomqtt.MqttError(msg)
+
+    async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
+        """Return once this client's transport knows the connection is gone: from then on a
+        publish fails at once with NotConnectedError (``connected`` may say so a turn later).
+
+        For tests and tools that act during an outage (a broker ``restart``'s ``while_down``).
+        """
+        client = self._client
+        if client is None:
+            return
+        async with asyncio.timeout(timeout_s):
+            await client.lost()
 
     async def publish_token(self, topic: str, payload: bytes) -> None:
         """Publish a barrier token: like ``publish`` but not counted as activity, errors ignored."""
@@ -741,6 +774,25 @@ class _PromptClient(aiomqtt.Client):
         info = self._client.publish(topic, payload, qos, retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+
+
+_watched_for_loss: weakref.WeakSet[aiomqtt.Client] = weakref.WeakSet()
+
+
+def _release_publishes_on_loss(client: aiomqtt.Client) -> None:
+    """When ``client``'s connection is lost, wake every publish still waiting for its PUBACK
+    (each checks why it woke); watched once per connection, with no task per publish."""
+    if client in _watched_for_loss:
+        return
+    _watched_for_loss.add(client)
+
+    def release(lost: asyncio.Future[None]) -> None:
+        if not lost.cancelled():
+            lost.exception()  # seen here; the session loop reports the loss itself
+        for waiting in list(client._pending_publishes.values()):
+            waiting.set()
+
+    client._disconnected.add_done_callback(release)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

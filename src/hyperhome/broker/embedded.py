@@ -5,6 +5,10 @@ async with EmbeddedBroker([creds]) as broker:      # a free port on 127.0.0.1
     print(broker.host, broker.port)
 ```
 
+``restart(down_s)`` shuts amqtt down and starts a new one in this process on the same port, for
+outage tests and the scenario fault ``{broker: restart}``: like the managed Mosquitto (which runs
+with ``persistence false``), it comes back with no retained message and no session.
+
 Only two amqtt plugins are loaded, both ours: ``LoginPlugin`` (a known username with its
 password, nothing else) and ``AccessPlugin`` (the rules of ``acl.Policy``). amqtt's defaults
 (anonymous access, ``$SYS``, packet logging) are not. Both plugins read one shared
@@ -25,7 +29,9 @@ amqtt 0.12.1 faults worked around here (see ``_Broker`` and ``LoginPlugin``):
   ("dictionary changed size during iteration" inside its delivery loop);
 - a client's last will is published without a publish check; a will on a topic the login
   may not publish is dropped at connect (as Mosquitto does when it would send it);
-- a connection the client reset is never closed on the broker's side (a ResourceWarning).
+- a connection the client reset is never closed on the broker's side (a ResourceWarning);
+- ``shutdown`` with clients connected (that reconnect at once) does not finish: ``restart``
+  first stops listening and cuts every connection, as a crashed broker would (``_Broker.crash``).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from amqtt.session import Session
 
 from hyperhome.broker.acl import Policy
 from hyperhome.broker.identity import bound_client_id
+from hyperhome.broker.restart import WhileDown, stay_down
 from hyperhome.errors import BrokerError
 
 if TYPE_CHECKING:
@@ -164,6 +171,7 @@ class _Broker(Broker):  # type: ignore[misc]
         assert isinstance(access, AccessPlugin)
         self._access = access
         self._table = table
+        self._connections: set[StreamWriter] = set()
 
     async def _initialize_client_session(
         self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
@@ -206,10 +214,23 @@ class _Broker(Broker):  # type: ignore[misc]
         await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
 
     async def stream_connected(self, reader: StreamReader, writer: StreamWriter, listener_name: str) -> None:
+        self._connections.add(writer)
         try:
             await super().stream_connected(reader, writer, listener_name)
         finally:
+            self._connections.discard(writer)
             writer.close()
+
+    def crash(self) -> None:
+        """Stop as a broker process that dies would: listen no more, send no last will, and cut
+        every connection (a reset, no DISCONNECT); ``shutdown`` then only tidies up."""
+        for server in self._servers.values():
+            if isinstance(server.instance, asyncio.Server):
+                server.instance.close()
+        for session, _handler in self._sessions.values():
+            session.will_flag = False
+        for writer in list(self._connections):
+            writer.transport.abort()
 
     async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
         return self._access.decide(session, topic, action)
@@ -366,19 +387,36 @@ class EmbeddedBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         broker, self._broker = self._broker, None
-        amqtt_logger = logging.getLogger("amqtt.broker")
-        leftovers = _DropShutdownLeftovers()
-        amqtt_logger.addFilter(leftovers)
         try:
             if broker is not None:
-                await _shutdown(broker)
+                await _quiet_shutdown(broker)
         finally:
-            amqtt_logger.removeFilter(leftovers)
             _QuietAmqtt.release()
 
-    async def _start(self) -> _Broker:
-        where = f"{self.host}:{self._requested_port or 'any free port'}"
-        config = _config(self._table, self.host, self._requested_port or 0)
+    async def restart(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
+        """Shut the broker down, stay down ``down_s`` wall-clock seconds, and start it again on its port.
+
+        Every connection is closed and the broker forgets its retained messages and sessions, as
+        the managed Mosquitto does when it is killed (``persistence false``): what clients own, they
+        republish when they reconnect. Returns once the new broker listens on the same host and
+        port (the clients reconnect by themselves, with their backoff). ``while_down`` is awaited
+        while the broker is down (its time counts towards ``down_s``), for a test to act in the
+        outage. BrokerError if it is not running or cannot start again (its port was taken).
+        """
+        broker, port = self._broker, self.port
+        if broker is None or port is None:
+            msg = "this EmbeddedBroker is not running; nothing to restart"
+            raise BrokerError(msg)
+        self._broker = None
+        broker.crash()
+        await _quiet_shutdown(broker)
+        await stay_down(down_s, while_down)
+        self._broker = await self._start(port)
+
+    async def _start(self, port: int | None = None) -> _Broker:
+        port = port if port is not None else self._requested_port
+        where = f"{self.host}:{port or 'any free port'}"
+        config = _config(self._table, self.host, port or 0)
         amqtt_logger = logging.getLogger("amqtt.broker")
         quiet = _DropStartupTraceback()
         amqtt_logger.addFilter(quiet)
@@ -397,6 +435,16 @@ class EmbeddedBroker:
             msg = f"embedded broker started on {where} but amqtt does not say which port it bound"
             raise BrokerError(msg)
         return broker
+
+
+async def _quiet_shutdown(broker: _Broker) -> None:
+    amqtt_logger = logging.getLogger("amqtt.broker")
+    leftovers = _DropShutdownLeftovers()
+    amqtt_logger.addFilter(leftovers)
+    try:
+        await _shutdown(broker)
+    finally:
+        amqtt_logger.removeFilter(leftovers)
 
 
 async def _shutdown(broker: _Broker) -> None:

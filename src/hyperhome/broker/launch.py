@@ -24,6 +24,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from hyperhome.broker.credentials import ClientLogins, HomeCredentials, Login, TlsFiles
 from hyperhome.broker.embedded import EmbeddedBroker
 from hyperhome.broker.mosquitto import MosquittoBroker
+from hyperhome.broker.restart import Restartable
 from hyperhome.errors import ConfigError
 
 BrokerKind = Literal["embedded", "mosquitto", "url"]
@@ -175,16 +176,25 @@ async def open_broker(
     then up to whoever runs that broker: its access control is the operator's business, not
     HyperHome's. Client ids stay one per client whatever the login (``client_id_of``).
     """
+    async with launch_broker(choice, homes, port=port) as (ready, _broker):
+        yield ready
+
+
+@asynccontextmanager
+async def launch_broker(
+    choice: BrokerChoice, homes: list[HomeCredentials], *, port: int | None = None
+) -> AsyncIterator[tuple[list[HomeCredentials], Restartable | None]]:
+    """``open_broker``, also yielding the broker it started (``None`` for a URL: nothing to restart)."""
     if choice.kind == "url":
         if port is not None:
             msg = f"a port option does not apply to a broker URL; put the port in the URL ({choice.describe()})"
             raise ConfigError(msg)
-        yield [_at_url(choice, creds) for creds in homes]
+        yield [_at_url(choice, creds) for creds in homes], None
         return
     broker = EmbeddedBroker(homes, port=port) if choice.kind == "embedded" else MosquittoBroker(homes, port=port)
     async with broker:
         assert broker.port is not None
-        yield [creds.model_copy(update={"host": broker.host, "port": broker.port}) for creds in homes]
+        yield [creds.model_copy(update={"host": broker.host, "port": broker.port}) for creds in homes], broker
 
 
 def _at_url(choice: BrokerChoice, creds: HomeCredentials) -> HomeCredentials:

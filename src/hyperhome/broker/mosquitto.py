@@ -20,6 +20,11 @@ default access ``false`` it leaves every publish and subscribe decision to the `
 
 The child dies with its owner: SIGTERM on leaving the context (SIGKILL if it lingers), and on
 Linux the kernel sends SIGTERM if this process dies first (``PR_SET_PDEATHSIG``).
+
+``restart(down_s)`` kills the child (SIGKILL, as a crash would: no last will is sent, no client
+is told) and starts it again on the same port with the same files, for outage tests and the
+scenario fault ``{broker: restart}``. The broker runs with ``persistence false``, so a restart
+drops every retained message and every session: the clients must republish what they own.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from typing import IO, TYPE_CHECKING
 
 from hyperhome.broker.acl import mosquitto_acl
 from hyperhome.broker.identity import bound_client_id
+from hyperhome.broker.restart import WhileDown, stay_down
 from hyperhome.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
@@ -192,6 +198,7 @@ class MosquittoBroker:
         self.dir: Path | None = None
         self._own_dir = False
         self._process: asyncio.subprocess.Process | None = None
+        self._running_binary: str | None = None
         self._log: IO[bytes] | None = None
 
     # -- files ------------------------------------------------------------------------------
@@ -264,6 +271,45 @@ class MosquittoBroker:
     async def _launch(self, binary: str) -> None:
         await self._write_files(Path(binary).parent)
         self._log = self.log_path.open("wb")
+        await self._spawn(binary)
+
+    async def restart(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
+        """Kill the broker, stay down ``down_s`` wall-clock seconds, and start it again on its port.
+
+        The kill is SIGKILL: every connection drops without a DISCONNECT and no last will is
+        published, as when the broker crashes or its machine loses power. Retained messages and
+        sessions are gone afterwards (``persistence false``): what clients own, they republish when
+        they reconnect. Returns once the new process accepts connections on the same host and port
+        (the clients reconnect by themselves, with their backoff). ``while_down`` is awaited while
+        the broker is down (its time counts towards ``down_s``), for a test to act in the outage.
+        BrokerError if it is not running, or cannot start again (its port was taken meanwhile).
+        """
+        process, binary = self._process, self._running_binary
+        if process is None or binary is None or process.returncode is not None:
+            msg = "this MosquittoBroker is not running; nothing to restart"
+            raise BrokerError(msg)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        self._process = None
+        await stay_down(down_s, while_down)
+        try:
+            _check_port_free(self.host, self._bound_port())
+        except BrokerError as exc:
+            msg = f"mosquitto cannot come back after its restart: {exc}"
+            raise BrokerError(msg) from None
+        await self._spawn(binary)
+
+    def _bound_port(self) -> int:
+        if self.port is None:
+            msg = "this MosquittoBroker has no port yet"
+            raise BrokerError(msg)
+        return self.port
+
+    async def _spawn(self, binary: str) -> None:
+        """Start the ``mosquitto`` child on the files written, and wait until it listens."""
+        assert self._log is not None
+        self._running_binary = binary
         self._process = await asyncio.create_subprocess_exec(
             binary,
             "-c",

@@ -88,6 +88,7 @@ log = logging.getLogger(__name__)
 
 _SETTLE_YIELDS = 4
 _MAX_ROUNDS = 100_000
+_ROUND_ATTEMPTS = 10  # a round run again after its coordinator reconnected
 _CACHED_TOPICS = 10_000  # routes and publish rights remembered per topic (then worked out again)
 _UNSEEN = ""  # the publisher of a message the barrier did not see published: before every name
 _DeliveryKey = tuple[str, str, bytes]  # (member client id, topic, payload)
@@ -168,7 +169,12 @@ class SyncBarrier:
         self._cut: dict[str, BusClient] = {}
 
     async def __aenter__(self) -> SyncBarrier:
-        coordinator = BusClient(self._endpoint, self._login, client_id=client_id_of(self.topics.home, CLOCK))
+        coordinator = BusClient(
+            self._endpoint,
+            self._login,
+            client_id=client_id_of(self.topics.home, CLOCK),
+            on_connect=self._coordinator_connected,
+        )
         await coordinator.__aenter__()
         try:
             await coordinator.subscribe(self.topics.sync("+"), self._on_token)
@@ -500,10 +506,18 @@ class SyncBarrier:
             self._waiting_tokens.discard(str(data.get("c")))
             self._progress.set()
 
-    async def _wait_until_empty(self, waiting: set[str], phase: str) -> None:
+    async def _coordinator_connected(self) -> None:
+        """The coordinator (re)connected (after a broker restart, say): a round it missed part of
+        is run again, and so is the next proof."""
+        self._force_round()
+        self._progress.set()
+
+    async def _wait_until_empty(self, waiting: set[str], phase: str, coordinator: BusClient, connects: int) -> None:
         try:
             async with asyncio.timeout(self._round_timeout_s):
                 while waiting:
+                    if coordinator.connects != connects:
+                        raise _RoundLost
                     self._progress.clear()
                     await self._progress.wait()
         except TimeoutError:
@@ -511,15 +525,33 @@ class SyncBarrier:
             raise ClockError(msg) from None
 
     async def round(self) -> None:
-        """One barrier round (see the module docstring); rounds never overlap."""
+        """One barrier round (see the module docstring); rounds never overlap.
+
+        The coordinator's own connection counts too: a round waits until it is connected (after a
+        broker restart its clients come back in any order), and one during which it reconnected
+        lost the tokens sent meanwhile and is run again.
+        """
         async with self._lock:
-            await self._round_locked()
+            for _ in range(_ROUND_ATTEMPTS):
+                try:
+                    await self._round_locked()
+                except _RoundLost:
+                    continue
+                return
+            msg = f"virtual-time barrier round {self._round}: its coordinator kept losing its connection"
+            raise ClockError(msg)
 
     async def _round_locked(self) -> None:
         coordinator = self._coordinator
         if coordinator is None:
             msg = "the barrier is not started"
             raise ClockError(msg)
+        try:
+            await coordinator.wait_connected(self._round_timeout_s)
+        except TimeoutError:
+            msg = f"virtual time waited {self._round_timeout_s} s for its coordinator to reconnect"
+            raise ClockError(msg) from None
+        connects = coordinator.connects
         self._round += 1
         self.rounds += 1
         self._must_round = False
@@ -534,9 +566,14 @@ class SyncBarrier:
             *(m.publish_token(self._token_topic(m), dumps({"c": cid, "r": self._round})) for cid, m in senders.items()),
             return_exceptions=True,
         )
-        await self._wait_until_empty(self._waiting_tokens, "tokens")
-        await coordinator.publish_token(self.topics.sync(CLOCK), dumps({"r": self._round}))
-        await self._wait_until_empty(self._waiting_acks, "acks")
+        try:
+            await self._wait_until_empty(self._waiting_tokens, "tokens", coordinator, connects)
+            await coordinator.publish_token(self.topics.sync(CLOCK), dumps({"r": self._round}))
+            await self._wait_until_empty(self._waiting_acks, "acks", coordinator, connects)
+        except _RoundLost:
+            self._dirty |= dirty  # their tokens may be lost: they send again in the next attempt
+            self._must_round = True
+            raise
 
     def _token_topic(self, member: BusClient) -> str:
         """Where ``member`` may publish its token: ``$sync/{its login's name}`` in the contract."""
@@ -620,6 +657,10 @@ class SyncBarrier:
         return (
             self._count_deliveries and bool(self._members) and not (self._dirty or self._must_round or self._changing)
         )
+
+
+class _RoundLost(Exception):
+    """The coordinator reconnected during a round: tokens sent meanwhile may be lost."""
 
 
 def _nothing() -> None:

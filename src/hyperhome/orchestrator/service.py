@@ -8,6 +8,13 @@ starts nothing), turns devices' ``event/intent`` into flows, and owns every flow
 Beside the flows it runs *services* (the ``Service`` protocol): parts such as automations and the
 voice assistant that see every device event, may answer commands of their own on
 ``$orchestrator/cmd/{name}``, and start flows through ``prepare``/``launch``.
+
+Nothing it owns is lost to a broker outage: flow statuses, its events and its replies go out
+through an ``Outbox`` (broker/outbox.py), and after every (re)connect it announces itself online,
+republishes the retained status of every flow it knows (a broker restarted without persistence
+has none), sends what waited, and sends again the flows' commands that still wait for a reply;
+clean-up commands wait in a ``Mailbox`` (mailbox.py) for their device to be online. When a device
+announces ``$availability = online``, what waits for it is sent again too.
 """
 
 from __future__ import annotations
@@ -25,12 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hyperhome.broker.client import Bus, Connector, Message, Will
 from hyperhome.broker.commands import CommandEndpoint
 from hyperhome.broker.credentials import Login, client_id_of
+from hyperhome.broker.outbox import Outbox
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import OFFLINE, ONLINE
 from hyperhome.devices.base import format_validation_error
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.flows import KINDS
 from hyperhome.orchestrator.flows.base import Flow, FlowContext
+from hyperhome.orchestrator.mailbox import Mailbox
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.orchestrator.requests import Requester, clock_bound
 
@@ -104,6 +113,9 @@ class Orchestrator:
         self.requests = Requester(
             self.bus, topics, bound=clock_bound(clock, drive=False), id_prefix=f"o{secrets.token_hex(3)}"
         )
+        self.outbox = Outbox(self.bus)
+        """Flow statuses, events and replies: kept while the broker is away, sent after."""
+        self.mailbox = Mailbox(self.bus, topics, self.registry, self.requests)
         self.ctx = FlowContext(
             bus=self.bus,
             topics=topics,
@@ -111,6 +123,8 @@ class Orchestrator:
             registry=self.registry,
             requests=self.requests,
             residents=frozenset(residents),
+            outbox=self.outbox,
+            mailbox=self.mailbox,
         )
         self.services = list(services)
         self._service_commands: dict[str, CommandHandler] = {}
@@ -131,7 +145,15 @@ class Orchestrator:
         return self.ctx.flows
 
     async def _announce(self) -> None:
+        """After every (re)connect: online, then what a broker outage may have cost (see above)."""
         await self.bus.publish(self.topics.availability(ORCHESTRATOR), ONLINE, retain=True)
+        await self.outbox.flush()
+        await self.requests.resend()
+        await self.mailbox.flush()
+
+    async def emit(self, name: str, payload: dict[str, Any]) -> None:
+        """Publish the orchestrator's ``event/{name}`` through the outbox (``ts`` comes first)."""
+        await self.outbox.publish(self.topics.event(ORCHESTRATOR, name), {"ts": self.clock.iso(), **payload})
 
     async def __aenter__(self) -> Orchestrator:
         await self.registry.attach(self.bus)
@@ -193,10 +215,7 @@ class Orchestrator:
         """Publish the flow's first status and start its task (owned by the orchestrator)."""
         self.flows[flow.id] = flow
         await flow.publish()
-        await self.bus.publish(
-            self.topics.event(ORCHESTRATOR, "flow_started"),
-            {"ts": self.clock.iso(), "flow_id": flow.id, "kind": flow.kind},
-        )
+        await self.emit("flow_started", {"flow_id": flow.id, "kind": flow.kind})
         task = asyncio.create_task(flow.main(), name=f"flow:{flow.id}:{flow.kind}")
         flow.task = task
         self._tasks.add(task)
@@ -231,8 +250,7 @@ class Orchestrator:
         return {"flow_id": flow_id, "cancelled": True}
 
     async def _send_reply(self, payload: bytes) -> None:
-        with contextlib.suppress(NotConnectedError):
-            await self.bus.publish(self.topics.reply(ORCHESTRATOR), payload)
+        await self.outbox.publish(self.topics.reply(ORCHESTRATOR), payload)
 
     # -- device events and intents -------------------------------------------------------------------
     async def _on_event(self, message: Message) -> None:
@@ -272,11 +290,7 @@ class Orchestrator:
             else:
                 await self.launch(flow)
                 return
-        with contextlib.suppress(NotConnectedError):
-            await self.bus.publish(
-                self.topics.event(ORCHESTRATOR, "intent_refused"),
-                {"ts": self.clock.iso(), "device": device, "intent": intent, "user": user, "reason": reason},
-            )
+        await self.emit("intent_refused", {"device": device, "intent": intent, "user": user, "reason": reason})
 
     def _owner_of(self, device: str) -> str | None:
         view = self.registry.devices.get(device)
@@ -284,6 +298,12 @@ class Orchestrator:
 
     def _on_device_change(self, view: DeviceView, what: str) -> None:
         if what == "$availability" and view.online:
-            task = asyncio.create_task(self.ctx.release_orphans(view.id))
+            task = asyncio.create_task(self._device_back(view.id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _device_back(self, device: str) -> None:
+        """``device`` announced itself online (back from an outage, or the broker's retained copy
+        after ours): what it may have missed is sent again."""
+        await self.requests.resend(device)
+        await self.mailbox.flush(device)

@@ -23,7 +23,6 @@ Commands: ``voice.parse {text}`` answers what the grammar makes of a text (for g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices.base import format_validation_error
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.service import CommandHandler
@@ -388,9 +386,7 @@ class VoiceService:
         return None
 
     async def _publish(self, name: str, payload: dict[str, Any]) -> None:
-        orch = self._require()
-        with contextlib.suppress(NotConnectedError):
-            await orch.bus.publish(orch.topics.event(ORCHESTRATOR, name), {"ts": orch.clock.iso(), **payload})
+        await self._require().emit(name, payload)
 
     def _require(self) -> Orchestrator:
         if self._orchestrator is None:

@@ -35,7 +35,7 @@ from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import PayloadError, Reply, loads
 from hyperhome.devices.catalog import KINDS
 from hyperhome.devices.clock import Clock
-from hyperhome.errors import ConfigError, ConnectError, HyperHomeError
+from hyperhome.errors import ConfigError, ConnectError, HyperHomeError, NotConnectedError
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.scenarios.homefile import load_home, rules_of
@@ -466,6 +466,10 @@ def send(
 
     A command that makes the device ask the orchestrator for something (the phone's ``tap``)
     also prints what the orchestrator made of it, and exits 1 if it refused.
+
+    Without a connection to the broker (the home stopped, the broker restarting) the command is
+    not sent and never will be: ``error: not_connected: ...``, exit 2 (docs/protocol.md,
+    "Commands during an outage").
     """
     try:
         parsed = loads(args)  # as a device reads them: at most 32 levels deep, finite numbers
@@ -479,7 +483,7 @@ def send(
     creds = HomeCredentials.load(creds_path)
 
     async def main() -> tuple[Reply, str | None]:
-        async with _connected(creds, creds_path) as ctl:
+        async with _not_sent(device, command), _connected(creds, creds_path) as ctl:
             view = _check_target(await ctl.synced(), creds.home, device)
             asks = view is not None and view.meta is not None and "intent" in view.meta.events
             intents = await IntentAnswers.watch(ctl, device) if asks else None
@@ -502,6 +506,17 @@ def send(
         raise typer.Exit(1)
     if started is not None:
         console.print(started)
+
+
+@contextlib.asynccontextmanager
+async def _not_sent(device: str, command: str) -> AsyncIterator[None]:
+    """No connection, or it was lost before the command was handed over: the one ``error:`` line
+    says ``not_connected`` and that nothing was sent (nothing is queued to be sent later)."""
+    try:
+        yield
+    except (ConnectError, NotConnectedError) as exc:
+        msg = f"not_connected: {device} {command} was not sent: {exc}"
+        raise _fail(msg) from None
 
 
 def _check_target(registry: Registry, home: str, device: str) -> DeviceView | None:

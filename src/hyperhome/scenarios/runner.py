@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.durations import format_duration
-from hyperhome.errors import ConfigError
+from hyperhome.errors import ConfigError, NotConnectedError
 from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import (
     FLOW_STATES,
@@ -53,6 +53,8 @@ TERMINAL_FLOW_STATES = ("succeeded", "failed", "cancelled")
 _MISSING: Any = object()
 _REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EPSILON = 1e-9
+NOT_CONNECTED = "not_connected"
+"""The error of a step whose command could not be sent: the runner had no connection to the broker."""
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -367,18 +369,25 @@ class _Run:
         expect_error: str | None,
     ) -> dict[str, Any]:
         self.cursor = len(self.rec.entries)
+        command_id = f"s{index + 1}"
         try:
-            reply = await self.ctl.request(device, command, args, timeout_s=timeout_s, command_id=f"s{index + 1}")
+            reply = await self.ctl.request(device, command, args, timeout_s=timeout_s, command_id=command_id)
         except TimeoutError:
             expected = f"a reply from {device} to {command}"
             raise StepFailed(expected, f"none within {timeout_s:g} s") from None
-        data = reply.model_dump(mode="json")
+        except NotConnectedError as exc:
+            # not sent, and never will be (docs/protocol.md, "Commands during an outage"): an error
+            # the runner answers itself, so that ``expect_error: not_connected`` can say so
+            error = {"code": NOT_CONNECTED, "message": str(exc)}
+            data: dict[str, Any] = {"id": command_id, "command": command, "ok": False, "error": error}
+        else:
+            data = reply.model_dump(mode="json")
         self.last["reply"] = data
-        error = reply.error.code if reply.error else None
-        if expect_error is not None and error != expect_error:
+        error_code = (data.get("error") or {}).get("code")
+        if expect_error is not None and error_code != expect_error:
             expected = f"error {expect_error}"
             raise StepFailed(expected, self._reply_text(data))
-        if expect_ok != reply.ok:
+        if expect_ok != data["ok"]:
             raise StepFailed("ok" if expect_ok else "an error reply", self._reply_text(data))
         return data
 

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hyperhome.broker.client import Endpoint, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
-from hyperhome.broker.launch import BrokerChoice, open_broker
+from hyperhome.broker.launch import BrokerChoice, launch_broker
+from hyperhome.broker.restart import Restartable, WhileDown
 from hyperhome.broker.sync import SyncBarrier
 from hyperhome.broker.topics import Topics
 from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
 from hyperhome.devices.clock import Clock, VirtualClock, make_clock
+from hyperhome.errors import ConfigError
 from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
@@ -80,6 +82,8 @@ class Home:
         self.orchestrator: Orchestrator | None = None
         self._with_faults = faults
         self.faults: HomeFaults | None = None
+        self.broker: Restartable | None = None
+        """The broker this home started (``None`` on a broker given by URL)."""
 
     async def __aenter__(self) -> Home:
         try:
@@ -99,7 +103,8 @@ class Home:
         creds = HomeCredentials.generate(
             plan.home, [d.id for d in plan.devices], root=plan.root, password=self._password
         )
-        (creds,) = await stack.enter_async_context(open_broker(self.choice, [creds], port=self._port))
+        ready, self.broker = await stack.enter_async_context(launch_broker(self.choice, [creds], port=self._port))
+        (creds,) = ready
         self.credentials = creds
         self.endpoint = endpoint = Endpoint.of(creds)
         await stack.enter_async_context(self.clock)
@@ -116,7 +121,7 @@ class Home:
             faults.attach(self.barrier, lambda device: d.bus if (d := self.devices.get(device)) else None)
         for spec in plan.devices:
             self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
-        await asyncio.gather(*(self.start_device(d) for d in self.devices.values()))
+        await _all_or_none([self.start_device(d) for d in self.devices.values()])
         if self._with_orchestrator:
             self.orchestrator = await stack.enter_async_context(
                 Orchestrator(
@@ -129,6 +134,17 @@ class Home:
                 )
             )
 
+    async def restart_broker(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
+        """Take the home's broker down for ``down_s`` wall-clock seconds and bring it back on its port
+        (``EmbeddedBroker.restart``, ``MosquittoBroker.restart``): retained messages and sessions are
+        lost, and every client reconnects and republishes what it owns by itself. In virtual time the
+        clock stands still until every client is back (docs/protocol.md, "Virtual time barrier").
+        ConfigError on a broker given by URL, which is the operator's."""
+        if self.broker is None:
+            msg = f"the broker {self.choice.describe()} is not HyperHome's to restart"
+            raise ConfigError(msg)
+        await self.broker.restart(down_s, while_down=while_down)
+
     def services(self) -> list[Service]:
         """The orchestrator's services for this home (automations, voice), from the home file."""
         services: list[Service] = [Automations(rules_of(self.plan))]
@@ -138,11 +154,11 @@ class Home:
     async def start_device(self, device: Device) -> None:
         assert self.credentials is not None
         assert self.connect is not None
+        self._stack.push_async_callback(device.stop)  # first: a start cut short is stopped too
         connect = self.connect
         if self.faults is not None:
             connect = MqttConnector(self.faults.endpoint(device.id), self.barrier)
         await device.start(connect, self.credentials.device(device.id))
-        self._stack.push_async_callback(device.stop)
 
     def controller(self, *, in_sim_time: bool = True) -> Controller:
         """A controller client for this home (enter it with ``async with``).
@@ -154,3 +170,16 @@ class Home:
         return Controller(
             self.connect, self.credentials.controller, self.topics, clock=self.clock if in_sim_time else None
         )
+
+
+async def _all_or_none(starts: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``starts`` together; when one fails, cancel the others and wait for them before raising
+    its error (``gather`` alone would leave them connecting after the home has been torn down)."""
+    tasks = [asyncio.ensure_future(start) for start in starts]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hyperhome.broker.topics import ID_PATTERN, ORCHESTRATOR
+from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.automations import evaluate
 from hyperhome.orchestrator.automations.actions import ActionFailed, Actions
@@ -158,9 +158,7 @@ class Automations:
         return self.orchestrator.clock.iso()
 
     async def _publish(self, name: str, **fields: Any) -> None:
-        orchestrator = self.orchestrator
-        with contextlib.suppress(NotConnectedError):
-            await orchestrator.bus.publish(orchestrator.topics.event(ORCHESTRATOR, name), {"ts": self._now(), **fields})
+        await self.orchestrator.emit(name, fields)
 
     # -- state triggers ----------------------------------------------------------------------------
     async def _on_state(self, message: Message) -> None:

@@ -23,13 +23,16 @@ What the engine does for every flow:
 
 - status, retained on ``$orchestrator/flow/{id}``, republished at every change (a step starting or
   ending, the result, the end): ``pending`` -> ``running`` -> ``succeeded`` | ``failed`` |
-  ``cancelled``; ``flow_started`` and ``flow_ended`` events;
+  ``cancelled``; ``flow_started`` and ``flow_ended`` events. Both go out through the
+  orchestrator's outbox (broker/outbox.py): what could not be published during a broker outage
+  is sent after the reconnect, in order, and every flow's latest status is republished then;
 - ``FlowFailed(reason)`` (raise it, or ``self.fail(reason)``) ends the flow ``failed`` with that
   reason; any other exception ends it ``failed`` with ``internal error: ...``; a step open when the
   flow fails is marked failed;
 - ``cancel()`` (``flow.cancel``, or the orchestrator stopping) cancels the task; the flow's
   ``cleanup()`` runs, the flow ends ``cancelled`` and the cancellation is re-raised;
-  ``cleanup()`` also runs after a failure. It must not wait for replies: use ``tell``;
+  ``cleanup()`` also runs after a failure. It must not wait for replies: use ``deliver`` (kept
+  for a device that is offline until it is back, orchestrator/mailbox.py) or ``tell``;
 - a kind's ``check`` refuses with ``CommandError`` (the one wire error, ``hyperhome.errors``),
   also when a running flow of the kind holds the same target (``ctx.running(Kind)``, naming it);
   or the new flow takes over with ``old.replace(new)``: the old one's result says
@@ -38,10 +41,13 @@ What the engine does for every flow:
   (``drive=False``): like a device's timers, they never make virtual time move by themselves, so
   a flow advances while a test, a scenario or ``Controller.wait_flow`` lets time run.
 
-Helpers: ``command`` (send and await the reply; FlowFailed on an error reply or no reply),
-``tell`` (send, do not wait), ``wait_until`` (a registry condition, bounded), ``expect_event`` +
-``within`` (a device event, bounded), ``abort_when`` / ``abort_if_offline`` (interrupt the body
-with ``Interrupted`` when a condition turns true, e.g. ``$availability = offline``),
+Helpers: ``command`` (send and await the reply; FlowFailed on an error reply or no reply; during
+a broker outage it waits for the connection and is sent again after it, within its bound),
+``tell`` (send, do not wait; lost if the device is not there), ``deliver`` (a clean-up command
+that reaches the device, now or when it is back online), ``wait_until`` (a registry condition,
+bounded), ``expect_event`` + ``within`` (a device event, bounded), ``abort_when`` /
+``abort_if_offline`` (interrupt the body with ``Interrupted`` when a condition turns true, e.g.
+``$availability = offline``),
 ``subscribe`` (any topic of the home, unsubscribed when the flow ends), ``sleep``.
 """
 
@@ -57,9 +63,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhome.broker.client import Bus, Handler
+from hyperhome.broker.outbox import Outbox
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import FlowState
 from hyperhome.errors import CommandError, NotConnectedError
+from hyperhome.orchestrator.mailbox import Mailbox
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.orchestrator.requests import Requester
 
@@ -125,6 +133,8 @@ class FlowContext:
         registry: Registry,
         requests: Requester,
         residents: frozenset[str],
+        outbox: Outbox | None = None,
+        mailbox: Mailbox | None = None,
     ) -> None:
         self.bus = bus
         self.topics = topics
@@ -132,10 +142,13 @@ class FlowContext:
         self.registry = registry
         self.requests = requests
         self.residents = residents
+        self.outbox = outbox or Outbox(bus)
+        """Where flow statuses and events go out (kept while the broker is away)."""
+        self.mailbox = mailbox or Mailbox(bus, topics, registry, requests)
+        """Clean-up commands, kept per device until it answers."""
         self.flows: dict[str, Flow[Any]] = {}
         """Flows still running, by id (a flow may look up another, e.g. to take over a lease)."""
         self._event_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
-        self._orphans: dict[str, set[str]] = {}
 
     # -- what checks ask ---------------------------------------------------------------------
     def view(self, device: str) -> DeviceView | None:
@@ -173,15 +186,10 @@ class FlowContext:
             except Exception:
                 log.exception("flow event listener failed")
 
-    # -- leases that outlive their flow ----------------------------------------------------------
-    def release_later(self, device: str, lease: str) -> None:
-        """Stop ``lease`` on ``device`` as soon as it is online again (it was offline at clean-up)."""
-        self._orphans.setdefault(device, set()).add(lease)
-
-    async def release_orphans(self, device: str) -> None:
-        for lease in sorted(self._orphans.pop(device, set())):
-            with contextlib.suppress(NotConnectedError):
-                await self.requests.tell(device, "stream.stop", {"lease": lease})
+    # -- clean-up that outlives its flow ----------------------------------------------------------
+    async def deliver(self, device: str, command: str, args: dict[str, Any] | None = None) -> None:
+        """Send a clean-up command that must reach ``device``: now, or when it is back online."""
+        await self.mailbox.deliver(device, command, args)
 
 
 class Flow(Generic[A]):
@@ -252,11 +260,9 @@ class Flow(Generic[A]):
         }
 
     async def publish(self) -> None:
-        """Publish the status (retained); a lost connection is logged, never fatal."""
-        try:
-            await self.ctx.bus.publish(self.ctx.topics.flow(self.id), self.status(), retain=True)
-        except NotConnectedError:
-            log.warning("flow %s: not connected; status not published", self.id)
+        """Publish the status (retained) through the outbox: without a connection it is sent after
+        the reconnect (only the newest status of the flow, if it changed meanwhile)."""
+        await self.ctx.outbox.publish(self.ctx.topics.flow(self.id), self.status(), retain=True)
 
     async def set_result(self, **values: Any) -> None:
         """Add to the result (visible while the flow still runs) and publish."""
@@ -286,9 +292,14 @@ class Flow(Generic[A]):
         *,
         timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
     ) -> dict[str, Any]:
-        """Send a command and return its result; FlowFailed on an error reply or no reply in time."""
+        """Send a command and return its result; FlowFailed on an error reply or no reply in time.
+
+        ``timeout_s`` bounds it all, in simulated time: while the orchestrator has no connection
+        the command waits for one, and after a reconnect, or when ``device`` announces itself
+        online again, it is sent again with the same id (applied once: docs/protocol.md).
+        """
         try:
-            return await self.ctx.requests.send(device, command, args, timeout_s=timeout_s)
+            return await self.ctx.requests.send(device, command, args, timeout_s=timeout_s, resend=True)
         except CommandError as exc:
             self.fail(f"{device} refused {command}: {exc.message} ({exc.code})")
         except TimeoutError:
@@ -297,9 +308,18 @@ class Flow(Generic[A]):
             self.fail(f"the orchestrator could not send {command} to {device}: {exc}")
 
     async def tell(self, device: str, command: str, args: dict[str, Any] | None = None) -> None:
-        """Send a command without waiting for its reply (clean-up)."""
+        """Send a command without waiting for its reply; lost if the device or the broker is not
+        there now (a key frame request, a traffic figure: worth nothing later). Clean-up that must
+        arrive uses ``deliver``."""
         with contextlib.suppress(NotConnectedError):
             await self.ctx.requests.tell(device, command, args)
+
+    async def deliver(self, device: str, command: str, args: dict[str, Any] | None = None) -> None:
+        """Send a clean-up command without waiting for its reply, and make sure it arrives: sent
+        now if ``device`` is online and the orchestrator connected, else kept (per device, in
+        order, bounded) and sent when the device announces itself online again, until it answers
+        (orchestrator/mailbox.py). For what must not stay behind: a hotspot, a stream lease, an AC."""
+        await self.ctx.deliver(device, command, args)
 
     async def sleep(self, seconds: float) -> None:
         await self.clock.sleep(seconds, drive=False)
@@ -467,11 +487,10 @@ class Flow(Generic[A]):
             if step.state == "running":
                 step.state, step.ts = "failed", self.ended
         await self.publish()
-        with contextlib.suppress(NotConnectedError):
-            await self.ctx.bus.publish(
-                self.ctx.topics.event(ORCHESTRATOR, "flow_ended"),
-                {"ts": self.ended, "flow_id": self.id, "kind": self.kind, "state": state.value, "error": error},
-            )
+        await self.ctx.outbox.publish(
+            self.ctx.topics.event(ORCHESTRATOR, "flow_ended"),
+            {"ts": self.ended, "flow_id": self.id, "kind": self.kind, "state": state.value, "error": error},
+        )
 
     async def _detach(self) -> None:
         self._stop_listening()

@@ -61,7 +61,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hyperhome.broker.client import Message
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.devices.calling import FRONT, STREAM_PATTERN
-from hyperhome.errors import CommandError, ErrorCode
+from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext, FlowFailed, Interrupted
 from hyperhome.orchestrator.registry import Registry
 
@@ -259,9 +259,13 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
     async def _release(self, lease: tuple[str, str]) -> None:
         device, lease_id = lease
         if not self.ctx.online(device):
-            self.ctx.release_later(device, lease_id)
+            await self.deliver(device, "stream.stop", {"lease": lease_id})
             return
-        reply = await self.ctx.requests.request(device, "stream.stop", {"lease": lease_id}, timeout_s=2.0)
+        try:
+            reply = await self.ctx.requests.request(device, "stream.stop", {"lease": lease_id}, timeout_s=2.0)
+        except (TimeoutError, NotConnectedError):
+            await self.deliver(device, "stream.stop", {"lease": lease_id})
+            return
         if not reply.ok:  # it had already ended (the source restarted, the viewer dropped): fine
             return
 
@@ -270,15 +274,10 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
         if lease is None:
             return
         device, lease_id = lease
-        if not self.ctx.online(device):
-            self.ctx.release_later(device, lease_id)
-        elif wait:
-            try:
-                await self._release(lease)
-            except TimeoutError:
-                self.ctx.release_later(device, lease_id)
+        if wait and self.ctx.online(device):
+            await self._release(lease)
         else:
-            await self.tell(device, "stream.stop", {"lease": lease_id})
+            await self.deliver(device, "stream.stop", {"lease": lease_id})
 
     async def _fall_back(self, own: Source) -> float:
         """Put the call back on its own front camera; seconds until its first frame arrived."""

@@ -333,7 +333,7 @@ class NetworkShare(Flow[NetworkShareArgs]):
             if because != "hotspot_stopped" and _hotspot_in_use(self.ctx, self.phone, but=self) is None:
                 await self._best_effort(self.phone, "hotspot.stop")
             if because == "tablet_offline":
-                await self.tell(self.tablet, "network.leave", {"reason": self._leave_reason(because, battery)})
+                await self.deliver(self.tablet, "network.leave", {"reason": self._leave_reason(because, battery)})
             elif because != "tablet_left_hotspot":
                 await self._best_effort(self.tablet, "network.leave", {"reason": self._leave_reason(because, battery)})
             if self._problems:
@@ -378,11 +378,11 @@ class NetworkShare(Flow[NetworkShareArgs]):
         """After a failure or a cancel: nothing the flow set up stays behind (no waiting for replies)."""
         self.ending = True
         if self._admitted:
-            await self.tell(self.phone, "hotspot.release", {"client": self.tablet})
+            await self.deliver(self.phone, "hotspot.release", {"client": self.tablet})
         ours = self._started_hotspot or (self.hotspot is not None and self.hotspot.ssid is not None)
         if ours and _hotspot_in_use(self.ctx, self.phone, but=self) is None:
-            await self.tell(self.phone, "hotspot.stop")
+            await self.deliver(self.phone, "hotspot.stop")
         if self._joined:
             why = self.cancel_reason or "the network share failed"
             ssid = self.hotspot.ssid if self.hotspot is not None else None
-            await self.tell(self.tablet, "network.leave", {"reason": f"hotspot {ssid} stopped: {why}"})
+            await self.deliver(self.tablet, "network.leave", {"reason": f"hotspot {ssid} stopped: {why}"})

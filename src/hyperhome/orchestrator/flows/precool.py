@@ -32,7 +32,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.devices.clock import iso, parse_time
 from hyperhome.errors import CommandError, ErrorCode
-from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext
+from hyperhome.orchestrator.flows.base import DEFAULT_COMMAND_TIMEOUT_S, Flow, FlowArgs, FlowContext
 
 TOLERANCE_C = 0.5
 PLAN_ITERATIONS = 8
@@ -174,7 +174,7 @@ class Precool(Flow[PrecoolArgs]):
                 if not await self._wait(start):
                     break  # the start time came
                 arrival = self._on_trip_news(arrival)
-            await self._start_ac()
+            await self._start_ac(arrival)
             await self._until_arrival(arrival)
             return await self._at_arrival()
 
@@ -260,9 +260,15 @@ class Precool(Flow[PrecoolArgs]):
             return False
         return True
 
-    async def _start_ac(self) -> None:
+    async def _start_ac(self, arrival: float | None = None) -> None:
+        """Switch the AC on; until ``arrival`` it is worth trying (a broker outage at the planned
+        start delays it by the outage, which costs a fraction of a degree, not the plan)."""
+        timeout_s = DEFAULT_COMMAND_TIMEOUT_S
+        if arrival is not None:
+            timeout_s = max(timeout_s, arrival - self.clock.now())
         async with self.step("start_ac", target_c=self.args.target_c):
-            await self.command(self.ac, "set", {"power": True, "mode": "cool", "target_c": self.args.target_c})
+            settings = {"power": True, "mode": "cool", "target_c": self.args.target_c}
+            await self.command(self.ac, "set", settings, timeout_s=timeout_s)
             self._ac_started = True
         await self.set_result(started_at=self.clock.iso())
 
@@ -302,4 +308,4 @@ class Precool(Flow[PrecoolArgs]):
     async def cleanup(self) -> None:
         """A failed or cancelled pre-cool leaves nothing running that it started."""
         if self._ac_started:
-            await self.tell(self.ac, "power", {"on": False})
+            await self.deliver(self.ac, "power", {"on": False})

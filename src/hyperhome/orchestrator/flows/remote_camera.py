@@ -121,7 +121,7 @@ class RemoteCamera(Flow[RemoteCameraArgs]):
     async def _stop_lease(self) -> None:
         lease, self.lease = self.lease, None
         if lease is not None:
-            await self.tell(self.args.car, "stream.stop", {"lease": lease})
+            await self.deliver(self.args.car, "stream.stop", {"lease": lease})
 
     def _over(self, registry: Registry) -> bool:
         return self._ended_because(registry) is not None

@@ -211,6 +211,17 @@ def _web(request: Request) -> WebState:
     return web
 
 
+def _linked(request: Request) -> WebState:
+    """For a route that sends a command: without the API's own connection to the broker, 503
+    ``not_connected`` at once. Nothing is queued (docs/protocol.md, "Commands during an outage"),
+    and the registry may be out of date meanwhile, so this is checked before anything it says."""
+    web = _web(request)
+    if not web.ctl.bus.connected:
+        detail = "the API has no connection to the broker now; the command was not sent (send it again later)"
+        raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "not_connected", detail)
+    return web
+
+
 # -- conversions --------------------------------------------------------------------------------------
 def _device_out(view: DeviceView, *, live: bool = True) -> DeviceOut:
     """A device as last seen; ``live=False`` (the API's connection is down): whether it is online is unknown."""
@@ -249,7 +260,8 @@ async def _request(web: WebState, device: str, command: str, args: dict[str, Any
         msg = f"no reply from {device} to {command} within {web.settings.reply_timeout_s:g} s"
         raise ApiError(HTTPStatus.GATEWAY_TIMEOUT, "timeout", msg) from None
     except BusError as exc:
-        raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "not_connected", str(exc)) from None
+        msg = f"the command was not sent: {exc}"
+        raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "not_connected", msg) from None
 
 
 def _check_name(value: str, what: str) -> str:
@@ -318,7 +330,7 @@ def _routes(app: FastAPI) -> None:
     )
     async def send_command(request: Request, device_id: str, command: str, args: Args = None) -> Reply:
         """Send a command and answer with the device's reply (an error reply gives its HTTP status)."""
-        web = _web(request)
+        web = _linked(request)
         view = web.ctl.registry.get(device_id)
         if view is None or view.meta is None:
             _missing("device", device_id)
@@ -348,7 +360,7 @@ def _routes(app: FastAPI) -> None:
     )
     async def start_flow(request: Request, response: Response, kind: str, args: Args = None) -> FlowStarted:
         """Ask the orchestrator to start a flow (docs/flows.md); its id and first status."""
-        web = _web(request)
+        web = _linked(request)
         _check_name(kind, "flow")
         if kind == "flow.cancel":
             _missing("flow", kind, "cancel a flow with DELETE /api/flows/{id}")
@@ -384,7 +396,7 @@ def _routes(app: FastAPI) -> None:
     )
     async def cancel_flow(request: Request, flow_id: str) -> FlowStatus:
         """Cancel a running flow; its status once it ended (its clean-up done)."""
-        web = _web(request)
+        web = _linked(request)
         if flow_id not in web.ctl.flows:
             _missing("flow", flow_id)
         reply = await _request(web, ORCHESTRATOR, "flow.cancel", {"flow_id": flow_id})

@@ -1,0 +1,118 @@
+"""The outbox's rules, with a bus that can be cut: order, the newest retained status, the bounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from hyperhome.broker.client import Payload, encode
+from hyperhome.broker.outbox import Outbox
+from hyperhome.errors import NotConnectedError
+
+
+@dataclass
+class CutBus:
+    """Records what reached the broker; ``connected`` is set by the test; ``fail_after`` cuts it
+    after that many more publishes."""
+
+    client_id: str = "demo.$orchestrator"
+    connects: int = 1
+    connected: bool = True
+    fail_after: int | None = None
+    sent: list[tuple[str, bytes, bool]] = field(default_factory=list)
+
+    async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
+        if self.fail_after == 0:
+            self.connected = False
+        if not self.connected:
+            msg = f"not connected; cannot publish to {topic}"
+            raise NotConnectedError(msg)
+        if self.fail_after is not None:
+            self.fail_after -= 1
+        self.sent.append((topic, encode(payload), retain))
+
+
+def topics(bus: CutBus) -> list[str]:
+    return [topic for topic, _, _ in bus.sent]
+
+
+async def test_connected_it_publishes_at_once() -> None:
+    bus = CutBus()
+    outbox = Outbox(bus)  # type: ignore[arg-type]
+    await outbox.publish("flow/f-1", {"state": "running"}, retain=True)
+    await outbox.publish("event/flow_started", {"flow_id": "f-1"})
+    assert bus.sent == [
+        ("flow/f-1", b'{"state":"running"}', True),
+        ("event/flow_started", b'{"flow_id":"f-1"}', False),
+    ]
+    assert outbox.pending == 0
+
+
+async def test_what_waited_goes_after_the_reconnect_in_order_and_the_newest_status_wins() -> None:
+    bus = CutBus(connected=False)
+    outbox = Outbox(bus)  # type: ignore[arg-type]
+    await outbox.publish("flow/f-1", {"state": "running", "steps": 1}, retain=True)
+    await outbox.publish("event/flow_ended", {"flow_id": "f-0"})
+    await outbox.publish("flow/f-1", {"state": "failed", "steps": 2}, retain=True)
+    assert outbox.pending == 2
+    bus.connected = True
+    await outbox.publish("event/flow_started", {"flow_id": "f-2"})  # queued behind the older ones
+    assert bus.sent == []
+    await outbox.flush()
+    assert bus.sent == [
+        ("event/flow_ended", b'{"flow_id":"f-0"}', False),
+        ("flow/f-1", b'{"state":"failed","steps":2}', True),
+        ("event/flow_started", b'{"flow_id":"f-2"}', False),
+    ]
+    assert outbox.pending == 0
+
+
+async def test_every_reconnect_republishes_each_retained_topic_it_owns() -> None:
+    bus = CutBus()
+    outbox = Outbox(bus)  # type: ignore[arg-type]
+    await outbox.publish("flow/f-1", {"state": "succeeded"}, retain=True)
+    await outbox.publish("flow/f-2", {"state": "running"}, retain=True)
+    await outbox.publish("event/x", {})
+    bus.sent.clear()
+    await outbox.flush()  # as after a broker restart that kept nothing
+    assert bus.sent == [("flow/f-1", b'{"state":"succeeded"}', True), ("flow/f-2", b'{"state":"running"}', True)]
+
+
+async def test_a_flush_cut_short_keeps_the_rest_for_the_next_one() -> None:
+    bus = CutBus(connected=False)
+    outbox = Outbox(bus)  # type: ignore[arg-type]
+    for n in range(3):
+        await outbox.publish(f"event/e{n}", {})
+    bus.connected, bus.fail_after = True, 1
+    await outbox.flush()
+    assert topics(bus) == ["event/e0"]
+    assert outbox.pending == 2
+    bus.connected, bus.fail_after = True, None
+    await outbox.flush()
+    assert topics(bus) == ["event/e0", "event/e1", "event/e2"]
+
+
+async def test_memory_is_bounded() -> None:
+    bus = CutBus(connected=False)
+    outbox = Outbox(bus, max_queued=3, max_retained=2)  # type: ignore[arg-type]
+    for n in range(5):
+        await outbox.publish(f"event/e{n}", {})
+    for n in range(100):  # a status republished often while away takes one place
+        await outbox.publish("flow/f-1", {"n": n}, retain=True)
+    assert outbox.pending == 3
+    assert outbox.dropped == 3
+    for n in (2, 3):
+        await outbox.publish(f"flow/f-{n}", {}, retain=True)
+    assert sorted(outbox.retained) == ["flow/f-2", "flow/f-3"]  # the least recently updated forgotten
+    bus.connected = True
+    await outbox.flush()
+    assert topics(bus) == ["flow/f-1", "flow/f-2", "flow/f-3"]
+    assert bus.sent[0][1] == b'{"n":99}'
+
+
+@pytest.mark.parametrize("retain", [False, True])
+async def test_a_publish_never_raises_for_want_of_a_connection(retain: bool) -> None:
+    outbox = Outbox(CutBus(connected=False))  # type: ignore[arg-type]
+    await outbox.publish("flow/f-1", {}, retain=retain)
+    assert outbox.pending == 1
