@@ -1,3 +1,3 @@
-from hyperhome.scenarios.cli import main
+from hyperhome.cli import main
 
 main()

@@ -12,9 +12,9 @@ import pytest
 from hyperhome.broker.client import Message
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices.clock import Clock
+from hyperhome.home.homefile import HomeFile
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import HomeFile
-from hyperhome.scenarios.runtime import Home
 
 PLAN: dict[str, Any] = {
     "home": "auto",

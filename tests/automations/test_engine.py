@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from hyperhome.errors import CommandError
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
 
 from .conftest import Events, add, orch, why
 

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from hyperhome.errors import ConfigError
+from hyperhome.home.homefile import load_home, rules_of
 from hyperhome.orchestrator.automations.model import Rule, parse_duration
-from hyperhome.scenarios.homefile import load_home, rules_of
 from hyperhome.scenarios.scenario import home_plan, load_scenario
 
 CONTEXT = {"devices": {"phone", "living-ac", "door-lock"}, "flows": {"precool"}}

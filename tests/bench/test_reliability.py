@@ -21,10 +21,10 @@ from hyperhome.bench.reliability import access, fuzz
 from hyperhome.bench.reliability.fuzz import PayloadClass
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import Topics
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.flows import KINDS as FLOW_KINDS
 from hyperhome.orchestrator.service import CANCEL
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
 from tests.processes import one_error, run_hyperhome
 
 DEVICES = 3

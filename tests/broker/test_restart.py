@@ -23,7 +23,14 @@ WAIT_S = 10.0
 def _client(broker: RunningBroker, creds: HomeCredentials) -> aiomqtt.Client:
     assert broker.port is not None
     login = creds.orchestrator
-    return aiomqtt.Client(broker.host, broker.port, username=login.username, password=login.password, timeout=WAIT_S)
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=login.username,
+        password=login.password,
+        identifier=login.username,
+        timeout=WAIT_S,
+    )
 
 
 async def _retained(client: aiomqtt.Client, home: str, topic_filter: str) -> list[str]:

@@ -7,8 +7,8 @@ one viewer, and proving it handled must not cost a round of tokens through the b
 from __future__ import annotations
 
 from hyperhome.broker.client import BusClient
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 
 
 async def test_frames_are_proven_handled_without_barrier_rounds(broker_kind: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from hyperhome.broker.acl import mosquitto_acl
 from hyperhome.broker.credentials import HomeCredentials, Principal, Role
-from hyperhome.scenarios.homefile import load_home
+from hyperhome.home.homefile import load_home
 from tests.own_broker import OwnBroker, make_ca, make_pki, own_mosquitto
 from tests.processes import hyperhome_up, run_hyperhome
 
@@ -136,8 +136,8 @@ async def test_one_wrong_password_in_the_logins_file_names_that_login(tmp_path: 
 async def test_the_barrier_proves_quiet_by_rounds_only_with_the_operators_logins(tmp_path: Path) -> None:
     """The operator's usernames and rights are not the contract's: nothing is counted, rounds decide."""
     from hyperhome.broker.launch import BrokerChoice
-    from hyperhome.scenarios.loginsfile import load_logins
-    from hyperhome.scenarios.runtime import Home
+    from hyperhome.home.loginsfile import load_logins
+    from hyperhome.home.runtime import Home
 
     logins = tmp_path / "logins.yaml"
     users = _logins_file(logins, DEVICES)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhome.scenarios.homefile import shipped_homes
+from hyperhome.home.homefile import shipped_homes
 from tests.processes import Up, hyperhome_up, one_error, run_hyperhome
 
 HOME = """\

@@ -11,8 +11,8 @@ from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import ONLINE
 from hyperhome.devices.car import ZONES, Car
 from hyperhome.devices.testing import DeviceHarness
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 
 
 def car(**kwargs: Any) -> DeviceHarness[Car]:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from hyperhome.broker.client import Message
+from hyperhome.home.homefile import HomeFile, load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import HomeFile, load_home
-from hyperhome.scenarios.runtime import Home
 
 
 @dataclass

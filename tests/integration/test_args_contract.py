@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hyperhome.broker.wire import Command, ErrorCode, Reply
 from hyperhome.devices.base import args_schema
 from hyperhome.devices.catalog import KINDS
-from hyperhome.scenarios.homefile import HomeFile
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.homefile import HomeFile
+from hyperhome.home.runtime import Home
 from tests.payloads import Json, client_validator, payloads
 
 from .conftest import Recorder

@@ -10,8 +10,8 @@ import aiomqtt
 import pytest
 
 from hyperhome.broker.credentials import controller_seats
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.runtime import Home
 
 NOT_AUTHORISED = 135  # 3.1.1 CONNACK 5, as aiomqtt reports it
 

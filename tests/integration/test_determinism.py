@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hyperhome.broker.client import Message
-from hyperhome.scenarios.homefile import HomeFile
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.homefile import HomeFile
+from hyperhome.home.runtime import Home
 
 
 async def _trace(broker_kind: str, plan: HomeFile) -> list[tuple[str, bytes]]:

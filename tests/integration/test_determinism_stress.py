@@ -23,9 +23,9 @@ import pytest
 
 from hyperhome.broker.client import Message
 from hyperhome.devices.clock import VirtualClock
-from hyperhome.scenarios.homefile import load_home
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 from hyperhome.scenarios.runner import clean, dump_trace, run_scenario_file
-from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
 
 WRONG_PINS = "".join(

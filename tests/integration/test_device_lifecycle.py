@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.runtime import Home
 
 from .conftest import Recorder
 

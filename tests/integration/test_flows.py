@@ -9,9 +9,9 @@ import pytest
 
 from hyperhome.broker.client import Message
 from hyperhome.devices.base import DeviceSpec
+from hyperhome.home.homefile import HomeFile, load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import HomeFile, load_home
-from hyperhome.scenarios.runtime import Home
 
 PHONE_REAR = {"device": "phone", "stream": "rear"}
 TABLET_FRONT = {"device": "tablet", "stream": "front"}

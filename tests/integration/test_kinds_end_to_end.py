@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.runtime import Home
 
 from .conftest import Recorder
 

@@ -15,9 +15,9 @@ import pytest
 
 from hyperhome.broker.credentials import Login
 from hyperhome.devices.base import DeviceSpec
+from hyperhome.home.homefile import HomeFile, load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import HomeFile, load_home
-from hyperhome.scenarios.runtime import Home
 from tests.integration.conftest import Recorder
 
 CAFE = {"ssid": "cafe-guest", "link": "up"}

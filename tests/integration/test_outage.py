@@ -22,11 +22,11 @@ from hyperhome.broker.client import BusClient, Message
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices.clock import iso, parse_time
 from hyperhome.errors import NotConnectedError
+from hyperhome.home.homefile import HomeFile
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import HomeFile
 from hyperhome.scenarios.runner import Progress, StepFailed, _Run
 from hyperhome.scenarios.runner import Recorder as ScenarioRecorder
-from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import load_scenario
 from tests.processes import run_hyperhome
 

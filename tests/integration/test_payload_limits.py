@@ -16,8 +16,8 @@ from hyperhome.broker.client import Message
 from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR
 from hyperhome.broker.wire import MAX_PAYLOAD_BYTES
 from hyperhome.devices.catalog import KINDS
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.runtime import Home
 
 WAIT_S = 30.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from hyperhome.devices.clock import iso, parse_time
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.runtime import Home
 
 
 async def _drive_home(controller: Controller, km: float = 60) -> float:

@@ -8,8 +8,8 @@ from typing import Any
 
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import Command
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.runtime import Home
 from tests.integration.conftest import Recorder
 
 HANDOFF = {"call_device": "tablet", "source": {"device": "phone", "stream": "rear"}, "user": "alice"}

@@ -11,9 +11,9 @@ import pytest
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices.clock import iso
 from hyperhome.errors import CommandError
+from hyperhome.home.homefile import HomeFile, load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import HomeFile, load_home
-from hyperhome.scenarios.runtime import Home
 from tests.integration.conftest import Recorder
 
 PHONE_REAR = {"device": "phone", "stream": "rear"}

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from hyperhome import cli
 from hyperhome.durations import parse_duration
 from hyperhome.errors import ConfigError
-from hyperhome.scenarios import cli, runtime
+from hyperhome.home import runtime
 from hyperhome.scenarios.runner import compare_golden, holds
 from hyperhome.scenarios.scenario import (
     Check,

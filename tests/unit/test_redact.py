@@ -10,7 +10,7 @@ from hyperhome.devices.base import args_schema
 from hyperhome.devices.lock import UnlockArgs
 from hyperhome.devices.phone import HotspotStartArgs, Phone
 from hyperhome.orchestrator.registry import DeviceView, Registry
-from hyperhome.orchestrator.web.redact import Redactor
+from hyperhome.web.redact import Redactor
 
 
 def test_secret_keys_are_read_from_write_only_in_the_schema() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hyperhome.errors import ConfigError
-from hyperhome.scenarios.grammarfile import load_grammar
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.grammarfile import load_grammar
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 
 FAMILY = """\
 wake_words: {en: [hey home]}

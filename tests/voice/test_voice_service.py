@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.runtime import Home
 from tests.integration.conftest import Recorder
 
 WINDOW_S = 0.3

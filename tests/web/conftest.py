@@ -20,9 +20,9 @@ import pytest
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
-from hyperhome.orchestrator.web import HomeLink, ScenarioRuns, Settings, create_app, serve
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
+from hyperhome.web import HomeLink, ScenarioRuns, Settings, create_app, serve
 
 
 @dataclass

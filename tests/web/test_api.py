@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from hyperhome.orchestrator.web import Settings
+from hyperhome.web import Settings
 from tests.web.conftest import Web
 
 CAMERA_HANDOFF = {

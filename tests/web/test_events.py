@@ -9,7 +9,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hyperhome.broker.topics import Topics
-from hyperhome.orchestrator.web.events import FilterError, Subscriber, intersect, parse_filter
+from hyperhome.web.events import FilterError, Subscriber, intersect, parse_filter
 from tests.web.conftest import Web
 
 TOPICS = Topics("demo")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fontTools.ttLib import TTFont
 
-from hyperhome.orchestrator.web.fonts import font_path, shipped_cjk
+from hyperhome.web.fonts import font_path, shipped_cjk
 
 
 def test_the_subset_font_has_every_cjk_character_of_the_shipped_files() -> None:
@@ -13,7 +13,7 @@ def test_the_subset_font_has_every_cjk_character_of_the_shipped_files() -> None:
     cmap = TTFont(str(font_path())).getBestCmap()
     missing = [c for c in text if ord(c) not in cmap]
     assert not missing, (
-        f"{''.join(missing)} not in the font: run `python -m hyperhome.orchestrator.web.fonts` "
+        f"{''.join(missing)} not in the font: run `python -m hyperhome.web.fonts` "
         "(Debian: apt-get install fonts-wqy-microhei)"
     )
     assert font_path().stat().st_size < 200_000  # a subset, not a whole CJK font

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from hyperhome.broker.client import Endpoint, MqttConnector
-from hyperhome.orchestrator.web import HomeLink, Settings, create_app, serve
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
+from hyperhome.web import HomeLink, Settings, create_app, serve
 from tests.cuttable_link import CuttableLink
 
 WAIT_S = 20.0

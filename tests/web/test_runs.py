@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from hyperhome.orchestrator.web import ScenarioRuns
-from hyperhome.orchestrator.web.models import RunRequest
 from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
-from hyperhome.scenarios.webruns import WebRuns
+from hyperhome.web import ScenarioRuns
+from hyperhome.web.models import RunRequest
+from hyperhome.web.scenario_runs import WebRuns
 from tests.web.conftest import Web
 
 

@@ -67,9 +67,9 @@ from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import Topics
 from hyperhome.broker.wire import Frame
 from hyperhome.errors import ConfigError
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
 
 Via = Literal["direct", "flow"]
 

@@ -29,8 +29,8 @@ from typing import Any
 from hyperhome.bench.handoff import _raw
 from hyperhome.bench.report import BenchResult, Progress, broker_key, check, figures_table, quiet
 from hyperhome.broker.launch import BrokerChoice
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 
 MESSAGES = 2000
 ROUNDS = 3

@@ -22,9 +22,9 @@ from typing import Any
 
 from hyperhome.bench.report import BenchResult, Progress, broker_key, check, figures_table, quiet
 from hyperhome.broker.launch import BrokerChoice
-from hyperhome.scenarios.homefile import load_home
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 from hyperhome.scenarios.runner import run_scenario_file
-from hyperhome.scenarios.runtime import Home
 from hyperhome.scenarios.scenario import load_scenario, shipped_scenarios
 
 TARGET_SPEEDUP = 1000.0

@@ -29,7 +29,7 @@ from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.durations import format_duration
 from hyperhome.errors import ConfigError, NotConnectedError
-from hyperhome.scenarios.runtime import Home
+from hyperhome.home.runtime import Home
 from hyperhome.scenarios.scenario import (
     FLOW_STATES,
     Check,

@@ -42,8 +42,8 @@ from hyperhome.broker.faults import LinkFault
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices.clock import parse_time
 from hyperhome.durations import DURATION_PATTERN, format_duration, parse_duration
-from hyperhome.scenarios import yamlfile
-from hyperhome.scenarios.homefile import HomeFile, load_home, shipped_homes, with_files
+from hyperhome.home import yamlfile
+from hyperhome.home.homefile import HomeFile, load_home, shipped_homes, with_files
 
 # -- durations --------------------------------------------------------------------------------
 Duration = Annotated[

@@ -52,7 +52,7 @@ from hyperhome.broker.filters import within
 from hyperhome.broker.identity import bound_client_id
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import CLOCK, CONTROLLER, ORCHESTRATOR, SYNC, Topics
-from hyperhome.scenarios.homefile import load_home
+from hyperhome.home.homefile import load_home
 
 SECOND_HOME = "neighbour"
 PROBE = "probe"

@@ -57,14 +57,14 @@ from hyperhome.broker.wire import dumps
 from hyperhome.devices.base import args_schema, validate_args
 from hyperhome.devices.catalog import KINDS as DEVICE_KINDS
 from hyperhome.errors import ErrorCode
+from hyperhome.home.homefile import HomeFile, load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.automations.engine import AddArgs, NoArgs, RuleRef
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.flows import KINDS as FLOW_KINDS
 from hyperhome.orchestrator.service import CANCEL, CancelArgs
 from hyperhome.orchestrator.voice import ParseArgs
-from hyperhome.scenarios.homefile import HomeFile, load_home
-from hyperhome.scenarios.runtime import Home
 
 SEED = 20260612
 PAYLOADS = 15_000

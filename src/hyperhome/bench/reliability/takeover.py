@@ -44,9 +44,9 @@ from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import OFFLINE
 from hyperhome.errors import ConfigError
+from hyperhome.home.homefile import load_home
+from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import TERMINAL
-from hyperhome.scenarios.homefile import load_home
-from hyperhome.scenarios.runtime import Home
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message

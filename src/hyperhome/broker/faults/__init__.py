@@ -6,7 +6,7 @@
 
 A home run with faults on (``Home(faults=True)``, ``hyperhome up --faults``, a scenario with a
 ``fault:`` step) puts one proxy in front of each device's connection; the orchestrator, the
-controller and the clock connect directly. ``scenarios/faults.py`` applies a ``LinkFault`` to a
+controller and the clock connect directly. ``home/faults.py`` applies a ``LinkFault`` to a
 running home; docs/scenarios.md ("Link faults") says what each one does in virtual and real time.
 """
 

@@ -17,7 +17,7 @@ it then, unless the link is stalled. While stalled a pipe keeps reading into mem
 closes, the other is closed after what is left has been written; when one side is reset, the
 other is reset too.
 
-Times here are wall-clock seconds: the home's fault control (``scenarios/faults.py``) turns the
+Times here are wall-clock seconds: the home's fault control (``home/faults.py``) turns the
 home's simulated seconds into them.
 """
 

@@ -1,7 +1,7 @@
 """What the web API needs of scenario runs, as a Protocol.
 
 Scenarios live in a lower layer (``hyperhome.scenarios``) than the orchestrator, so the app does
-not import them: the CLI passes an implementation in (``hyperhome.scenarios.webruns.WebRuns``).
+not import them: the CLI passes an implementation in (``hyperhome.web.scenario_runs.WebRuns``).
 Each run plays a scenario in its own, isolated home (own broker, virtual time) in the
 background; the app only lists, starts and reads runs.
 
@@ -21,7 +21,7 @@ from hyperhome.errors import HyperHomeError
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from hyperhome.orchestrator.web.models import RunOut, RunRequest, ScenarioOut
+    from hyperhome.web.models import RunOut, RunRequest, ScenarioOut
 
 
 class RunRefused(HyperHomeError):

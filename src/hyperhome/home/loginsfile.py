@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hyperhome.broker.credentials import ClientLogins
 from hyperhome.errors import ConfigError
-from hyperhome.scenarios import yamlfile
+from hyperhome.home import yamlfile
 
 
 def load_logins(path: Path) -> ClientLogins:

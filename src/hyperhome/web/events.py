@@ -30,7 +30,7 @@ from hyperhome.broker.topics import SYNC, Topics
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Bus, Message
-    from hyperhome.orchestrator.web.redact import Redactor
+    from hyperhome.web.redact import Redactor
 
 FRAME_INTERVAL_S = 0.1
 """At most 10 frames a second per stream to a browser: a counter and a test pattern need no more."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from hyperhome.errors import ConfigError
-from hyperhome.orchestrator.web.guard import MAX_BODY_BYTES
+from hyperhome.web.guard import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

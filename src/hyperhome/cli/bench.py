@@ -1,6 +1,6 @@
 """``hyperhome bench NAME``: run benchmarks, print their tables, write their JSON.
 
-Registered on the main ``hyperhome`` app by ``scenarios/cli.py``. The bench modules are imported
+Registered on the main ``hyperhome`` app by ``hyperhome/cli/__init__.py``. The bench modules are imported
 only when a bench runs, so the command line starts as fast as without them.
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhome.errors import ConfigError
-from hyperhome.scenarios import yamlfile
+from hyperhome.home import yamlfile
 from hyperhome.voice.grammar import Grammar, GrammarFile, default_file, extension_problems
 
 WINDOW_MS = 300

@@ -3,7 +3,7 @@ HyperHome itself says or hears (voice grammar, spoken replies, homes, scenarios)
 readable on a machine with no CJK font at all. Text from elsewhere (a sentence a user types)
 falls back to the system's fonts: install ``fonts-noto-cjk`` for those (docs/web.md).
 
-``python -m hyperhome.orchestrator.web.fonts [SOURCE_FONT]`` writes ``static/hyperhome-cjk.woff``
+``python -m hyperhome.web.fonts [SOURCE_FONT]`` writes ``static/hyperhome-cjk.woff``
 again (Debian: ``apt-get install fonts-wqy-microhei``, the default source); a test fails when a
 shipped file holds a CJK character the subset lacks.
 """
@@ -33,7 +33,7 @@ def shipped_cjk() -> str:
 
 
 def font_path() -> Path:
-    return Path(str(resources.files("hyperhome.orchestrator.web") / "static" / FONT_NAME))
+    return Path(str(resources.files("hyperhome.web") / "static" / FONT_NAME))
 
 
 def write_subset(source: Path = SOURCE, target: Path | None = None) -> Path:

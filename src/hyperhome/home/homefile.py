@@ -47,11 +47,11 @@ from hyperhome.broker.topics import DEFAULT_ROOT, check_id
 from hyperhome.devices import catalog
 from hyperhome.devices.base import DeviceSpec, format_validation_error
 from hyperhome.errors import ConfigError
+from hyperhome.home import yamlfile
+from hyperhome.home.grammarfile import VoiceSettings, checked
 from hyperhome.orchestrator.automations import RULES, Rule
 from hyperhome.orchestrator.automations.model import Rules
 from hyperhome.orchestrator.flows import KINDS
-from hyperhome.scenarios import yamlfile
-from hyperhome.scenarios.grammarfile import VoiceSettings, checked
 
 
 class HomeFile(BaseModel):
@@ -130,7 +130,7 @@ def _spec_problems(spec: DeviceSpec, seen: set[str]) -> Iterator[tuple[str, str]
 
 
 def shipped_homes() -> dict[str, Path]:
-    folder = resources.files("hyperhome.scenarios") / "homes"
+    folder = resources.files("hyperhome.home") / "homes"
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 

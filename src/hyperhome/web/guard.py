@@ -33,7 +33,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from hyperhome.broker.wire import PayloadError, loads
-from hyperhome.orchestrator.web.models import ErrorBody
+from hyperhome.web.models import ErrorBody
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -1,9 +1,9 @@
-"""Scenario runs for the web API (``hyperhome.orchestrator.web.runs.ScenarioRuns``).
+"""Scenario runs for the web API (``hyperhome.web.runs.ScenarioRuns``).
 
 Each run plays a shipped scenario exactly as ``hyperhome run`` does (``run_scenario_file``): in
 its own home with its own broker and virtual time, isolated from the home the dashboard shows.
 
-It plays in a child process (``python -m hyperhome.scenarios.webruns NAME``), not in the API's
+It plays in a child process (``python -m hyperhome.web.scenario_runs NAME``), not in the API's
 event loop: a scenario in virtual time runs flat out, and in the same loop it held the live home's
 loop up for 26 to 96 ms at a time (rear_camera_handoff, 2-core machine; 6 to 15 ms with the run in
 a child), close to the 100 ms after which a 30 fps call counts its picture as blank. The child
@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from hyperhome.errors import HyperHomeError
-from hyperhome.orchestrator.web.models import RunOut, RunRequest, ScenarioOut, StepOut, TimelineEntry
-from hyperhome.orchestrator.web.runs import TooManyRuns, UnknownScenario
 from hyperhome.scenarios.report import entry_text
 from hyperhome.scenarios.runner import Progress, StepOutcome, run_scenario_file
 from hyperhome.scenarios.scenario import Scenario, load_scenario, shipped_scenarios
+from hyperhome.web.models import RunOut, RunRequest, ScenarioOut, StepOut, TimelineEntry
+from hyperhome.web.runs import TooManyRuns, UnknownScenario
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -299,7 +299,7 @@ async def _child(run: _Run) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hyperhome.scenarios.webruns",
+        "hyperhome.web.scenario_runs",
         run.name,
         "--broker",
         run.out.broker,
@@ -353,7 +353,7 @@ async def _play_here(name: str, broker: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hyperhome.scenarios.webruns NAME [--broker B]``: one run, progress as JSON lines."""
+    """``python -m hyperhome.web.scenario_runs NAME [--broker B]``: one run, progress as JSON lines."""
     parser = argparse.ArgumentParser(description="Play one scenario; progress hooks as JSON lines on stdout.")
     parser.add_argument("name")
     parser.add_argument("--broker", choices=["embedded", "mosquitto"], default="embedded")

@@ -8,7 +8,7 @@ async with Home(load_home("demo")) as home:          # embedded broker, virtual 
 ```
 
 ``faults=True`` puts a fault proxy in front of each device's connection (``home.faults``,
-``scenarios/faults.py``); the orchestrator and controllers connect to the broker directly.
+``home/faults.py``); the orchestrator and controllers connect to the broker directly.
 """
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
 from hyperhome.devices.clock import Clock, VirtualClock, make_clock
 from hyperhome.errors import ConfigError
+from hyperhome.home.faults import HomeFaults
+from hyperhome.home.grammarfile import load_grammar
+from hyperhome.home.homefile import rules_of
 from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
 from hyperhome.orchestrator.voice import VoiceService
-from hyperhome.scenarios.faults import HomeFaults
-from hyperhome.scenarios.grammarfile import load_grammar
-from hyperhome.scenarios.homefile import rules_of
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from hyperhome.scenarios.homefile import HomeFile
+    from hyperhome.home.homefile import HomeFile
 
 
 class Home:

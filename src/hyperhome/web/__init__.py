@@ -9,8 +9,8 @@ async with serve(create_app(link, runs=WebRuns()), port=8000) as url:
 
 from __future__ import annotations
 
-from hyperhome.orchestrator.web.app import HomeLink, Settings, create_app
-from hyperhome.orchestrator.web.runs import ScenarioRuns
-from hyperhome.orchestrator.web.serve import serve
+from hyperhome.web.app import HomeLink, Settings, create_app
+from hyperhome.web.runs import ScenarioRuns
+from hyperhome.web.serve import serve
 
 __all__ = ["HomeLink", "ScenarioRuns", "Settings", "create_app", "serve"]

@@ -48,9 +48,9 @@ from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import ONLINE, Reply, loads
 from hyperhome.errors import BusError, CommandError, ErrorCode
 from hyperhome.orchestrator.controller import TERMINAL, Controller
-from hyperhome.orchestrator.web.events import EventHub, FilterError, Subscriber, parse_filter
-from hyperhome.orchestrator.web.guard import guard
-from hyperhome.orchestrator.web.models import (
+from hyperhome.web.events import EventHub, FilterError, Subscriber, parse_filter
+from hyperhome.web.guard import guard
+from hyperhome.web.models import (
     ClockOut,
     DeviceOut,
     ErrorBody,
@@ -63,8 +63,8 @@ from hyperhome.orchestrator.web.models import (
     ScenarioOut,
     WsControl,
 )
-from hyperhome.orchestrator.web.redact import Redactor
-from hyperhome.orchestrator.web.runs import ScenarioRuns, TooManyRuns, UnknownScenario
+from hyperhome.web.redact import Redactor
+from hyperhome.web.runs import ScenarioRuns, TooManyRuns, UnknownScenario
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Connector, Message
@@ -187,7 +187,7 @@ def create_app(
     guard(app)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(CommandError, _command_error)
-    app.mount("/static", StaticFiles(packages=[("hyperhome.orchestrator.web", STATIC)]), name="static")
+    app.mount("/static", StaticFiles(packages=[("hyperhome.web", STATIC)]), name="static")
     _routes(app)
     return app
 
@@ -277,7 +277,7 @@ Args = Annotated[dict[str, Any] | None, Body(description="The args, a JSON objec
 def _routes(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def dashboard() -> HTMLResponse:
-        index = resources.files("hyperhome.orchestrator.web").joinpath(STATIC, "index.html")
+        index = resources.files("hyperhome.web").joinpath(STATIC, "index.html")
         return HTMLResponse(index.read_text(encoding="utf-8"))
 
     @app.get("/api/home", response_model=HomeOut, tags=["home"])
