@@ -161,7 +161,7 @@ async def test_bad_commands_get_the_wire_s_error_codes(
 async def test_a_failing_action_is_published_and_the_run_stops_unless_told_to_go_on(
     home: Home, ctl: Controller, events: Events
 ) -> None:
-    lock_then_off = [
+    lock_then_off: list[dict[str, Any]] = [
         {"command": {"device": "door-lock", "name": "lock"}, "continue_on_error": True},
         {"command": {"device": "living-ac", "name": "power", "args": {"on": False}}},
     ]

@@ -89,7 +89,11 @@ async def writing(bus: BusClient, topic: str) -> AsyncIterator[None]:
 
 def take_over(port: int, login: Login, client_id: str) -> paho.Client:
     """Connect with ``client_id`` from a plain paho client, here, blocking, until the broker accepts it."""
-    kicker = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+    kicker = paho.Client(
+        paho.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]  # paho 2 exports it from enums
+        client_id=client_id,
+        protocol=paho.MQTTv311,
+    )
     kicker.username_pw_set(login.username, login.password)
     kicker.connect("127.0.0.1", port)
     deadline = time.monotonic() + WAIT_S

@@ -79,7 +79,12 @@ async def test_a_device_survives_its_link_cut_during_every_announcement(
             # it still answers commands on the connection it ended with
             replies: list[Message] = []
             got = asyncio.Event()
-            await observer.subscribe(topics.reply("lock"), lambda m: (replies.append(m), got.set()))
+
+            def on_reply(message: Message) -> None:
+                replies.append(message)
+                got.set()
+
+            await observer.subscribe(topics.reply("lock"), on_reply)
             await observer.publish(topics.cmd("lock", "lock"), {"id": "after-flapping"})
             async with asyncio.timeout(10):
                 await got.wait()

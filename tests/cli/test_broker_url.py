@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,7 @@ async def test_a_wrong_password_is_one_error_line(tmp_path: Path) -> None:
 # -- a login per client -----------------------------------------------------------------------------
 def _logins_file(path: Path, devices: list[str]) -> dict[str, str]:
     """A logins file in the operator's names (not HyperHome's ``home.name``); its users and passwords."""
-    data = {
+    data: dict[str, Any] = {
         "orchestrator": {"username": "hh-orchestrator", "password": f"{SECRET}-o"},
         "controller": {"username": "hh-controller", "password": f"{SECRET}-c"},
         "devices": {d: {"username": f"hh-{d}", "password": f"{SECRET}-{d}"} for d in devices},

@@ -95,7 +95,7 @@ def agreed(command: str, payload: Json) -> bool:
     kind, name = command.split(".", 1)
     model = KINDS[kind].commands[name].args
     data = wire(payload)
-    schema_says = client_validator(args_schema(model)).is_valid(data)
+    schema_says = bool(client_validator(args_schema(model)).is_valid(data))
     assert schema_says == device_accepts(model, data), (command, payload)
     return schema_says
 

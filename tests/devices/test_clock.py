@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 
@@ -31,7 +32,7 @@ async def test_same_instant_timers_fire_in_scheduling_order() -> None:
     order: list[int] = []
     async with VirtualClock(START) as clock:
         for i in range(5):
-            clock.call_later(10, lambda i=i: order.append(i))
+            clock.call_later(10, functools.partial(order.append, i))
         await clock.sleep(11)
     assert order == [0, 1, 2, 3, 4]
 

@@ -198,16 +198,23 @@ async def test_hotspot_start_with_a_given_password_and_restarts() -> None:
 async def test_hotspot_bad_input_changes_nothing() -> None:
     async with DeviceHarness(Phone) as h:
         before = h.state.model_copy(deep=True)
-        for args in ({"password": "short"}, {"password": "tab\tinside"}, {"ssid": ""}, {"ssid": "x" * 33}):
+        bad: list[dict[str, object]] = [
+            {"password": "short"},
+            {"password": "tab\tinside"},
+            {"ssid": ""},
+            {"ssid": "x" * 33},
+        ]
+        for args in bad:
             reply = await h.command("hotspot.start", args)
             assert reply.error is not None
             assert reply.error.code == "invalid_args", args
-        for command, args in (
+        refused: tuple[tuple[str, dict[str, object]], ...] = (
             ("hotspot.stop", {}),
             ("hotspot.admit", {"client": "tablet"}),
             ("hotspot.release", {"client": "tablet"}),
             ("simulate.traffic", {"client": "tablet", "mb": 5}),
-        ):
+        )
+        for command, args in refused:
             reply = await h.command(command, args)
             assert reply.error is not None
             assert reply.error.code == "rejected", command

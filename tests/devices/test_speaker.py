@@ -9,7 +9,8 @@ from hyperhome.devices.testing import DeviceHarness
 
 
 def last_state(h: DeviceHarness[Speaker]) -> dict[str, Any]:
-    return h.published("state")[-1].json()
+    state: dict[str, Any] = h.published("state")[-1].json()
+    return state
 
 
 async def test_hear_publishes_the_utterance_for_the_orchestrator() -> None:

@@ -173,7 +173,7 @@ async def test_the_hotspot_of_a_phone_that_was_offline_at_clean_up_is_stopped_wh
         "hotspot.release",
         "hotspot.stop",
     ]
-    assert phone.state.hotspot.on  # type: ignore[attr-defined]  # what the phone comes back with
+    assert phone.state.hotspot.on  # what the phone comes back with
 
     assert home.connect is not None
     assert home.credentials is not None
@@ -264,4 +264,4 @@ async def _assert_ac_untouched(home: Home, controller: Controller) -> None:
     await controller.bus.wait_connected(WAIT_S)
     await controller.send("living-ac", "estimate", {"target_c": 24})
     await home.clock.sleep(5)
-    assert home.devices["living-ac"].state.power is False  # type: ignore[attr-defined]
+    assert home.devices["living-ac"].state.power is False

@@ -90,7 +90,7 @@ async def test_a_flow_runs_to_success_with_a_retained_status(mini: MiniHome) -> 
 
 
 async def test_refusals_carry_the_wire_codes(mini: MiniHome) -> None:
-    cases = [
+    cases: list[tuple[str, dict[str, Any], str, str]] = [
         ("nope", {}, "unknown_command", "no flow 'nope'"),
         ("wait", {"device": "phone", "wait_s": -1}, "invalid_args", "wait_s"),
         ("wait", {"device": "phone", "user": "eve"}, "forbidden", "not a resident"),

@@ -55,7 +55,7 @@ async def test_commands_during_an_outage_are_503_not_connected_and_never_applied
     probe = await web.client.post("/api/devices/living-ac/commands/estimate", json={"target_c": 24})
     assert probe.status_code == 200, probe.text
     # nothing of it was queued to be sent later: not the set, not the flow, not the cancel
-    assert ac.state.power is False  # type: ignore[attr-defined]
+    assert ac.state.power is False
     assert list(web.home.orchestrator.flows) == [flow_id]
     again = await web.client.post("/api/devices/living-ac/commands/set", json={"power": True, "target_c": 24})
     assert again.status_code == 200, again.text  # back: the same command goes through now
