@@ -7,6 +7,16 @@ reconnects with exponential backoff when the connection drops, resubscribes, and
 
 Handlers run one at a time, in the order messages arrive; they must be quick (start a task for
 anything that waits), because a handler that waits on another message would wait forever.
+
+*Why aiomqtt, pinned, and not paho driven directly.* HyperHome does its own reconnects,
+resubscription, timeouts and routing, and ``_PromptClient`` overrides a few of aiomqtt's private
+methods (docs/upstream.md). Driving paho-mqtt directly, as Home Assistant does, would make those
+socket callbacks our own code; measured, it cannot buy much: ``hyperhome bench overhead`` on
+Mosquitto (2 cores, AMD EPYC, 2026-12-02) gives this adapter 4,829 QoS 1 publishes/s against
+5,087 for raw aiomqtt, 0.95 of it, so a paho-direct client could win at most the last 5 % on
+this path, and the handoff latency is dominated by broker hops (docs/BENCHMARKS.md). So aiomqtt
+and paho-mqtt are pinned exactly (pyproject.toml) and ``tests/broker/test_upstream_contract.py``
+fails, naming the method, on the day a release changes one of the private parts used here.
 """
 
 from __future__ import annotations
