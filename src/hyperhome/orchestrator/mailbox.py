@@ -15,6 +15,9 @@ for a client that has gone. So clean-up goes through the orchestrator's ``Mailbo
   once: the device answers a repeated id with its first reply (docs/protocol.md).
 - Bounded: at most ``max_per_device`` commands wait per device; past that the oldest is dropped
   and logged.
+- A command a flow gave up waiting for may still be applied: a reply that comes after its flow
+  stopped waiting is answered by the undo the flow registered (``undo_if_late``): a stream
+  lease that the phone granted after the hand-off had failed is stopped again.
 
 Why not a persistent MQTT session with QoS 1 instead: the broker would keep a device's commands
 only while it keeps the session, and a broker restart without persistence (the managed Mosquitto
@@ -25,8 +28,10 @@ included, which must not be applied late. The orchestrator knows which commands 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PER_DEVICE = 32
+MAX_LATE = 256  # commands given up on whose late success is undone (the oldest forgotten first)
+Undo = Callable[[dict[str, Any]], tuple[str, dict[str, Any]] | None]
+"""From a late reply's result, the clean-up command and args that undo it (None: nothing to undo)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,8 @@ class Mailbox:
         self.max_per_device = max_per_device
         self._letters: dict[str, deque[Letter]] = {}
         self._where: dict[str, str] = {}  # command id -> device
+        self._late: OrderedDict[str, tuple[str, Undo]] = OrderedDict()  # given-up command id -> (device, undo)
+        self._undoing: set[asyncio.Task[None]] = set()
         requests.on_unmatched = self.on_reply
 
     def waiting(self, device: str) -> list[Letter]:
@@ -88,6 +98,13 @@ class Mailbox:
         if self._reachable(device):
             await self._send(letter)
 
+    def undo_if_late(self, command_id: str, device: str, undo: Undo) -> None:
+        """If ``device`` still answers ``command_id`` ok, after its sender stopped waiting, deliver
+        the clean-up ``undo`` makes of the reply's result."""
+        self._late[command_id] = (device, undo)
+        while len(self._late) > MAX_LATE:
+            self._late.popitem(last=False)
+
     async def flush(self, device: str | None = None) -> None:
         """Send again what ``device`` (every device, if None) has not answered, if it is online."""
         for name in [device] if device is not None else list(self._letters):
@@ -98,7 +115,17 @@ class Mailbox:
                     return
 
     def on_reply(self, reply: Reply) -> None:
-        """A reply no request waits for: if it answers a letter, the letter is delivered."""
+        """A reply no request waits for: if it answers a letter, the letter is delivered; if it is
+        the late success of a command given up on, its undo is delivered."""
+        late = self._late.pop(reply.id or "", None)
+        if late is not None and reply.ok:
+            target, undo = late
+            clean_up = undo(reply.result or {})
+            if clean_up is not None:
+                task = asyncio.get_running_loop().create_task(self.deliver(target, *clean_up))
+                self._undoing.add(task)
+                task.add_done_callback(self._undoing.discard)
+            return
         device = self._where.pop(reply.id or "", None)
         if device is None:
             return

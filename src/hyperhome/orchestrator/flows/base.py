@@ -67,7 +67,7 @@ from hyperhome.broker.outbox import Outbox
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import FlowState
 from hyperhome.errors import CommandError, NotConnectedError
-from hyperhome.orchestrator.mailbox import Mailbox
+from hyperhome.orchestrator.mailbox import Mailbox, Undo
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.orchestrator.requests import Requester
 
@@ -291,21 +291,32 @@ class Flow(Generic[A]):
         args: dict[str, Any] | None = None,
         *,
         timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+        undo_late: Undo | None = None,
     ) -> dict[str, Any]:
         """Send a command and return its result; FlowFailed on an error reply or no reply in time.
 
         ``timeout_s`` bounds it all, in simulated time: while the orchestrator has no connection
         the command waits for one, and after a reconnect, or when ``device`` announces itself
         online again, it is sent again with the same id (applied once: docs/protocol.md).
+        ``undo_late``: when no reply came in time, the device may still apply it (a slow link);
+        if its ok reply comes later, the clean-up this makes of its result is delivered
+        (``Mailbox.undo_if_late``), so nothing the flow gave up on stays behind.
         """
+        command_id = self.ctx.requests.new_id()
         try:
-            return await self.ctx.requests.send(device, command, args, timeout_s=timeout_s, resend=True)
-        except CommandError as exc:
-            self.fail(f"{device} refused {command}: {exc.message} ({exc.code})")
+            reply = await self.ctx.requests.request(
+                device, command, args, timeout_s=timeout_s, resend=True, command_id=command_id
+            )
         except TimeoutError:
+            if undo_late is not None:
+                self.ctx.mailbox.undo_if_late(command_id, device, undo_late)
             self.fail(f"{device} did not answer {command} within {timeout_s:g} s")
         except NotConnectedError as exc:
             self.fail(f"the orchestrator could not send {command} to {device}: {exc}")
+        if not reply.ok:
+            refused = CommandError.from_reply(reply)
+            self.fail(f"{device} refused {command}: {refused.message} ({refused.code})")
+        return reply.result or {}
 
     async def tell(self, device: str, command: str, args: dict[str, Any] | None = None) -> None:
         """Send a command without waiting for its reply; lost if the device or the broker is not

@@ -174,7 +174,10 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
                 if remote:
                     async with self.step("lease_source", source=str(new)) as step:
                         lease = await self.command(
-                            new.device, "stream.start", {"stream": new.stream, "viewer": call, "fps": args.fps}
+                            new.device,
+                            "stream.start",
+                            {"stream": new.stream, "viewer": call, "fps": args.fps},
+                            undo_late=_stop_lease,  # granted after we gave up: stop it again
                         )
                         self.lease = (new.device, str(lease["lease"]))
                         step.detail["lease"] = self.lease[1]
@@ -349,3 +352,9 @@ class _NoView:
 
 def _is(payload: dict[str, Any], source: Source) -> bool:
     return payload.get("device") == source.device and payload.get("stream") == source.stream
+
+
+def _stop_lease(result: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The clean-up of a ``stream.start`` that succeeded too late: stop its lease."""
+    lease = result.get("lease")
+    return ("stream.stop", {"lease": str(lease)}) if lease is not None else None
