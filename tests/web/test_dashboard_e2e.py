@@ -9,6 +9,7 @@ the car's camera on the phone, and an automation's ``because`` on the timeline. 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -127,6 +128,23 @@ async def _screenshot(page: Page, tmp_path: Path) -> None:
         await page.screenshot(path=wanted, full_page=True)
 
 
+@contextlib.asynccontextmanager
+async def _page_of_up(*options: str) -> AsyncIterator[tuple[Page, str]]:
+    """A real ``hyperhome up OPTIONS`` and Debian's Chromium on its dashboard, once it is live."""
+    chromium = _chromium()
+    async with hyperhome_up("--api-port", "0", *options) as up, async_playwright() as pw:
+        found = URL_RE.search(up.output)
+        assert found is not None, up.output
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(found.group(1))
+            await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+            yield page, found.group(1)
+        finally:
+            await browser.close()
+
+
 NO_CAR_HOME = """\
 home: flat
 name: A flat with no car
@@ -140,74 +158,38 @@ devices:
 
 async def test_the_dashboard_shows_only_what_the_home_can_do(tmp_path: Path) -> None:
     """No car and no tablet: no car panel, no car or call buttons; the AC's pre-cool stays."""
-    chromium = _chromium()
     home = tmp_path / "flat.yaml"
     home.write_text(NO_CAR_HOME, encoding="utf-8")
-    credentials = str(tmp_path / "credentials.json")
-    async with (
-        hyperhome_up("--home", str(home), "--api-port", "0", "--credentials", credentials) as up,
-        async_playwright() as pw,
-    ):
-        found = URL_RE.search(up.output)
-        assert found is not None, up.output
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.goto(found.group(1))
-            await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-            await expect(page.locator("#tile-living-ac")).to_be_visible()
-            await expect(page.locator("#h-actions")).to_have_text("Try it on this home")
-            await expect(page.locator("#btn-precool")).to_be_visible()
-            for hidden in ("drive-home", "park", "car-camera", "rear-camera", "own-camera", "network-share", "wifi-up"):
-                await expect(page.locator(f"#btn-{hidden}")).to_be_hidden()
-            await expect(page.locator("#car-panel")).to_be_hidden()
-        finally:
-            await browser.close()
+    async with _page_of_up("--home", str(home), "--credentials", str(tmp_path / "credentials.json")) as (page, _):
+        await expect(page.locator("#tile-living-ac")).to_be_visible()
+        await expect(page.locator("#h-actions")).to_have_text("Try it on this home")
+        await expect(page.locator("#btn-precool")).to_be_visible()
+        for hidden in ("drive-home", "park", "car-camera", "rear-camera", "own-camera", "network-share", "wifi-up"):
+            await expect(page.locator(f"#btn-{hidden}")).to_be_hidden()
+        await expect(page.locator("#car-panel")).to_be_hidden()
 
 
 async def test_the_demo_starts_with_alice_and_her_car_at_the_office(tmp_path: Path) -> None:
-    chromium = _chromium()
-    credentials = str(tmp_path / "credentials.json")
-    async with hyperhome_up("--api-port", "0", "--credentials", credentials) as up, async_playwright() as pw:
-        found = URL_RE.search(up.output)
-        assert found is not None, up.output
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.goto(found.group(1))
-            await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-            await expect(page.locator("#car")).to_contain_text("at office")
-            drive = page.locator("#btn-drive-home")
-            await expect(drive).to_have_text("Drive home (12 km)")  # as far as her phone is from home
-            await drive.click()
-            await expect(page.locator("#action-result")).to_contain_text("drives home from office (12 km)")
-            await expect(page.locator("#car-trip")).to_have_attribute("data-gear", "drive")
-            await expect(drive).to_be_hidden()  # on the way: nothing to start twice
-        finally:
-            await browser.close()
+    async with _page_of_up("--credentials", str(tmp_path / "credentials.json")) as (page, _):
+        await expect(page.locator("#car")).to_contain_text("at office")
+        drive = page.locator("#btn-drive-home")
+        await expect(drive).to_have_text("Drive home (12 km)")  # as far as her phone is from home
+        await drive.click()
+        await expect(page.locator("#action-result")).to_contain_text("drives home from office (12 km)")
+        await expect(page.locator("#car-trip")).to_have_attribute("data-gear", "drive")
+        await expect(drive).to_be_hidden()  # on the way: nothing to start twice
 
 
 async def test_chinese_renders_with_the_shipped_font(tmp_path: Path) -> None:
     """On a machine with no CJK font the page still reads: its own subset font covers what the
     speaker says, and the browser loads it for that text."""
-    chromium = _chromium()
-    credentials = str(tmp_path / "credentials.json")
-    async with hyperhome_up("--api-port", "0", "--credentials", credentials) as up, async_playwright() as pw:
-        found = URL_RE.search(up.output)
-        assert found is not None, up.output
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.goto(found.group(1))
-            await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-            heard = {"text": "小爱同学，把客厅空调调到二十四度", "level_db": 62}
-            response = await page.request.post(f"{found.group(1)}api/devices/speaker/commands/hear", data=heard)
-            assert response.ok
-            spoken = page.locator("#timeline li", has_text="好的")
-            await expect(spoken.first).to_be_visible()
-            text = await spoken.first.inner_text()
-            faces = await page.evaluate("(t) => document.fonts.load('16px \"HyperHome CJK\"', t)", text)
-            assert faces, "the page's CJK font did not load for what the speaker said"
-            assert await page.evaluate("(t) => document.fonts.check('16px \"HyperHome CJK\"', t)", text)
-        finally:
-            await browser.close()
+    async with _page_of_up("--credentials", str(tmp_path / "credentials.json")) as (page, url):
+        heard = {"text": "小爱同学，把客厅空调调到二十四度", "level_db": 62}
+        response = await page.request.post(f"{url}api/devices/speaker/commands/hear", data=heard)
+        assert response.ok
+        spoken = page.locator("#timeline li", has_text="好的")
+        await expect(spoken.first).to_be_visible()
+        text = await spoken.first.inner_text()
+        faces = await page.evaluate("(t) => document.fonts.load('16px \"HyperHome CJK\"', t)", text)
+        assert faces, "the page's CJK font did not load for what the speaker said"
+        assert await page.evaluate("(t) => document.fonts.check('16px \"HyperHome CJK\"', t)", text)
