@@ -43,6 +43,7 @@ from hyperhome.broker.filters import cover, within
 from hyperhome.broker.identity import client_id_of_login
 from hyperhome.broker.wire import dumps, loads
 from hyperhome.errors import BusError, ConnectError, ForbiddenError, NotConnectedError
+from hyperhome.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -251,7 +252,7 @@ class BusClient:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._taps: list[Callable[[Message], None]] = []
-        self._filter_tasks: set[asyncio.Task[None]] = set()  # broker-side unsubscribes under way
+        self._filter_tasks = TaskOwner(f"bus:{self.client_id}", logger=log)  # broker-side unsubscribes under way
         self._retry = asyncio.Event()  # set: reconnect now instead of at the end of the backoff
         self.connects = 0
 
@@ -261,6 +262,7 @@ class BusClient:
             msg = "BusClient is not reentrant"
             raise BusError(msg)
         self._closing = False
+        await self._filter_tasks.open()
         self._first_connect = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._run(), name=f"bus:{self.client_id}")
         try:
@@ -282,9 +284,7 @@ class BusClient:
 
     async def _stop(self) -> None:
         self._closing = True
-        for pending in list(self._filter_tasks):
-            pending.cancel()
-        await asyncio.gather(*self._filter_tasks, return_exceptions=True)
+        await self._filter_tasks.aclose()
         task, self._task = self._task, None
         if task is None:
             return
@@ -498,12 +498,10 @@ class BusClient:
         self._routes.clear()
         client = self._client
         if client is not None and self.connected:
+            task = self._filter_tasks.spawn(self._drop_filters(client), name=f"unsubscribe:{self.client_id}")
             barrier = self._barrier
-            if barrier is not None:
-                barrier.begin_filter_change()
-            task = asyncio.create_task(self._drop_filters(client), name=f"unsubscribe:{self.client_id}")
-            self._filter_tasks.add(task)
-            task.add_done_callback(self._filter_tasks.discard)
+            if task is not None and barrier is not None:
+                barrier.begin_filter_change()  # before the task's first step: ended in its finally
 
     async def _drop_filters(self, client: aiomqtt.Client) -> None:
         try:

@@ -149,7 +149,10 @@ class MemoryBus:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        task = self._task
         self._disconnect()
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait({task})  # cancelled: it ends at its next await, and no later
 
     def _disconnect(self) -> None:
         self.broker.clients.pop(self.client_id, None)

@@ -52,6 +52,7 @@ from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.topics import Topics, check_id
 from hyperhome.broker.wire import OFFLINE, ONLINE, Meta, dumps
 from hyperhome.errors import CommandError, ConfigError, ErrorCode, NotConnectedError
+from hyperhome.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -288,7 +289,7 @@ class Device:
         self._state_changed = False  # by the command being answered: its reply goes out after the new state
         self._last_published: dict[str, Any] | None = None
         self._timers: set[TimerHandle] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskOwner(spec.id, logger=log)
         self._last_advance: float | None = None
 
     @classmethod
@@ -320,6 +321,8 @@ class Device:
     async def start(self, connect: Connector, login: Login) -> None:
         """Connect (through ``connect``), announce, and start the device's own timers."""
         self._last_advance = self.clock.now()
+        if not self._tasks.is_open:
+            await self._tasks.open()
         bus = connect(
             login,
             client_id=client_id_of(self.home, self.id),
@@ -339,10 +342,7 @@ class Device:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
         bus, self.bus = self.bus, None
         if bus is not None:
             with contextlib.suppress(NotConnectedError):
@@ -412,17 +412,9 @@ class Device:
         self._timers.add(handle)
         return handle
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Start a task owned by this device (cancelled on stop, errors logged)."""
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: background task failed", self.id, exc_info=task.exception())
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[None] | None:
+        """Start a task owned by this device (cancelled on stop, errors logged; None once stopped)."""
+        return self._tasks.spawn(coro)
 
     # -- publishing ----------------------------------------------------------------------------
     def _state_payload(self) -> bytes:

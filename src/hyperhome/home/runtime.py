@@ -36,6 +36,7 @@ from hyperhome.orchestrator.automations import Automations
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
 from hyperhome.orchestrator.voice import VoiceService
+from hyperhome.tasks import first_error
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -173,13 +174,11 @@ class Home:
 
 
 async def _all_or_none(starts: list[Coroutine[Any, Any, None]]) -> None:
-    """Run ``starts`` together; when one fails, cancel the others and wait for them before raising
-    its error (``gather`` alone would leave them connecting after the home has been torn down)."""
-    tasks = [asyncio.ensure_future(start) for start in starts]
+    """Run ``starts`` together in a TaskGroup; when one fails, the others are cancelled and
+    awaited before its error is raised as it is (not in an ExceptionGroup)."""
     try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+        async with asyncio.TaskGroup() as group:
+            for start in starts:
+                group.create_task(start)
+    except* Exception as failed:
+        raise first_error(failed) from None

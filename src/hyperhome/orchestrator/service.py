@@ -19,8 +19,6 @@ announces ``$availability = online``, what waits for it is sent again too.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
 import secrets
@@ -42,6 +40,7 @@ from hyperhome.orchestrator.flows.base import Flow, FlowContext
 from hyperhome.orchestrator.mailbox import Mailbox
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.orchestrator.requests import Requester, clock_bound
+from hyperhome.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -136,7 +135,7 @@ class Orchestrator:
                 self._service_commands[name] = handler
         self.endpoint = CommandEndpoint(self._dispatch, send=self._send_reply, now=clock.iso, owner="the orchestrator")
         self._flow_ids = itertools.count(1)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner("orchestrator", logger=log)
         self.registry.on_change(self._on_device_change)
 
     @property
@@ -161,6 +160,7 @@ class Orchestrator:
         await self.bus.subscribe(self.topics.cmd(ORCHESTRATOR, "#"), self.endpoint.on_message)
         await self.bus.subscribe(self.topics.all_of("event"), self._on_event)
         await self.bus.__aenter__()
+        await self._tasks.open()
         started: list[Service] = []
         try:
             for service in self.services:
@@ -169,6 +169,7 @@ class Orchestrator:
         except BaseException:
             for service in reversed(started):
                 await service.stop()
+            await self._tasks.aclose()
             await self.bus.__aexit__(None, None, None)
             raise
         return self
@@ -183,10 +184,8 @@ class Orchestrator:
                 log.exception("stopping orchestrator service %r failed", service)
         for flow in list(self.flows.values()):
             flow.cancel("the orchestrator stopped")
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STOP_TIMEOUT_S):  # wall time: clean-up never waits on replies
-                    await asyncio.gather(*self._tasks, return_exceptions=True)
+        # wall time: clean-up never waits on replies; a flow still ending then is cancelled again
+        await self._tasks.aclose(grace_s=STOP_TIMEOUT_S, timeout_s=STOP_TIMEOUT_S)
         try:
             await self.bus.publish(self.topics.availability(ORCHESTRATOR), OFFLINE, retain=True)
         except NotConnectedError:
@@ -216,16 +215,14 @@ class Orchestrator:
         self.flows[flow.id] = flow
         await flow.publish()
         await self.emit("flow_started", {"flow_id": flow.id, "kind": flow.kind})
-        task = asyncio.create_task(flow.main(), name=f"flow:{flow.id}:{flow.kind}")
-        flow.task = task
-        self._tasks.add(task)
-        task.add_done_callback(lambda t: self._flow_done(flow, t))
-
-    def _flow_done(self, flow: Flow[Any], task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self.flows.pop(flow.id, None)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("flow %s ended with an error", flow.id, exc_info=task.exception())
+        flow.task = self._tasks.spawn(
+            flow.main(),
+            name=f"flow:{flow.id}:{flow.kind}",
+            failure=f"flow {flow.id} ended with an error",
+            on_done=lambda _: self.flows.pop(flow.id, None),
+        )
+        if flow.task is None:  # the orchestrator is stopping: the flow never starts
+            self.flows.pop(flow.id, None)
 
     # -- commands ----------------------------------------------------------------------------------
     async def _dispatch(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -298,9 +295,7 @@ class Orchestrator:
 
     def _on_device_change(self, view: DeviceView, what: str) -> None:
         if what == "$availability" and view.online:
-            task = asyncio.create_task(self._device_back(view.id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._device_back(view.id), failure=f"resending to {view.id} failed")
 
     async def _device_back(self, device: str) -> None:
         """``device`` announced itself online (back from an outage, or the broker's retained copy

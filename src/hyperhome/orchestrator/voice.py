@@ -22,7 +22,6 @@ Commands: ``voice.parse {text}`` answers what the grammar makes of a text (for g
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hyperhome.devices.base import format_validation_error
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.service import CommandHandler
+from hyperhome.tasks import TaskOwner
 from hyperhome.voice import Grammar, Lang, Parse
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class VoiceService:
         self.window_s = window_s
         self._orchestrator: Orchestrator | None = None
         self._windows: dict[str, _Window] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner("voice", logger=log)
         self._intents: dict[str, Callable[[Parse, Candidate], Awaitable[Answer]]] = {
             "device.power": self._power,
             "climate.set_temperature": self._set_temperature,
@@ -156,16 +156,14 @@ class VoiceService:
 
     async def start(self, orchestrator: Orchestrator) -> None:
         self._orchestrator = orchestrator
+        await self._tasks.open()
 
     async def stop(self) -> None:
         for window in self._windows.values():
             if window.timer is not None:
                 window.timer.cancel()
         self._windows.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
 
     async def on_event(self, device: str, name: str, payload: dict[str, Any]) -> None:
         if name != "utterance" or self._orchestrator is None:
@@ -193,14 +191,9 @@ class VoiceService:
     def _close(self, window: _Window) -> None:
         if self._windows.get(window.wake_word) is window:
             del self._windows[window.wake_word]
-        task = asyncio.create_task(self._decide(window), name=f"voice:{window.wake_word}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("the voice assistant failed on a request", exc_info=task.exception())
+        self._tasks.spawn(
+            self._decide(window), name=f"voice:{window.wake_word}", failure="the voice assistant failed on a request"
+        )
 
     async def _decide(self, window: _Window) -> None:
         orch = self._require()

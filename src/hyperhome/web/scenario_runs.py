@@ -37,6 +37,7 @@ from hyperhome.errors import HyperHomeError
 from hyperhome.scenarios.report import entry_text
 from hyperhome.scenarios.runner import Progress, StepOutcome, run_scenario_file
 from hyperhome.scenarios.scenario import Scenario, load_scenario, shipped_scenarios
+from hyperhome.tasks import TaskOwner
 from hyperhome.web.models import RunOut, RunRequest, ScenarioOut, StepOut, TimelineEntry
 from hyperhome.web.runs import TooManyRuns, UnknownScenario
 
@@ -186,7 +187,7 @@ class WebRuns:
         self.run_timeout_s = run_timeout_s
         self._ids = itertools.count(1)
         self._runs: OrderedDict[str, _Run] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner("web runs", logger=log)
         self._one_at_a_time: asyncio.Lock | None = None
         self._catalogue: dict[str, tuple[Scenario, Path]] | None = None
 
@@ -195,17 +196,13 @@ class WebRuns:
             msg = "WebRuns is not reentrant"
             raise HyperHomeError(msg)
         self._one_at_a_time = asyncio.Lock()
+        await self._tasks.open()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STOP_TIMEOUT_S * 2):
-                    await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose(timeout_s=STOP_TIMEOUT_S * 2)
         for run in self._runs.values():  # a task cancelled before it began never ran its handler
             if run.out.ended is None:
                 run.fail(STOPPED)
@@ -233,15 +230,13 @@ class WebRuns:
         if found is None:
             msg = f"no shipped scenario {name!r} (shipped: {', '.join(sorted(self._shipped()))})"
             raise UnknownScenario(msg)
-        if len(self._tasks) >= self.max_active:
-            msg = f"{len(self._tasks)} runs are playing or waiting already; try again when one has ended"
+        if len(self._tasks.tasks) >= self.max_active:
+            msg = f"{len(self._tasks.tasks)} runs are playing or waiting already; try again when one has ended"
             raise TooManyRuns(msg)
         run = _Run(f"r-{next(self._ids)}", name, found[0], request.broker)
         self._runs[run.out.id] = run
         self._forget_old()
-        task = asyncio.create_task(self._play(run), name=f"scenario-run:{run.out.id}:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._play(run), name=f"scenario-run:{run.out.id}:{name}", failure=f"run {run.out.id} failed")
         return run.snapshot()
 
     def get(self, run_id: str) -> RunOut | None:

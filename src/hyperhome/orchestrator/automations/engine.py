@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +49,7 @@ from hyperhome.orchestrator.automations.model import (
 )
 from hyperhome.orchestrator.automations.records import Automation, Evaluation, Run
 from hyperhome.orchestrator.service import CommandHandler
+from hyperhome.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message
@@ -94,7 +95,7 @@ class Automations:
         self._orchestrator: Orchestrator | None = None
         self._actions: Actions | None = None
         self._states: dict[str, dict[str, Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner("automations", logger=log)
 
     # -- the Service protocol --------------------------------------------------------------------
     @property
@@ -111,6 +112,7 @@ class Automations:
     async def start(self, orchestrator: Orchestrator) -> None:
         self._orchestrator = orchestrator
         self._actions = Actions(orchestrator)
+        await self._tasks.open()
         for view in orchestrator.registry.devices.values():
             if view.state is not None:
                 self._states[view.id] = dict(view.state)
@@ -121,10 +123,7 @@ class Automations:
     async def stop(self) -> None:
         for automation in self.rules.values():
             self._halt(automation, "the orchestrator stopped")
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STOP_TIMEOUT_S):
-                    await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose(grace_s=STOP_TIMEOUT_S, timeout_s=STOP_TIMEOUT_S)
         orchestrator = self._orchestrator
         if orchestrator is not None:
             with contextlib.suppress(NotConnectedError):
@@ -211,16 +210,8 @@ class Automations:
 
         automation.timers[index] = clock.call_at(due.timestamp(), fire)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("automation task failed", exc_info=task.exception())
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        return self._tasks.spawn(coro, failure="automation task failed")
 
     # -- firing --------------------------------------------------------------------------------------
     async def _triggered(self, automation: Automation, hit: Hit) -> None:
