@@ -28,6 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, ORCHESTRATOR, check_id
+from hyperhome.broker.wire import format_validation_error
 from hyperhome.errors import ConfigError
 
 
@@ -270,9 +271,7 @@ class HomeCredentials(BaseModel):
             msg = f"credentials file {path} is not valid: {exc}"
             raise ConfigError(msg) from None
         except ValidationError as exc:  # without the input values: they may be passwords
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors(include_url=False)
-            )
+            problems = format_validation_error(exc, top="(top level)")
             msg = f"credentials file {path} is not valid: {problems}"
             raise ConfigError(msg) from None
 

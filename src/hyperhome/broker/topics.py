@@ -13,10 +13,14 @@ from typing import Literal
 from hyperhome.errors import ConfigError
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""A name that is not a device id (a resident, a rule, an event, a flow kind, a scenario): dots allowed."""
+STREAM_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+"""A stream's name (``stream/{stream}``: ``rear``, ``front``, ``display``)."""
 ROOT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _ID_RE = re.compile(ID_PATTERN)
 _ROOT_RE = re.compile(ROOT_PATTERN)
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(NAME_PATTERN)
 
 DEFAULT_ROOT = "hyperhome"
 ORCHESTRATOR = "$orchestrator"

@@ -16,7 +16,7 @@ import re
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.errors import ErrorCode as ErrorCode  # the codes live with CommandError, the error carrying them
 
@@ -140,11 +140,93 @@ class Frame(WireModel):
 
 
 class FlowState(StrEnum):
+    """A flow's ``state``: ``pending`` -> ``running`` -> one of the terminal three."""
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the flow ended (it never changes state again)."""
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({FlowState.SUCCEEDED, FlowState.FAILED, FlowState.CANCELLED})
+"""The states a flow ends in."""
+
+StepState = Literal["running", "done", "failed"]
+
+
+class FlowStep(BaseModel):
+    """One named step of a flow, in its status; fields a later orchestrator adds pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    state: StepState = "running"
+    ts: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class FlowStatus(BaseModel):
+    """A flow's retained status on ``$orchestrator/flow/{id}`` (docs/protocol.md, docs/flows.md).
+
+    The orchestrator builds it, controllers parse it with ``decode``; fields a later orchestrator
+    adds pass through. ``to_payload`` writes the keys in this order, compact (``dumps``).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    kind: str
+    state: FlowState
+    args: dict[str, Any] = Field(default_factory=dict)
+    user: str | None = None
+    steps: list[FlowStep] = Field(default_factory=list)
+    started: str | None = None
+    ended: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+    def to_payload(self) -> bytes:
+        return dumps(self.model_dump(mode="json"))
+
+
+class OrchestratorMeta(WireModel):
+    """Retained description of the orchestrator (``$orchestrator/$meta``): what it runs."""
+
+    model_config = ConfigDict(extra="allow")
+
+    protocol: int = PROTOCOL_VERSION
+    id: str = "$orchestrator"
+    home: str
+    flows: list[str] = Field(default_factory=list)
+    """The flow kinds it starts on ``cmd/{kind}``, sorted."""
+    commands: list[str] = Field(default_factory=list)
+    """Its other commands (``flow.cancel``, ``automation.*``, ``voice.parse``), sorted."""
+
+
+def error_field(loc: tuple[int | str, ...], *, prefix: str = "", top: str = "args") -> str:
+    """Where a pydantic error is, dotted (``devices.2.kind``); ``top`` when it is the whole input."""
+    return ".".join(str(p) for p in (prefix, *loc) if p != "") or top
+
+
+def format_validation_error(exc: ValidationError, *, prefix: str = "", top: str = "args", first: bool = False) -> str:
+    """The one way HyperHome says what a validation refused: ``field: message; ...``.
+
+    Without input values (they may be secrets). ``prefix`` goes before every field, ``top`` names
+    the whole input; with ``top=""`` an error about the whole input is just its message.
+    ``first``: only the first error.
+    """
+    errors = exc.errors(include_url=False)
+    parts = []
+    for err in errors[:1] if first else errors:
+        where = error_field(tuple(err["loc"]), prefix=prefix, top=top)
+        parts.append(f"{where}: {err['msg']}" if where else str(err["msg"]))
+    return "; ".join(parts)
 
 
 def loads(payload: bytes | str) -> Any:

@@ -50,7 +50,7 @@ from hyperhome.broker.client import Bus, Connector, Will
 from hyperhome.broker.commands import CommandEndpoint
 from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.topics import Topics, check_id
-from hyperhome.broker.wire import OFFLINE, ONLINE, Meta, dumps
+from hyperhome.broker.wire import OFFLINE, ONLINE, Meta, dumps, format_validation_error
 from hyperhome.errors import CommandError, ConfigError, ErrorCode, NotConnectedError
 from hyperhome.tasks import TaskOwner
 
@@ -238,14 +238,6 @@ def _whole_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [_whole_numbers(item) for item in value]
     return value
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "args"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
 
 
 class Device:

@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from hyperhome.broker.topics import ID_PATTERN
+from hyperhome.broker.topics import ID_PATTERN, STREAM_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame, decode
 from hyperhome.devices.base import (
     SECRET,
@@ -102,7 +102,6 @@ log = logging.getLogger(__name__)
 
 FRONT = "front"
 BLANK_AFTER_FRAME_INTERVALS = 3
-STREAM_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
 SSID_MAX_OCTETS = radio.SSID_MAX_OCTETS
 
 Link = Literal["up", "down"]

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from hyperhome.broker.client import Message
+from hyperhome.broker.topics import ID_PATTERN, STREAM_PATTERN
 from hyperhome.broker.wire import OFFLINE, Frame
 from hyperhome.devices.base import Args, Device, command
 from hyperhome.devices.clock import TimerHandle
@@ -32,8 +33,8 @@ from hyperhome.errors import CommandError, ErrorCode
 
 
 class StreamStartArgs(Args):
-    stream: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
-    viewer: str = Field(pattern=r"^\$?[a-z0-9][a-z0-9_-]{0,63}$")
+    stream: str = Field(pattern=STREAM_PATTERN)
+    viewer: str = Field(pattern=r"^\$?" + ID_PATTERN.removeprefix("^"))  # a device id, or a reserved $ name
     fps: float = Field(30.0, gt=0, le=60)
 
 
@@ -42,7 +43,7 @@ class StreamStopArgs(Args):
 
 
 class KeyframeArgs(Args):
-    stream: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+    stream: str = Field(pattern=STREAM_PATTERN)
     """The stream to send a frame of now (it must have a live lease)."""
 
 

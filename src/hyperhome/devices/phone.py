@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from hyperhome.broker.topics import ID_PATTERN
+from hyperhome.broker.topics import ID_PATTERN, NAME_PATTERN
 from hyperhome.broker.wire import OFFLINE
 from hyperhome.devices.base import (
     SECRET,
@@ -250,7 +250,7 @@ class PhoneSayArgs(Args):
 
 
 class TapArgs(Args):
-    intent: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    intent: str = Field(pattern=NAME_PATTERN)
     """What the user asks for, e.g. precool."""
     args: dict[str, Any] = Field({})
     """The intent's arguments, passed on as they are."""

@@ -44,8 +44,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hyperhome.broker.topics import DEFAULT_ROOT, check_id
+from hyperhome.broker.wire import format_validation_error
 from hyperhome.devices import catalog
-from hyperhome.devices.base import DeviceSpec, format_validation_error
+from hyperhome.devices.base import DeviceSpec
 from hyperhome.errors import ConfigError
 from hyperhome.home import yamlfile
 from hyperhome.home.grammarfile import VoiceSettings, checked

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from hyperhome.broker.wire import error_field
 from hyperhome.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -142,6 +143,6 @@ def validate_data(
         for err in exc.errors(include_url=False):
             loc = file_loc(lines, tuple(err["loc"]))
             line = line_of(lines, loc)
-            field = ".".join(str(p) for p in loc) or "(top level)"
+            field = error_field(loc, top="(top level)")
             problems.append(f"{name}:{line or '?'}: {field}: {err['msg']}")
         raise ConfigError("\n".join(problems)) from None

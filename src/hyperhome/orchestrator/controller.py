@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import weakref
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from hyperhome.broker.client import Bus, Connector, Message
 from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.identity import claim_seat
 from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR, Topics
-from hyperhome.broker.wire import FlowState, Reply
+from hyperhome.broker.wire import TERMINAL_STATES, FlowStatus, OrchestratorMeta, Reply, decode
 from hyperhome.orchestrator.registry import Registry
 from hyperhome.orchestrator.requests import DEFAULT_REPLY_TIMEOUT_S, Requester, clock_bound
 
@@ -32,9 +33,14 @@ if TYPE_CHECKING:
 
     from hyperhome.devices.clock import Clock
 
-__all__ = ["DEFAULT_REPLY_TIMEOUT_S", "Controller"]
+log = logging.getLogger(__name__)
 
-TERMINAL = frozenset({FlowState.SUCCEEDED, FlowState.FAILED, FlowState.CANCELLED})
+__all__ = ["DEFAULT_REPLY_TIMEOUT_S", "Controller", "ended"]
+
+
+def ended(status: dict[str, Any]) -> bool:
+    """Whether a flow status (as ``Controller.flows`` holds it) is in a terminal state."""
+    return status.get("state") in TERMINAL_STATES
 
 
 class Controller:
@@ -50,7 +56,11 @@ class Controller:
         self.topics = topics
         self.registry = Registry(topics)
         self.flows: dict[str, dict[str, Any]] = {}
-        """Status of every flow the orchestrator published (retained), by flow id."""
+        """Status of every flow the orchestrator published (retained), by flow id: each validated
+        as ``FlowStatus`` (a malformed one is ignored), kept as its JSON (``model_dump``)."""
+        self.orchestrator_meta: OrchestratorMeta | None = None
+        """The orchestrator's retained ``$meta`` (the flow kinds it runs), once it arrived."""
+        self._meta_changed = asyncio.Event()
         self._clock = clock
         self._bounded = clock_bound(clock)
         self._echoes: dict[str, asyncio.Future[None]] = {}
@@ -70,6 +80,7 @@ class Controller:
             await self.registry.attach(self.bus)
             await self.requests.attach()
             await self.bus.subscribe(self.topics.flow("+"), self._on_flow)
+            await self.bus.subscribe(self.topics.meta(ORCHESTRATOR), self._on_orchestrator_meta)
             await self.bus.subscribe(self.topics.sync(CONTROLLER), self._on_echo)
             await self.bus.__aenter__()
         except BaseException:
@@ -162,7 +173,7 @@ class Controller:
     ) -> dict[str, Any]:
         """Wait (in simulated time, when the controller has a clock) until the flow's status
         satisfies ``until`` (default: it ended); returns that status."""
-        done = until or (lambda status: status.get("state") in TERMINAL)
+        done = until or ended
         async with self._bounded(timeout_s):
             while True:
                 status = self.flows.get(flow_id)
@@ -178,8 +189,31 @@ class Controller:
         if not message.payload:
             self.flows.pop(ref.name, None)
         else:
-            with contextlib.suppress(ValueError):
-                status = message.json()
-                if isinstance(status, dict):
-                    self.flows[ref.name] = status
+            try:
+                status = decode(FlowStatus, message.payload)
+            except ValueError as exc:  # PayloadError, ValidationError
+                log.warning("ignoring a malformed status of flow %s: %s", ref.name, exc)
+                return
+            self.flows[ref.name] = status.model_dump(mode="json")
         self._flows_changed.set()
+
+    # -- the orchestrator ---------------------------------------------------------------------
+    async def flow_kinds(self, *, timeout_s: float = DEFAULT_REPLY_TIMEOUT_S) -> frozenset[str]:
+        """The flow kinds the orchestrator runs, from its retained ``$meta``; waits for it up to
+        ``timeout_s`` (in simulated time with a clock), TimeoutError if no orchestrator said."""
+        async with self._bounded(timeout_s):
+            while self.orchestrator_meta is None:
+                self._meta_changed.clear()
+                await self._meta_changed.wait()
+        return frozenset(self.orchestrator_meta.flows)
+
+    def _on_orchestrator_meta(self, message: Message) -> None:
+        if not message.payload:
+            self.orchestrator_meta = None
+            return
+        try:
+            self.orchestrator_meta = decode(OrchestratorMeta, message.payload)
+        except ValueError as exc:
+            log.warning("ignoring a malformed $meta of the orchestrator: %s", exc)
+            return
+        self._meta_changed.set()

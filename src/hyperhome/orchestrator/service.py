@@ -32,8 +32,7 @@ from hyperhome.broker.commands import CommandEndpoint
 from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.outbox import Outbox
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import OFFLINE, ONLINE
-from hyperhome.devices.base import format_validation_error
+from hyperhome.broker.wire import OFFLINE, ONLINE, OrchestratorMeta, format_validation_error
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.flows import KINDS
 from hyperhome.orchestrator.flows.base import Flow, FlowContext
@@ -144,11 +143,18 @@ class Orchestrator:
         return self.ctx.flows
 
     async def _announce(self) -> None:
-        """After every (re)connect: online, then what a broker outage may have cost (see above)."""
+        """After every (re)connect: its ``$meta``, online, then what a broker outage may have cost (see above)."""
+        await self.bus.publish(self.topics.meta(ORCHESTRATOR), self.meta().to_payload(), retain=True)
         await self.bus.publish(self.topics.availability(ORCHESTRATOR), ONLINE, retain=True)
         await self.outbox.flush()
         await self.requests.resend()
         await self.mailbox.flush()
+
+    def meta(self) -> OrchestratorMeta:
+        """What the orchestrator runs, as its retained ``$meta`` says (docs/protocol.md)."""
+        return OrchestratorMeta(
+            home=self.topics.home, flows=sorted(self.kinds), commands=sorted([CANCEL, *self._service_commands])
+        )
 
     async def emit(self, name: str, payload: dict[str, Any]) -> None:
         """Publish the orchestrator's ``event/{name}`` through the outbox (``ts`` comes first)."""

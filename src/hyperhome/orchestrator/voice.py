@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hyperhome.devices.base import format_validation_error
+from hyperhome.broker.wire import format_validation_error
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.service import CommandHandler
 from hyperhome.tasks import TaskOwner

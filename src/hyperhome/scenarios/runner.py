@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
+from hyperhome.broker.wire import TERMINAL_STATES
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.durations import format_duration
 from hyperhome.errors import ConfigError, NotConnectedError
@@ -49,7 +50,8 @@ if TYPE_CHECKING:
 
 Status = Literal["passed", "failed", "skipped"]
 VOLATILE = ("ts", "seq")
-TERMINAL_FLOW_STATES = ("succeeded", "failed", "cancelled")
+ORCHESTRATOR_META_TIMEOUT_S = 5.0
+"""How long a run waits for the orchestrator's ``$meta`` (simulated time), as long as a probe waited for its reply."""
 _MISSING: Any = object()
 _REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EPSILON = 1e-9
@@ -499,7 +501,7 @@ class _Run:
         if cond.flow is None:
             return
         status = self.rec.flows.get(self.flow_id(cond.flow)) or {}
-        if status.get("state") in TERMINAL_FLOW_STATES:
+        if status.get("state") in TERMINAL_STATES:
             raise StepFailed(result[1], f"the flow ended {status.get('state')}: {result[2]}")
 
 
@@ -537,18 +539,15 @@ def compare_runs(first: ScenarioResult, again: ScenarioResult) -> str | None:
     return None if difference is None else difference.replace("golden has more", "run 1 has more")
 
 
-async def _probe_flows(ctl: Controller, kinds: list[str]) -> list[str]:
-    """Which of ``kinds`` the orchestrator does not know (a probe with empty args starts nothing)."""
-    missing = []
-    for kind in kinds:
-        try:
-            reply = await ctl.request(ORCHESTRATOR, kind, {}, timeout_s=5.0, command_id=f"probe-{kind}")
-        except TimeoutError:
-            missing.append(f"{kind} (the orchestrator did not answer)")
-            continue
-        if reply.error is not None and reply.error.code == "unknown_command":
-            missing.append(kind)
-    return missing
+async def _missing_flows(ctl: Controller, kinds: list[str]) -> list[str]:
+    """Which of ``kinds`` the orchestrator does not run, as its retained ``$meta`` says."""
+    if not kinds:
+        return []
+    try:
+        known = await ctl.flow_kinds(timeout_s=ORCHESTRATOR_META_TIMEOUT_S)
+    except TimeoutError:
+        return [f"{kind} (the orchestrator published no $meta)" for kind in kinds]
+    return [kind for kind in kinds if kind not in known]
 
 
 async def run_scenario_file(
@@ -582,7 +581,7 @@ async def run_scenario_file(
             # the echo is handled in its instant's order, not last: let the rest of what the
             # broker had for us (a state published just before we subscribed) be handled too
             await home.clock.settle()
-        missing = await _probe_flows(ctl, scenario.requires_flows)
+        missing = await _missing_flows(ctl, scenario.requires_flows)
         if missing:
             result.status = "skipped"
             result.failure = f"the orchestrator does not run the flow(s) {', '.join(missing)} yet"

@@ -40,6 +40,7 @@ from pydantic import (
 
 from hyperhome.broker.faults import LinkFault
 from hyperhome.broker.topics import ORCHESTRATOR
+from hyperhome.broker.wire import FlowState
 from hyperhome.devices.clock import parse_time
 from hyperhome.durations import DURATION_PATTERN, format_duration, parse_duration
 from hyperhome.home import yamlfile
@@ -218,7 +219,7 @@ class Expect(_Condition):
     """Check now: a device's state, an event seen since the last action, or a flow's status."""
 
 
-FLOW_STATES = ("pending", "running", "succeeded", "failed", "cancelled")
+FLOW_STATES = tuple(state.value for state in FlowState)
 ACTIONS = ("send", "intent", "flow", "wait_for", "sleep", "expect", "save", "fault")
 
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hyperhome.broker.wire import FlowStatus as FlowStatus  # the wire's, a body of the API too
+from hyperhome.broker.wire import FlowStep as FlowStep
 from hyperhome.broker.wire import Meta, Reply
 
 
@@ -69,32 +71,6 @@ class DeviceOut(BaseModel):
     )
     meta: Meta | None
     state: dict[str, Any] | None
-
-
-class FlowStep(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    state: str
-    ts: str | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-
-class FlowStatus(BaseModel):
-    """A flow's retained status (docs/flows.md); fields the orchestrator adds later pass through."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    kind: str
-    state: Literal["pending", "running", "succeeded", "failed", "cancelled"]
-    args: dict[str, Any] = Field(default_factory=dict)
-    user: str | None = None
-    steps: list[FlowStep] = Field(default_factory=list)
-    started: str | None = None
-    ended: str | None = None
-    error: str | None = None
-    result: dict[str, Any] | None = None
 
 
 class FlowStarted(BaseModel):

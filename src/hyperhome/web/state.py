@@ -13,7 +13,7 @@ from fastapi import Body, Depends, Request
 from pydantic import ValidationError
 
 from hyperhome.broker.faults import FaultControl
-from hyperhome.broker.topics import Topics
+from hyperhome.broker.topics import NAME_PATTERN, Topics
 from hyperhome.broker.wire import Reply
 from hyperhome.errors import BusError
 from hyperhome.orchestrator.controller import Controller
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATIC = "static"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(NAME_PATTERN)
 """Command and flow names (broker/topics.py ``check_name``)."""
 
 

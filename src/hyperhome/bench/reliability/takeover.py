@@ -46,7 +46,7 @@ from hyperhome.broker.wire import OFFLINE
 from hyperhome.errors import ConfigError
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home
-from hyperhome.orchestrator.controller import TERMINAL
+from hyperhome.orchestrator.controller import ended
 
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message
@@ -256,7 +256,7 @@ async def _handoff(ctl: Controller) -> str:
 
 
 def _handed_off_or_ended(status: dict[str, Any]) -> bool:
-    return bool(status.get("result")) or status.get("state") in TERMINAL
+    return bool(status.get("result")) or ended(status)
 
 
 class _OfflineWatch:

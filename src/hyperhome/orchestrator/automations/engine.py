@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhome.broker.topics import ID_PATTERN
+from hyperhome.broker.wire import format_validation_error
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.automations import evaluate
 from hyperhome.orchestrator.automations.actions import ActionFailed, Actions
@@ -76,14 +77,6 @@ class AddArgs(BaseModel):
 
 class NoArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _problems(exc: ValidationError, prefix: str = "") -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "") or "args"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
 
 
 class Automations:
@@ -319,7 +312,7 @@ class Automations:
         try:
             rule_id = RuleRef.model_validate(args).id
         except ValidationError as exc:
-            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
         automation = self.rules.get(rule_id)
         if automation is None:
             known = ", ".join(sorted(self.rules)) or "none"
@@ -330,20 +323,20 @@ class Automations:
         try:
             NoArgs.model_validate(args)
         except ValidationError as exc:
-            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
         return {"rules": [a.summary() for a in sorted(self.rules.values(), key=lambda a: a.rule.id)]}
 
     async def _cmd_add(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
             parsed = AddArgs.model_validate(args)
         except ValidationError as exc:
-            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc)) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc)) from None
         orchestrator = self.orchestrator
         context = {"devices": set(orchestrator.registry.devices), "flows": set(orchestrator.kinds)}
         try:
             rule = Rule.model_validate(parsed.rule, context=context)
         except ValidationError as exc:
-            raise CommandError(ErrorCode.INVALID_ARGS, _problems(exc, "rule")) from None
+            raise CommandError(ErrorCode.INVALID_ARGS, format_validation_error(exc, prefix="rule")) from None
         existing = self.rules.get(rule.id)
         if existing is not None and not parsed.replace:
             msg = f"a rule {rule.id!r} exists already (remove it first, or add with replace: true)"

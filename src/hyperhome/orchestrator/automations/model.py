@@ -38,11 +38,9 @@ from pydantic import (
 )
 
 from hyperhome import durations
-from hyperhome.broker.topics import ID_PATTERN
+from hyperhome.broker.topics import ID_PATTERN, NAME_PATTERN
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 """Event, command and flow names (the wire contract's names)."""
-USER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 PATH_PATTERN = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
 """A field of a device's state, dotted for nested fields (``hotspot.on``, ``zone_targets_c.driver``)."""
 TEMPLATE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
@@ -313,7 +311,7 @@ class NotifyAction(_Model):
     """A notification on phones: ``device``, else the phones ``user`` owns, else every resident's phone."""
 
     device: DeviceId | None = None
-    user: str | None = Field(default=None, pattern=USER_PATTERN)
+    user: str | None = Field(default=None, pattern=NAME_PATTERN)
     title: str = Field(min_length=1, max_length=120)
     body: str = Field(default="", max_length=1000)
     app: str = Field(default="home", min_length=1, max_length=64)

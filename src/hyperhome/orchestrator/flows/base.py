@@ -57,15 +57,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhome.broker.client import Bus, Handler
 from hyperhome.broker.outbox import Outbox
-from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import FlowState
+from hyperhome.broker.topics import NAME_PATTERN, ORCHESTRATOR, Topics
+from hyperhome.broker.wire import FlowState, FlowStatus, FlowStep
 from hyperhome.errors import CommandError, NotConnectedError
 from hyperhome.orchestrator.mailbox import Mailbox, Undo
 from hyperhome.orchestrator.registry import DeviceView, Registry
@@ -77,8 +76,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMAND_TIMEOUT_S = 5.0
-USER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-TERMINAL = frozenset({FlowState.SUCCEEDED, FlowState.FAILED, FlowState.CANCELLED})
 
 
 class FlowArgs(BaseModel):
@@ -86,7 +83,7 @@ class FlowArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    user: str | None = Field(None, pattern=USER_PATTERN)
+    user: str | None = Field(None, pattern=NAME_PATTERN)
     """The resident on whose behalf the flow runs (must be one of the home's residents)."""
 
 
@@ -110,15 +107,8 @@ A = TypeVar("A", bound=FlowArgs)
 F = TypeVar("F", bound="Flow[Any]")
 
 
-@dataclass
-class Step:
-    name: str
-    state: str = "running"  # running | done | failed
-    ts: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state, "ts": self.ts, "detail": self.detail}
+Step = FlowStep
+"""A step of a flow (what ``Flow.step`` yields): the wire's ``FlowStep``."""
 
 
 class FlowContext:
@@ -204,7 +194,7 @@ class Flow(Generic[A]):
         self.args = args
         self.user = args.user
         self.state = FlowState.PENDING
-        self.steps: list[Step] = []
+        self.steps: list[FlowStep] = []
         self.started = ctx.clock.iso()
         self.ended: str | None = None
         self.error: str | None = None
@@ -245,24 +235,25 @@ class Flow(Generic[A]):
         raise FlowFailed(reason)
 
     # -- status ------------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "state": self.state.value,
-            "args": self.args.model_dump(mode="json", exclude={"user"}),
-            "user": self.user,
-            "steps": [s.as_dict() for s in self.steps],
-            "started": self.started,
-            "ended": self.ended,
-            "error": self.error,
-            "result": self.result,
-        }
+    def status(self) -> FlowStatus:
+        """The flow's status as it is published now (its steps are the flow's own)."""
+        return FlowStatus(
+            id=self.id,
+            kind=self.kind,
+            state=self.state,
+            args=self.args.model_dump(mode="json", exclude={"user"}),
+            user=self.user,
+            steps=list(self.steps),
+            started=self.started,
+            ended=self.ended,
+            error=self.error,
+            result=self.result,
+        )
 
     async def publish(self) -> None:
         """Publish the status (retained) through the outbox: without a connection it is sent after
         the reconnect (only the newest status of the flow, if it changed meanwhile)."""
-        await self.ctx.outbox.publish(self.ctx.topics.flow(self.id), self.status(), retain=True)
+        await self.ctx.outbox.publish(self.ctx.topics.flow(self.id), self.status().to_payload(), retain=True)
 
     async def set_result(self, **values: Any) -> None:
         """Add to the result (visible while the flow still runs) and publish."""
@@ -270,9 +261,9 @@ class Flow(Generic[A]):
         await self.publish()
 
     @contextlib.asynccontextmanager
-    async def step(self, name: str, **detail: Any) -> AsyncIterator[Step]:
+    async def step(self, name: str, **detail: Any) -> AsyncIterator[FlowStep]:
         """A named step: published when it starts and when it ends (done, or failed on an error)."""
-        step = Step(name, ts=self.clock.iso(), detail=dict(detail))
+        step = FlowStep(name=name, ts=self.clock.iso(), detail=dict(detail))
         self.steps.append(step)
         await self.publish()
         try:
@@ -447,7 +438,7 @@ class Flow(Generic[A]):
     @property
     def running(self) -> bool:
         """Started and not ended, nor being replaced."""
-        return self.state not in TERMINAL and self.replaced_by is None
+        return not self.state.terminal and self.replaced_by is None
 
     def cancel(self, reason: str) -> bool:
         """Cancel the running flow (it ends ``cancelled`` with ``reason``); False if it already ended."""

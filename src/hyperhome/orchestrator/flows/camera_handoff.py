@@ -59,8 +59,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhome.broker.client import Message
-from hyperhome.broker.topics import ID_PATTERN
-from hyperhome.devices.calling import FRONT, STREAM_PATTERN
+from hyperhome.broker.topics import ID_PATTERN, STREAM_PATTERN
+from hyperhome.devices.calling import FRONT
 from hyperhome.errors import CommandError, ErrorCode, NotConnectedError
 from hyperhome.orchestrator.flows.base import Flow, FlowArgs, FlowContext, FlowFailed, Interrupted
 from hyperhome.orchestrator.registry import Registry

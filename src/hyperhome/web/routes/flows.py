@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import ONLINE
 from hyperhome.errors import CommandError
-from hyperhome.orchestrator.controller import TERMINAL
+from hyperhome.orchestrator.controller import ended
 from hyperhome.web.guard import WireJsonRoute
 from hyperhome.web.models import FlowStarted, FlowStatus
 from hyperhome.web.state import (
@@ -86,9 +86,7 @@ async def cancel_flow(web: Linked, flow_id: str) -> FlowStatus:
     if not reply.ok:
         raise CommandError.from_reply(reply)
     try:
-        raw = await web.ctl.wait_flow(
-            flow_id, lambda s: s.get("state") in TERMINAL, timeout_s=web.settings.flow_end_timeout_s
-        )
+        raw = await web.ctl.wait_flow(flow_id, ended, timeout_s=web.settings.flow_end_timeout_s)
     except TimeoutError:
         msg = f"{flow_id} was cancelled but did not end within {web.settings.flow_end_timeout_s:g} s"
         raise ApiError(HTTPStatus.GATEWAY_TIMEOUT, "timeout", msg) from None

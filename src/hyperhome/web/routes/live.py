@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
-from hyperhome.broker.wire import loads
+from hyperhome.broker.wire import format_validation_error, loads
 from hyperhome.web.events import FilterError, Subscriber, parse_filter
 from hyperhome.web.models import WsControl
 from hyperhome.web.state import WebState, all_devices, bus_state, clock_out, flow_out
@@ -120,7 +120,5 @@ def _json(data: dict[str, Any]) -> str:
 
 def _short(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        return format_validation_error(exc, top="", first=True)
     return str(exc)
