@@ -2,12 +2,13 @@
 
 - ``broker_restarts``: ``runs`` times, a fresh demo home in scaled real time (``SPEED``) with a
   pre-cool flow whose planned AC start falls inside a broker outage (``DOWN_S`` wall seconds,
-  the broker killed and started again on its port). Lost: a flow that did not start the AC, whose
-  retained status was not back on the restarted broker, that did not end with a reason, or whose
+  the broker killed and started again on its port), and a flow that had ended before it. Lost: a
+  run whose flow did not start the AC, whose flows' retained statuses (the ended one's too) were
+  not back on the restarted broker, that did not end with a reason, or whose
   clean-up (the AC off again after ``flow.cancel``) was not delivered. Duplicated: ``set``
   times the AC was switched on beyond the one the flow asks for. Recovery: from the broker being back
-  until every device and the orchestrator are connected again and a fresh controller reads the
-  flow's retained status.
+  until every device and the orchestrator are connected again and a fresh controller reads both
+  flows' retained statuses.
 - ``link_scenarios``: the three shipped hand-off-on-a-bad-link scenarios, in virtual time; lost:
   a scenario that did not pass (or whose trace differs from its golden one).
 - ``link_drops``: ``runs`` drops and partitions of a device's link through its fault proxy, in
@@ -149,6 +150,13 @@ async def _one_restart(choice: BrokerChoice) -> tuple[list[str], int, float | No
         await ctl.bus.subscribe(home.topics.state("living-ac"), watch.state)
         await ctl.bus.subscribe(home.topics.event(ORCHESTRATOR, "flow_ended"), watch.flow_ended)
         await ctl.synced()
+        # a flow that has ended: only the orchestrator's republishing brings its status back
+        ended_id = await ctl.start_flow(
+            "precool",
+            {"ac": "bedroom-ac", "target_c": 24, "arrive_at": iso(home.clock.now() + 3 * 3600), "user": "alice"},
+        )
+        await ctl.cancel_flow(ended_id)
+        await ctl.wait_flow(ended_id, timeout_s=WAIT_S)
         estimate = await ctl.send("living-ac", "estimate", {"target_c": 24, "mode": "cool"})
         arrive = home.clock.now() + estimate["minutes"] * 60 + 1.0 * SPEED  # the AC's start 1 s (wall) from now
         flow_id = await ctl.start_flow("precool", {"target_c": 24, "arrive_at": iso(arrive), "user": "alice"})
@@ -160,7 +168,7 @@ async def _one_restart(choice: BrokerChoice) -> tuple[list[str], int, float | No
 
         await home.restart_broker(DOWN_S, while_down=past_the_planned_start)
         back = time.perf_counter()
-        back_s = await _recovered(home, flow_id)
+        back_s = await _recovered(home, [ended_id, flow_id])
         if back_s is None:
             problems.append("not every client back, or the flow's status not republished, within 20 s")
         else:
@@ -187,8 +195,8 @@ async def _one_restart(choice: BrokerChoice) -> tuple[list[str], int, float | No
     return problems, max(0, watch.starts - 1), back_s
 
 
-async def _recovered(home: Home, flow_id: str) -> float | None:
-    """When every client is connected again and the flow's retained status is back (perf_counter)."""
+async def _recovered(home: Home, flow_ids: list[str]) -> float | None:
+    """When every client is connected again and the flows' retained statuses are back (perf_counter)."""
     try:
         async with asyncio.timeout(WAIT_S):
             buses = [d.bus for d in home.devices.values()]
@@ -200,7 +208,7 @@ async def _recovered(home: Home, flow_id: str) -> float | None:
             while True:
                 async with home.controller(in_sim_time=False) as fresh:
                     await fresh.synced()
-                    if flow_id in fresh.flows:
+                    if all(flow_id in fresh.flows for flow_id in flow_ids):
                         return time.perf_counter()
     except TimeoutError:
         return None
