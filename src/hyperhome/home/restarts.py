@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from hyperhome.broker.client import BusClient
 from hyperhome.broker.faults import BROKER_DOWN_S
 from hyperhome.devices.clock import VirtualClock
 
 if TYPE_CHECKING:
+    from hyperhome.broker.client import Bus
     from hyperhome.devices.clock import TimerHandle
     from hyperhome.home.runtime import Home
+
+RECONNECT_S = 30.0
+"""Wall seconds every client has to be back after a restart in virtual time (ClientError past it)."""
 
 
 class _Hold:
@@ -48,9 +53,16 @@ class BrokerRestarts:
     ``aclose`` cancels what has not begun and waits for what has (raising its error, if any).
     """
 
-    def __init__(self, home: Home, on_restart: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        on_restart: Callable[[], None] | None = None,
+        *,
+        clients: Callable[[], Sequence[Bus]] = lambda: (),
+    ) -> None:
         self.home = home
         self._on_restart = on_restart
+        self._clients = clients
         self._timers: list[TimerHandle] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -80,8 +92,22 @@ class BrokerRestarts:
                     break
         if self._on_restart is not None:
             self._on_restart()
-        down_s = 0.0 if isinstance(self.home.clock, VirtualClock) else BROKER_DOWN_S
-        await self.home.restart_broker(down_s)
+        virtual = isinstance(self.home.clock, VirtualClock)
+        buses = [bus for bus in self._buses() if isinstance(bus, BusClient) and bus.connected]
+        connects = [bus.connects for bus in buses]
+        await self.home.restart_broker(0.0 if virtual else BROKER_DOWN_S)
+        if virtual:
+            # the clock moves on only once every client that was connected is back: what the
+            # instant's sleepers publish when they wake goes to the restarted broker
+            for bus, before in zip(buses, connects, strict=True):
+                await bus.wait_connects(before, RECONNECT_S)
+
+    def _buses(self) -> list[Bus]:
+        home = self.home
+        buses = [device.bus for device in home.devices.values()]
+        if home.orchestrator is not None:
+            buses.append(home.orchestrator.bus)
+        return [*(bus for bus in buses if bus is not None), *self._clients()]
 
     async def aclose(self) -> None:
         for timer in self._timers:

@@ -291,7 +291,9 @@ class _Run:
         self.saved: dict[str, Any] = {}
         self.cursor = 0
         self.last: dict[str, Any] = {}  # reply, event, flow: the latest each step saw
-        self.restarts = BrokerRestarts(home, lambda: self.rec.note(BROKER, "fault", "restarted", {}))
+        self.restarts = BrokerRestarts(
+            home, lambda: self.rec.note(BROKER, "fault", "restarted", {}), clients=lambda: [ctl.bus]
+        )
 
     # -- substitution ------------------------------------------------------------------------
     def sub(self, value: Any) -> Any:
