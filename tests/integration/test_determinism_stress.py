@@ -110,25 +110,6 @@ steps:
   - send: {device: tablet, command: call.end}
   - sleep: 2s
 """,
-    "broker_restart_during_a_handoff": """
-title: The broker restarts while a hand-off streams, at the instant a pre-cool starts the AC
-article: "(determinism) a broker restart that meets a stream, a flow's command and a timer"
-home: demo
-steps:
-  - send: {device: tablet, command: call.start, args: {with: grandma}}
-  - flow:
-      kind: camera_handoff
-      args: {call_device: tablet, source: {device: phone, stream: rear}, fps: 30, user: alice}
-      save_as: to_rear
-  - wait_for: {flow: to_rear, state: running, where: {result.source.device: phone}, timeout: 5s}
-  - flow: {kind: precool, args: {ac: living-ac, target_c: 24, start_now: true, user: alice}, save_as: cool}
-  - fault: {broker: restart}
-  - fault: {broker: restart, after: 1s}
-  - sleep: 3s
-  - send: {device: tablet, command: call.end}
-  - wait_for: {flow: to_rear, state: [succeeded, failed, cancelled], timeout: 10s}
-  - sleep: 2s
-""",
     "command_as_the_lockout_ends": """
 title: The right PIN at the very instant the keypad lockout ends
 article: "(determinism) a command and a timer at one instant"
