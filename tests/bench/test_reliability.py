@@ -7,20 +7,24 @@
   anonymous;
 - the fuzz run: a few hundred bad payloads to every command of every device and of the
   orchestrator, each exactly one refusal and no state changed;
+- a pre-cool flow through a broker restart (nothing lost, the AC started once) and link drops,
+  partitions and the hand-off-on-a-bad-link scenarios (every device back, every scenario passes);
 - the command itself, end to end, at a tiny size, writing its JSON.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from hyperhome.bench.reliability import access, fuzz
+from hyperhome.bench.reliability import access, fuzz, outage
 from hyperhome.bench.reliability.fuzz import PayloadClass
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import Topics
+from hyperhome.errors import ConfigError
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.flows import KINDS as FLOW_KINDS
@@ -133,6 +137,10 @@ async def test_bench_reliability_runs_end_to_end_and_writes_its_json(broker_kind
         "1",
         "--takeovers",
         "1",
+        "--restarts",
+        "1",
+        "--link-faults",
+        "2",
         "--json",
         str(target),
     )
@@ -143,14 +151,49 @@ async def test_bench_reliability_runs_end_to_end_and_writes_its_json(broker_kind
     assert data["machine"]["cpu"]
     assert data["machine"]["cores"] >= 1
     figures = data["reliability"][broker_kind]
-    assert set(figures) == {"acl_publish", "acl_subscribe", "bad_logins", "takeover", "fuzz"}
+    assert set(figures) == {
+        *("acl_publish", "acl_subscribe", "bad_logins", "takeover", "fuzz"),
+        *("restart", "link_scenarios", "link_drops"),
+    }
+    assert (figures["restart"]["attempts"], figures["link_drops"]["attempts"]) == (1, 2)
+    for row in ("restart", "link_scenarios", "link_drops"):
+        assert figures[row]["lost"] == 0, figures[row]
     assert figures["takeover"]["attempts"] == 100
     for row in ("acl_publish", "acl_subscribe", "bad_logins", "takeover"):
         assert figures[row]["attempts"] > 0
         assert (figures[row]["leaked"], figures[row]["refused"]) == (0, figures[row]["attempts"])
     assert figures["fuzz"]["attempts"] == 60
     assert figures["fuzz"]["duplicated"] == 0
-    assert data["details"]["reliability"]["size"] == {"devices": 1, "payloads": 60, "seed": fuzz.SEED, "takeovers": 1}
+    assert data["details"]["reliability"]["size"] == {
+        **{"devices": 1, "payloads": 60, "seed": fuzz.SEED, "takeovers": 1},
+        **{"restarts": 1, "link_faults": 2, "link_scenarios": True},
+    }
+
+
+# -- broker restart mid-flow, link faults ------------------------------------------------------------------
+async def test_restart_no_flow_is_lost_and_no_command_applied_twice(broker_kind: str) -> None:
+    row = await outage.broker_restarts(BrokerChoice.parse(broker_kind), runs=2)
+    assert (row.attempts, row.lost, row.duplicated) == (2, 0, 0), row.details
+    assert row.recovery_s is not None
+    assert 0 < row.details["recovery_s_p50"] <= row.recovery_s < outage.WAIT_S
+
+
+async def test_link_faults_every_device_comes_back_and_the_handoff_scenarios_pass(broker_kind: str) -> None:
+    choice = BrokerChoice.parse(broker_kind)
+    drops = await outage.link_drops(choice, runs=4)  # two drops, two partitions
+    assert (drops.attempts, drops.lost) == (4, 0), drops.details
+    assert drops.recovery_s is not None
+    assert drops.recovery_s < outage.WAIT_S
+    scenarios = await outage.link_scenarios(choice)
+    assert (scenarios.attempts, scenarios.lost) == (3, 0), scenarios.details
+
+
+def test_restart_and_link_faults_refuse_a_broker_by_url() -> None:
+    choice = BrokerChoice.parse("mqtt://u:p@127.0.0.1:1")
+    with pytest.raises(ConfigError, match="runs on a broker HyperHome starts"):
+        asyncio.run(outage.broker_restarts(choice, runs=1))
+    with pytest.raises(ConfigError, match="runs on a broker HyperHome starts"):
+        asyncio.run(outage.link_drops(choice, runs=1))
 
 
 async def test_without_hypothesis_the_bench_says_what_to_install(

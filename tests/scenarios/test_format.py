@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hyperhome import cli
+from hyperhome.broker.faults import BrokerFault
 from hyperhome.durations import parse_duration
 from hyperhome.errors import ConfigError
 from hyperhome.home import runtime
@@ -78,6 +79,33 @@ def test_a_scenario_with_a_fault_step_runs_its_home_with_faults(tmp_path: Path) 
     assert not load_scenario("rear_camera_handoff")[0].uses_faults
 
 
+def test_a_broker_restart_step_is_a_fault_without_a_proxy(tmp_path: Path) -> None:
+    path = tmp_path / "story.yaml"
+    path.write_text(
+        GOOD_HEAD + "steps:\n  - fault: {broker: restart, after: 5s}\n  - fault: {broker: restart}\n", "utf-8"
+    )
+    scenario, _ = load_scenario(path)
+    assert scenario.restarts_broker
+    assert not scenario.uses_faults  # no device link is set: no proxies
+    later, now = (step.fault for step in scenario.steps)
+    assert isinstance(later, BrokerFault)
+    assert isinstance(now, BrokerFault)
+    assert (later.action, later.after, now.after) == ("restart", 5.0, 0.0)
+
+
+def test_a_broker_restart_on_a_broker_by_url_is_refused_naming_the_step() -> None:
+    result = CliRunner().invoke(
+        cli.app, ["run", "precool_through_broker_restart", "--broker", "mqtt://u:p@127.0.0.1:1"]
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "precool_through_broker_restart.yaml:17: steps.4.fault.broker: a broker restart needs a broker" in lines[0]
+    assert "mqtt://u@127.0.0.1:1" in lines[0]
+    assert "Traceback" not in result.output
+
+
 def test_every_shipped_scenario_is_valid() -> None:
     shipped = shipped_scenarios()
     assert {"living_room_cooldown", "door_lock_pin_lockout", "rear_camera_handoff"} <= set(shipped)
@@ -110,6 +138,9 @@ BAD = [
         "home.devices.0.kind: unknown device kind 'toaster'",
     ),
     (GOOD_HEAD + "steps: []\n", 4, "steps: List should have at least 1 item"),
+    (GOOD_HEAD + "steps:\n  - fault: {broker: reboot}\n", 5, "steps.0.fault.broker: Input should be 'restart'"),
+    (GOOD_HEAD + "steps:\n  - fault: {broker: restart, after: soon}\n", 5, "steps.0.fault.after: Value error"),
+    (GOOD_HEAD + "steps:\n  - fault: {broker: restart, device: phone}\n", 5, "steps.0.fault.device: Extra inputs"),
     (GOOD_HEAD + "steps:\n  - fault: {device: phone}\n", 5, "steps.0.fault: Value error, give exactly one of latency"),
     (GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: 1s, drop: true}\n", 5, "exactly one of"),
     (GOOD_HEAD + "steps:\n  - fault: {device: phone, latency: soon}\n", 5, "steps.0.fault.latency: Value error"),

@@ -255,6 +255,7 @@ class BusClient:
         self._filter_tasks = TaskOwner(f"bus:{self.client_id}", logger=log)  # broker-side unsubscribes under way
         self._retry = asyncio.Event()  # set: reconnect now instead of at the end of the backoff
         self.connects = 0
+        self._connect_counted = asyncio.Event()
 
     # -- life cycle -------------------------------------------------------------------------
     async def __aenter__(self) -> BusClient:
@@ -303,6 +304,15 @@ class BusClient:
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):
+            await self._connected.wait()
+
+    async def wait_connects(self, more_than: int, timeout_s: float = 10.0) -> None:
+        """Return once this client has connected more than ``more_than`` times in all and is
+        connected now: back from an outage that began when ``connects`` was ``more_than``."""
+        async with asyncio.timeout(timeout_s):
+            while self.connects <= more_than:
+                self._connect_counted.clear()
+                await self._connect_counted.wait()
             await self._connected.wait()
 
     async def _run(self) -> None:
@@ -380,6 +390,7 @@ class BusClient:
                 await stack.enter_async_context(client)
             self._client = client
             self.connects += 1
+            self._connect_counted.set()
             await self._while_connected(client, self._after_connect(client))
             barrier = self._barrier
             async for raw in client.messages:

@@ -122,6 +122,16 @@ def bench(
             "--takeovers", help="reliability: runs of the client-id takeover matrix (100 CONNECTs each).", min=1
         ),
     ] = 3,
+    restarts: Annotated[
+        int,
+        typer.Option(
+            "--restarts", help="reliability: pre-cool flows run through a broker restart (a fresh home each).", min=1
+        ),
+    ] = 10,
+    link_faults: Annotated[
+        int,
+        typer.Option("--link-faults", help="reliability: drops and partitions of device links (fault proxy).", min=1),
+    ] = 10,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if a target is missed (reliability: anything leaked or lost).")
     ] = False,
@@ -149,6 +159,8 @@ def bench(
         "payloads": payloads,
         "home_devices": home_devices,
         "takeovers": takeovers,
+        "restarts": restarts,
+        "link_faults": link_faults,
     }
     options = {
         "switches": switches,
@@ -163,6 +175,8 @@ def bench(
         "payloads": payloads,
         "home_devices": home_devices,
         "takeovers": takeovers,
+        "restarts": restarts,
+        "link_faults": link_faults,
     }
     if BenchName.RELIABILITY in names and not _has_hypothesis():
         if name is not BenchName.ALL:
@@ -210,7 +224,12 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], o: dict[
             case BenchName.RELIABILITY:
                 from hyperhome.bench import reliability
 
-                size = reliability.Size(devices=o["home_devices"], takeovers=o["takeovers"])
+                size = reliability.Size(
+                    devices=o["home_devices"],
+                    takeovers=o["takeovers"],
+                    restarts=o["restarts"],
+                    link_faults=o["link_faults"],
+                )
                 if o["payloads"] is not None:
                     size = dataclasses.replace(size, payloads=o["payloads"])
                 result = await reliability.run(choices, size=size, progress=say)

@@ -142,6 +142,8 @@ def validate_data(
         problems = []
         for err in exc.errors(include_url=False):
             loc = file_loc(lines, tuple(err["loc"]))
+            if err["type"] != "missing" and loc and loc not in lines and loc[:-1] in lines:
+                loc = loc[:-1]  # a union's tag at the end (a model-level error of one branch)
             line = line_of(lines, loc)
             field = error_field(loc, top="(top level)")
             problems.append(f"{name}:{line or '?'}: {field}: {err['msg']}")

@@ -25,11 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hyperhome.broker.faults import BrokerFault
+from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import TERMINAL_STATES
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.durations import format_duration
 from hyperhome.errors import ConfigError, NotConnectedError
+from hyperhome.home import yamlfile
+from hyperhome.home.restarts import BrokerRestarts
 from hyperhome.home.runtime import Home
 from hyperhome.scenarios.scenario import (
     FLOW_STATES,
@@ -44,7 +48,6 @@ from hyperhome.scenarios.scenario import (
 if TYPE_CHECKING:
     from hyperhome.broker.client import Message
     from hyperhome.broker.faults import LinkFault
-    from hyperhome.broker.launch import BrokerChoice
     from hyperhome.devices.clock import Clock
     from hyperhome.orchestrator.controller import Controller
 
@@ -55,6 +58,8 @@ ORCHESTRATOR_META_TIMEOUT_S = 5.0
 _MISSING: Any = object()
 _REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EPSILON = 1e-9
+BROKER = "$broker"
+"""The trace's device name for what happens to the broker itself (a ``fault: {broker: restart}``)."""
 NOT_CONNECTED = "not_connected"
 """The error of a step whose command could not be sent: the runner had no connection to the broker."""
 
@@ -248,8 +253,10 @@ class Recorder:
             if live and changes:
                 self._add(ref.device, "state", "state", changes)
         elif ref.kind == "flow" and ref.name is not None:
+            previous = self.flows.get(ref.name)
             self.flows[ref.name] = data
-            if live:
+            # a status republished as it was (after a broker restart) is no news
+            if live and (previous is None or clean(previous) != clean(data)):
                 self._add(ref.device, "flow", ref.name, clean(data))
         elif ref.kind == "event" and ref.name is not None and live:
             self._add(ref.device, "event", ref.name, clean(data))
@@ -286,6 +293,9 @@ class _Run:
         self.saved: dict[str, Any] = {}
         self.cursor = 0
         self.last: dict[str, Any] = {}  # reply, event, flow: the latest each step saw
+        self.restarts = BrokerRestarts(
+            home, lambda: self.rec.note(BROKER, "fault", "restarted", {}), clients=lambda: [ctl.bus]
+        )
 
     # -- substitution ------------------------------------------------------------------------
     def sub(self, value: Any) -> Any:
@@ -353,7 +363,12 @@ class _Run:
         elif step.fault is not None:
             await self.fault(step.fault)
 
-    async def fault(self, fault: LinkFault) -> None:
+    async def fault(self, fault: LinkFault | BrokerFault) -> None:
+        if isinstance(fault, BrokerFault):
+            # the step does not wait: the broker goes down ``after`` from now, the steps go on
+            self.rec.note(BROKER, "fault", fault.action, fault.describe())
+            self.restarts.schedule(fault.after)
+            return
         faults = self.home.faults
         assert faults is not None  # a scenario with a fault step runs its home with faults on
         await faults.apply(fault)
@@ -571,6 +586,9 @@ async def run_scenario_file(
         clock="virtual" if speed is None else f"speed {speed:g}",
     )
     wall0 = time.perf_counter()
+    choice = broker if isinstance(broker, BrokerChoice) else BrokerChoice.parse(broker)
+    if scenario.restarts_broker and choice.kind == "url":
+        raise _broker_not_ours(scenario, path, choice)
     home_up = Home(plan, broker=broker, speed=speed, start=scenario.clock.start_s, faults=scenario.uses_faults)
     async with home_up as home, home.controller() as ctl:
         recorder = Recorder(home.topics, home.clock, hooks)
@@ -591,7 +609,11 @@ async def run_scenario_file(
         recorder.t0 = home.clock.now()
         recorder.recording = True
         hooks.scenario_started(scenario, path.stem)
-        await _steps(_Run(scenario, home, ctl, recorder), result, hooks)
+        run = _Run(scenario, home, ctl, recorder)
+        try:
+            await _steps(run, result, hooks)
+        finally:
+            await run.restarts.aclose()
         if isinstance(home.clock, VirtualClock):
             # what the last step set off at its instant belongs to the trace too
             await home.clock.settle()
@@ -600,6 +622,16 @@ async def run_scenario_file(
     result.wall_s = time.perf_counter() - wall0
     _golden(result, path, virtual=speed is None, update=update_golden)
     return result
+
+
+def _broker_not_ours(scenario: Scenario, path: Path, choice: BrokerChoice) -> ConfigError:
+    index = next(i for i, step in enumerate(scenario.steps) if isinstance(step.fault, BrokerFault))
+    _, lines = yamlfile.load(path)
+    message = (
+        f"a broker restart needs a broker HyperHome runs (embedded or mosquitto), not {choice.describe()}, "
+        "which is its operator's"
+    )
+    return yamlfile.Source(str(path), lines).error(("steps", index, "fault", "broker"), message)
 
 
 async def _steps(run: _Run, result: ScenarioResult, hooks: Progress) -> None:

@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from hyperhome.broker.faults import LinkFault
+from hyperhome.broker.faults import BrokerFault, LinkFault
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import FlowState
 from hyperhome.devices.clock import parse_time
@@ -223,6 +223,10 @@ FLOW_STATES = tuple(state.value for state in FlowState)
 ACTIONS = ("send", "intent", "flow", "wait_for", "sleep", "expect", "save", "fault")
 
 
+def _keys(value: Any) -> set[str]:
+    return set(value) if isinstance(value, dict) else set(getattr(type(value), "model_fields", ()))
+
+
 class Step(_Model):
     """One step: exactly one action key, and an optional title."""
 
@@ -239,9 +243,18 @@ class Step(_Model):
         default=None,
         description="name -> source: reply.<path>, event.<path>, flow.<path>, state.<device>.<path>, time, now.",
     )
-    fault: LinkFault | None = Field(
+    fault: (
+        Annotated[
+            Annotated[LinkFault, Tag("link")] | Annotated[BrokerFault, Tag("broker_fault")],
+            Discriminator(lambda v: "broker_fault" if "broker" in _keys(v) else "link"),
+        ]
+        | None
+    ) = Field(
         default=None,
-        description="Set a device's link: latency, stall, drop, partition or clear (the home then runs with faults).",
+        description=(
+            "Set a device's link: latency, stall, drop, partition or clear (the home then runs with faults); "
+            "or restart the home's broker: {broker: restart, after: 5s}."
+        ),
     )
 
     @model_validator(mode="after")
@@ -302,7 +315,12 @@ class Scenario(_Model):
     @property
     def uses_faults(self) -> bool:
         """Whether a step sets a link: then the home runs with a fault proxy per device."""
-        return any(step.fault is not None for step in self.steps)
+        return any(isinstance(step.fault, LinkFault) for step in self.steps)
+
+    @property
+    def restarts_broker(self) -> bool:
+        """Whether a step restarts the broker: then it must be one HyperHome runs."""
+        return any(isinstance(step.fault, BrokerFault) for step in self.steps)
 
 
 def reference_problems(scenario: Scenario) -> list[tuple[yamlfile.Loc, str]]:
@@ -362,7 +380,7 @@ def device_problems(scenario: Scenario, plan: HomeFile) -> list[tuple[yamlfile.L
         device = getattr(target, "device", None)
         if device is None or device in known or _REF_RE.search(device):
             continue
-        if device == ORCHESTRATOR and not isinstance(target, Intent | LinkFault):
+        if device == ORCHESTRATOR and not isinstance(target, Intent | LinkFault | BrokerFault):
             continue
         devices = ", ".join(sorted(known))
         where = ("steps", index, step.action, "device")

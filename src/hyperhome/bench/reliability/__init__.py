@@ -12,11 +12,15 @@ functions at a small size (tests/bench/test_reliability.py):
 - ``takeover.takeover_matrix``: CONNECTs under another client's id (no login, a wrong password,
   another valid login; clean and persistent sessions; same home and across homes) against a
   running home, counting impostors let in, victims affected and messages leaked;
+- ``outage.broker_restarts``: pre-cool flows through a broker restart in scaled real time
+  (flows lost, commands applied twice, seconds until every client and status is back);
+- ``outage.link_scenarios`` and ``outage.link_drops``: the hand-off-on-a-bad-link scenarios, and
+  drops and partitions of device links through the fault proxy (devices lost, seconds to be back);
 - ``fuzz.fuzz``: bad payloads to every command of every device and of the orchestrator.
 
-The ACL matrix and the bad logins need a broker that enforces the contract's access control
-(``embedded``, ``mosquitto``); on a broker by URL they are skipped (its access control is its
-operator's), and the fuzz runs alone.
+The ACL matrix, the bad logins, the takeover matrix, the restarts and the link faults need a
+broker HyperHome runs (``embedded``, ``mosquitto``); on a broker by URL they are skipped (its
+access control and its restarts are its operator's), and the fuzz runs alone.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hyperhome.bench.reliability import access, fuzz, takeover
+from hyperhome.bench.reliability import access, fuzz, outage, takeover
 from hyperhome.bench.reliability.rows import Row
 from hyperhome.bench.report import BenchResult, Progress, broker_key, figures_table, machine, quiet
 from hyperhome.broker.launch import BrokerChoice
@@ -45,6 +49,12 @@ class Size:
     """Fuzz: hypothesis's seed (fixed: every run sends the same payloads)."""
     takeovers: int = 3
     """Takeover: how many times the whole matrix runs (100 attempts each)."""
+    restarts: int = 10
+    """Broker restart: pre-cool flows run through a broker restart, one fresh home each."""
+    link_faults: int = 10
+    """Link faults: drops and partitions of device links through the fault proxy."""
+    link_scenarios: bool = True
+    """Link faults: run the three shipped hand-off-on-a-bad-link scenarios too."""
 
 
 FULL = Size()
@@ -83,12 +93,24 @@ async def _fuzz(choice: BrokerChoice, size: Size, progress: Progress) -> list[Ro
     return [await fuzz.fuzz(choice, payloads=size.payloads, seed=size.seed, progress=progress)]
 
 
+async def _restart(choice: BrokerChoice, size: Size, progress: Progress) -> list[Row]:
+    progress(f"broker restart on {choice.describe()}: {size.restarts} pre-cool flows, the broker down mid-flow")
+    return [await outage.broker_restarts(choice, runs=size.restarts, progress=progress)]
+
+
+async def _link_faults(choice: BrokerChoice, size: Size, progress: Progress) -> list[Row]:
+    progress(f"link faults on {choice.describe()}: the hand-off scenarios, {size.link_faults} drops and partitions")
+    rows = [await outage.link_scenarios(choice, progress=progress)] if size.link_scenarios else []
+    return [*rows, await outage.link_drops(choice, runs=size.link_faults, progress=progress)]
+
+
 SECTIONS: tuple[tuple[str, Section, bool], ...] = (
     # (name, section, whether it needs the contract's access control on the broker)
     ("acl", _acl, True),
     ("bad logins", _bad_logins, True),
     ("takeover", _takeover, True),
-    # -- LATER: broker restart mid-flow, link faults (their own Sections, here) ---------------------
+    ("restart", _restart, True),
+    ("link faults", _link_faults, True),
     ("fuzz", _fuzz, False),
 )
 """Every section, in the order the bench runs them on each broker."""

@@ -13,7 +13,16 @@ running home; docs/scenarios.md ("Link faults") says what each one does in virtu
 from __future__ import annotations
 
 from hyperhome.broker.faults.links import LinkModel
-from hyperhome.broker.faults.model import FAULT_ACTIONS, FaultControl, LinkFault, LinkStatus
+from hyperhome.broker.faults.model import BROKER_DOWN_S, FAULT_ACTIONS, BrokerFault, FaultControl, LinkFault, LinkStatus
 from hyperhome.broker.faults.proxy import LinkProxy
 
-__all__ = ["FAULT_ACTIONS", "FaultControl", "LinkFault", "LinkModel", "LinkProxy", "LinkStatus"]
+__all__ = [
+    "BROKER_DOWN_S",
+    "FAULT_ACTIONS",
+    "BrokerFault",
+    "FaultControl",
+    "LinkFault",
+    "LinkModel",
+    "LinkProxy",
+    "LinkStatus",
+]

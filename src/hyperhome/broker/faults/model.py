@@ -73,6 +73,36 @@ class LinkFault(BaseModel):
         return {self.action: getattr(self, self.action)}
 
 
+MAX_AFTER_S = 86_400.0
+BROKER_DOWN_S = 0.2
+"""How long (wall seconds) a scripted broker restart keeps the broker down in real or scaled time."""
+
+
+class BrokerFault(BaseModel):
+    """Restart the home's own broker ``after`` simulated seconds from the step (0: now).
+
+    Only a broker HyperHome runs (embedded or managed Mosquitto) can be restarted; see
+    docs/scenarios.md ("Broker restarts") for what it means in virtual and real time.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker: Literal["restart"] = Field(
+        description="What to do to the home's broker (restart: down, then back on its port)."
+    )
+    after: _Duration = Field(
+        default=0.0, ge=0, le=MAX_AFTER_S, description="Simulated time from the step until the restart (0: now)."
+    )
+
+    @property
+    def action(self) -> str:
+        return self.broker
+
+    def describe(self) -> dict[str, Any]:
+        """The step as a trace entry shows it: ``{"after_s": 5.0}``."""
+        return {"after_s": self.after}
+
+
 class LinkStatus(BaseModel):
     """One device's link as it is now."""
 
