@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hyperhome import cli
-from hyperhome.broker.faults import BrokerFault
+from hyperhome.broker.faults import BrokerFault, LinkFault
 from hyperhome.durations import parse_duration
 from hyperhome.errors import ConfigError
 from hyperhome.home import runtime
@@ -74,7 +74,7 @@ def test_a_scenario_with_a_fault_step_runs_its_home_with_faults(tmp_path: Path) 
     scenario, _ = load_scenario(path)
     assert scenario.uses_faults
     fault = scenario.steps[0].fault
-    assert fault is not None
+    assert isinstance(fault, LinkFault)
     assert (fault.action, fault.latency) == ("latency", 0.3)
     assert not load_scenario("rear_camera_handoff")[0].uses_faults
 

@@ -255,6 +255,8 @@ class BusClient:
         self._filter_tasks = TaskOwner(f"bus:{self.client_id}", logger=log)  # broker-side unsubscribes under way
         self._retry = asyncio.Event()  # set: reconnect now instead of at the end of the backoff
         self.connects = 0
+        self.announced = 0
+        """Sessions whose ``on_connect`` finished (what the owner republishes on connect is out)."""
         self._connect_counted = asyncio.Event()
 
     # -- life cycle -------------------------------------------------------------------------
@@ -307,10 +309,11 @@ class BusClient:
             await self._connected.wait()
 
     async def wait_connects(self, more_than: int, timeout_s: float = 10.0) -> None:
-        """Return once this client has connected more than ``more_than`` times in all and is
-        connected now: back from an outage that began when ``connects`` was ``more_than``."""
+        """Return once this client has connected more than ``more_than`` times in all, has
+        finished announcing itself (its ``on_connect``: a device's retained state republished) and
+        is connected now: back from an outage that began when ``connects`` was ``more_than``."""
         async with asyncio.timeout(timeout_s):
-            while self.connects <= more_than:
+            while self.announced <= more_than or self.announced < self.connects:
                 self._connect_counted.clear()
                 await self._connect_counted.wait()
             await self._connected.wait()
@@ -390,8 +393,9 @@ class BusClient:
                 await stack.enter_async_context(client)
             self._client = client
             self.connects += 1
-            self._connect_counted.set()
             await self._while_connected(client, self._after_connect(client))
+            self.announced += 1  # connected and its owner's on_connect (the republish) done
+            self._connect_counted.set()
             barrier = self._barrier
             async for raw in client.messages:
                 message = Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain))
