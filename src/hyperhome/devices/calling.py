@@ -288,6 +288,7 @@ class CallingDevice(MediaSource):
 
     state: CallingState
     config: CallingConfig
+    shadow = ("_hotspot", "_call_started")
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)

@@ -362,6 +362,7 @@ class Phone(MediaSource):
         "spoke": "the phone said something: text",
     }
     refresh_s = 300.0
+    shadow = ("_battery_pct", "_low_armed", "_password", "_password_given", "_data_mb", "_client_mb", "_trip")
 
     state: PhoneState
     config: PhoneConfig
@@ -387,6 +388,10 @@ class Phone(MediaSource):
     async def on_start(self) -> None:
         await super().on_start()
         self._plan_low_battery()
+
+    def replan(self) -> None:
+        self._plan_low_battery()
+        self._plan_trip()
 
     # -- physics -------------------------------------------------------------------------------
     def _rate(self) -> float:
@@ -525,13 +530,9 @@ class Phone(MediaSource):
         eta_s = None if speed is None else args.distance_km / speed * 3600.0
         minutes = None if eta_s is None else round(eta_s / 60, 1)
         await self._relocate(ROAD, args.distance_km, minutes_to_home=minutes)
-        if speed is not None and eta_s is not None:
-            now = self.clock.now()
-            self._trip = (now, args.distance_km, speed)
-            inward_km = args.distance_km - self.config.approach_radius_km
-            if inward_km > 0:
-                self._trip_timers.append(self.at(now + inward_km / speed * 3600.0, self._on_trip_crosses_radius))
-            self._trip_timers.append(self.at(now + eta_s, self._on_trip_arrives))
+        if speed is not None:
+            self._trip = (self.clock.now(), args.distance_km, speed)
+            self._plan_trip()
         return {"location": ROAD, "distance_home_km": args.distance_km, "minutes_to_home": minutes}
 
     def _distance_of(self, location: str, coords: tuple[float, float] | None) -> float | None:
@@ -542,6 +543,20 @@ class Phone(MediaSource):
             home_coords = parse_coords(home) if home is not None else None
             return None if home_coords is None else round(great_circle_km(coords, home_coords), 3)
         return self.config.places_km.get(location)
+
+    def _plan_trip(self) -> None:
+        """(Re)schedule the trip's radius crossing (if still ahead) and its arrival."""
+        for timer in self._trip_timers:
+            timer.cancel()
+        self._trip_timers.clear()
+        if self._trip is None:
+            return
+        start_s, start_km, speed = self._trip
+        inward_km = start_km - self.config.approach_radius_km
+        crossing_s = start_s + inward_km / speed * 3600.0
+        if inward_km > 0 and crossing_s > self.clock.now():
+            self._trip_timers.append(self.at(crossing_s, self._on_trip_crosses_radius))
+        self._trip_timers.append(self.at(start_s + start_km / speed * 3600.0, self._on_trip_arrives))
 
     def _stop_trip(self) -> None:
         self._trip = None
