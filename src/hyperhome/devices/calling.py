@@ -74,7 +74,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame, decode
@@ -85,10 +85,9 @@ from hyperhome.devices.base import (
     DeviceSpec,
     DeviceState,
     NoArgs,
-    Omittable,
     command,
-    requires_one_of,
 )
+from hyperhome.devices.components.traffic import TrafficArgs
 from hyperhome.devices.media import MediaSource, StreamStartArgs, StreamStopArgs
 from hyperhome.devices.physics import radio
 from hyperhome.errors import CommandError, ErrorCode
@@ -219,24 +218,6 @@ class RequestShareArgs(Args):
 class LeaveArgs(Args):
     reason: str | None = Field(None, min_length=1, max_length=200)
     """Why, for the offline event (default: "left hotspot <ssid>")."""
-
-
-class TrafficArgs(Args):
-    """Give mb, mb_per_h or both."""
-
-    model_config = ConfigDict(json_schema_extra=requires_one_of("mb", "mb_per_h"))
-
-    mb: Omittable[float] = Field(None, gt=0, le=100000)
-    """A burst of this many MB now (a download); needs an uplink."""
-    mb_per_h: Omittable[float] = Field(None, ge=0, le=100000)
-    """From now on, the background rate (0 stops it)."""
-
-    @model_validator(mode="after")
-    def _something(self) -> TrafficArgs:
-        if self.mb is None and self.mb_per_h is None:
-            msg = "give mb, mb_per_h or both"
-            raise ValueError(msg)
-        return self
 
 
 class SimulateWifiArgs(Args):

@@ -79,10 +79,9 @@ from hyperhome.devices.base import (
     DeviceSpec,
     DeviceState,
     NoArgs,
-    Omittable,
     command,
-    requires_one_of,
 )
+from hyperhome.devices.components.traffic import TrafficArgs
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import battery, radio
 from hyperhome.errors import CommandError, ErrorCode
@@ -303,24 +302,11 @@ class ClientArgs(Args):
     """Device id of the client."""
 
 
-class TrafficArgs(Args):
+class ClientTrafficArgs(TrafficArgs):
     """Give mb, mb_per_h or both."""
-
-    model_config = ConfigDict(json_schema_extra=requires_one_of("mb", "mb_per_h"))
 
     client: ClientId
     """An admitted client."""
-    mb: Omittable[float] = Field(None, ge=0, le=100000)
-    """A burst of this many MB now."""
-    mb_per_h: Omittable[float] = Field(None, ge=0, le=100000)
-    """From now on, a steady rate (0 stops it)."""
-
-    @model_validator(mode="after")
-    def _something(self) -> TrafficArgs:
-        if self.mb is None and self.mb_per_h is None:
-            msg = "give mb, mb_per_h or both"
-            raise ValueError(msg)
-        return self
 
 
 class SignalArgs(Args):
@@ -675,8 +661,8 @@ class Phone(MediaSource):
         hotspot.clients = [c for c in hotspot.clients if c.id != client]
         return round(self._client_mb.pop(client, 0.0), 3)
 
-    @command("simulate.traffic", TrafficArgs)
-    async def simulate_traffic(self, args: TrafficArgs) -> dict[str, Any]:
+    @command("simulate.traffic", ClientTrafficArgs)
+    async def simulate_traffic(self, args: ClientTrafficArgs) -> dict[str, Any]:
         """Test stimulus: a client moves data through the hotspot (a burst in MB and/or a steady MB/h)."""
         client = next((c for c in self.state.hotspot.clients if c.id == args.client), None)
         if client is None:
