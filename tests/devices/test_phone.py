@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from hyperhome.devices.clock import parse_time
-from hyperhome.devices.phone import Phone, great_circle_km, parse_coords
+from hyperhome.devices.components.geofence import great_circle_km, parse_coords
+from hyperhome.devices.phone import Phone
 from hyperhome.devices.physics import radio
 from hyperhome.devices.testing import DeviceHarness
 

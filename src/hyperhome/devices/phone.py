@@ -64,8 +64,6 @@ Constants (the config defaults) and where they come from:
 
 from __future__ import annotations
 
-import math
-import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -81,6 +79,15 @@ from hyperhome.devices.base import (
     NoArgs,
     command,
 )
+from hyperhome.devices.components.geofence import (
+    HOME,
+    ROAD,
+    Location,
+    TripHome,
+    distance_home_km,
+    geofence_events,
+    parse_coords,
+)
 from hyperhome.devices.components.traffic import TrafficArgs
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import battery, radio
@@ -90,42 +97,6 @@ if TYPE_CHECKING:
     from hyperhome.broker.client import Message
     from hyperhome.broker.topics import Topics
     from hyperhome.devices.clock import Clock, TimerHandle
-
-HOME = "home"
-ROAD = "road"
-EARTH_RADIUS_KM = 6371.0088
-_COORDS = re.compile(r"^ *(-?[0-9]{1,3}(?:\.[0-9]+)?) *, *(-?[0-9]{1,3}(?:\.[0-9]+)?) *$")
-_LAT = r"-?(?:0?[0-8]?[0-9](?:\.[0-9]+)?|0?90(?:\.0+)?)"
-_LON = r"-?(?:0?[0-9]?[0-9](?:\.[0-9]+)?|1[0-7][0-9](?:\.[0-9]+)?|180(?:\.0+)?)"
-LOCATION_PATTERN = rf"^(?:[^,]*| *{_LAT} *, *{_LON} *)$"
-"""A place name (no comma) or ``"lat,lon"`` in range, as ``parse_coords`` reads them, for a JSON Schema."""
-
-
-def parse_coords(text: str) -> tuple[float, float] | None:
-    """``(lat, lon)`` from ``"lat,lon"``; None for a place name; ValueError when out of range."""
-    match = _COORDS.fullmatch(text)
-    if match is None:
-        if "," in text:
-            msg = f"{text!r} is neither a place name nor coordinates 'lat,lon'"
-            raise ValueError(msg)
-        return None
-    lat, lon = float(match[1]), float(match[2])
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        msg = f"coordinates {text!r} out of range (lat -90..90, lon -180..180)"
-        raise ValueError(msg)
-    return lat, lon
-
-
-def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Haversine distance between two (lat, lon) points on a sphere of the mean Earth radius."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-def _location(value: str) -> str:
-    parse_coords(value)
-    return value
 
 
 def _ssid(value: str) -> str:
@@ -138,9 +109,6 @@ def _ssid(value: str) -> str:
     return value
 
 
-Location = Annotated[
-    str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": LOCATION_PATTERN}), AfterValidator(_location)
-]
 Ssid = Annotated[
     str,
     Field(min_length=1, max_length=radio.SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
@@ -362,7 +330,7 @@ class Phone(MediaSource):
         self._password_given = False  # given in hotspot.start (never echoed) or generated here
         self._data_mb = self.state.data_used_mb
         self._client_mb = {c.id: c.used_mb for c in self.state.hotspot.clients}
-        self._trip: tuple[float, float, float] | None = None  # start_s, start_km, speed_kmh
+        self._trip: TripHome | None = None
         self._trip_timers: list[TimerHandle] = []
         self.state.bars = radio.bars(self.state.signal_dbm)
         self.state.streaming = {}
@@ -404,8 +372,7 @@ class Phone(MediaSource):
             self._data_mb = radio.data_after(self._data_mb, self._traffic_mb_per_h(), elapsed_s)
             self.state.data_used_mb = round(self._data_mb, 3)
         if self._trip is not None:
-            start_s, start_km, speed_kmh = self._trip
-            self.state.distance_home_km = round(max(0.0, start_km - speed_kmh * (now - start_s) / 3600.0), 3)
+            self.state.distance_home_km = round(self._trip.distance_km(now), 3)
 
     def _plan_low_battery(self) -> None:
         """(Re)schedule ``low_battery`` at the exact moment the level will cross the threshold."""
@@ -517,18 +484,13 @@ class Phone(MediaSource):
         minutes = None if eta_s is None else round(eta_s / 60, 1)
         await self._relocate(ROAD, args.distance_km, minutes_to_home=minutes)
         if speed is not None:
-            self._trip = (self.clock.now(), args.distance_km, speed)
+            self._trip = TripHome(self.clock.now(), args.distance_km, speed)
             self._plan_trip()
         return {"location": ROAD, "distance_home_km": args.distance_km, "minutes_to_home": minutes}
 
     def _distance_of(self, location: str, coords: tuple[float, float] | None) -> float | None:
-        if location == HOME:
-            return 0.0
-        if coords is not None:
-            home = self.config.home_lat_lon
-            home_coords = parse_coords(home) if home is not None else None
-            return None if home_coords is None else round(great_circle_km(coords, home_coords), 3)
-        return self.config.places_km.get(location)
+        c = self.config
+        return distance_home_km(location, coords, home_lat_lon=c.home_lat_lon, places_km=c.places_km)
 
     def _plan_trip(self) -> None:
         """(Re)schedule the trip's radius crossing (if still ahead) and its arrival."""
@@ -537,12 +499,10 @@ class Phone(MediaSource):
         self._trip_timers.clear()
         if self._trip is None:
             return
-        start_s, start_km, speed = self._trip
-        inward_km = start_km - self.config.approach_radius_km
-        crossing_s = start_s + inward_km / speed * 3600.0
-        if inward_km > 0 and crossing_s > self.clock.now():
+        crossing_s = self._trip.crossing_s(self.config.approach_radius_km)
+        if crossing_s is not None and crossing_s > self.clock.now():
             self._trip_timers.append(self.at(crossing_s, self._on_trip_crosses_radius))
-        self._trip_timers.append(self.at(start_s + start_km / speed * 3600.0, self._on_trip_arrives))
+        self._trip_timers.append(self.at(self._trip.arrival_s(), self._on_trip_arrives))
 
     def _stop_trip(self) -> None:
         self._trip = None
@@ -555,21 +515,16 @@ class Phone(MediaSource):
         self._stop_trip()
         before, before_km = self.state.location, self.state.distance_home_km
         self.state.location, self.state.distance_home_km = location, distance
-        if before != location:
-            await self.emit("moved", **{"from": before, "to": location})
-        if before == HOME and location != HOME:
-            await self.emit("left_home", to=location, distance_home_km=distance)
-        if location == HOME and before != HOME:
-            await self.emit("arrived_home", **{"from": before})
-        elif location != HOME and before != HOME and distance is not None:
-            radius = self.config.approach_radius_km
-            if distance <= radius and (before_km is None or before_km > radius):
-                await self.emit("approaching_home", distance_km=distance, minutes_to_home=minutes_to_home)
+        radius = self.config.approach_radius_km
+        for event, fields in geofence_events(
+            before, before_km, location, distance, approach_radius_km=radius, minutes_to_home=minutes_to_home
+        ):
+            await self.emit(event, **fields)
 
     async def _on_trip_crosses_radius(self) -> None:
         assert self._trip is not None
         await self.publish_state()
-        radius, speed = self.config.approach_radius_km, self._trip[2]
+        radius, speed = self.config.approach_radius_km, self._trip.speed_kmh
         await self.emit("approaching_home", distance_km=radius, minutes_to_home=round(radius / speed * 60, 1))
 
     async def _on_trip_arrives(self) -> None:
