@@ -68,7 +68,6 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import OFFLINE
 from hyperhome.devices.base import (
     SECRET,
@@ -88,6 +87,7 @@ from hyperhome.devices.components.geofence import (
     geofence_events,
     parse_coords,
 )
+from hyperhome.devices.components.hotspot import ClientId, HotspotClient, HotspotState, ModemCounter
 from hyperhome.devices.components.traffic import TrafficArgs
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import battery, radio
@@ -114,29 +114,10 @@ Ssid = Annotated[
     Field(min_length=1, max_length=radio.SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
     AfterValidator(_ssid),
 ]
-ClientId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
-
-
-class HotspotClient(_Part):
-    id: ClientId
-    """Device id of the client."""
-    used_mb: float = Field(0.0, ge=0)
-    """Data this client used through the hotspot since it joined."""
-    mb_per_h: float = Field(0.0, ge=0)
-    """Its steady traffic (simulate.traffic)."""
-
-
-class HotspotState(_Part):
-    on: bool = False
-    """The hotspot is broadcasting."""
-    ssid: str | None = None
-    """Its network name (null while off). The password is never in state."""
-    clients: list[HotspotClient] = []
-    """Devices joined to it, in joining order."""
 
 
 class Notification(_Part):
@@ -316,7 +297,7 @@ class Phone(MediaSource):
         "spoke": "the phone said something: text",
     }
     refresh_s = 300.0
-    shadow = ("_battery_pct", "_low_armed", "_password", "_password_given", "_data_mb", "_client_mb", "_trip")
+    shadow = ("_battery_pct", "_low_armed", "_password", "_password_given", "_modem", "_trip")
 
     state: PhoneState
     config: PhoneConfig
@@ -328,8 +309,7 @@ class Phone(MediaSource):
         self._low_timer: TimerHandle | None = None
         self._password: str | None = radio.generate_password() if self.state.hotspot.on else None
         self._password_given = False  # given in hotspot.start (never echoed) or generated here
-        self._data_mb = self.state.data_used_mb
-        self._client_mb = {c.id: c.used_mb for c in self.state.hotspot.clients}
+        self._modem = ModemCounter.of(self.state.data_used_mb, self.state.hotspot)
         self._trip: TripHome | None = None
         self._trip_timers: list[TimerHandle] = []
         self.state.bars = radio.bars(self.state.signal_dbm)
@@ -353,24 +333,15 @@ class Phone(MediaSource):
         rate = c.charge_pct_per_h if self.state.charging else -c.idle_drain_pct_per_h
         return rate - c.hotspot_drain_pct_per_h if self.state.hotspot.on else rate
 
-    def _traffic_mb_per_h(self) -> float:
-        hotspot = self.state.hotspot
-        if not hotspot.on or self.state.signal_dbm is None:
-            return 0.0
-        return sum(c.mb_per_h for c in hotspot.clients)
-
     def advance(self, now: float, elapsed_s: float) -> None:
         self._battery_pct = battery.level_after(self._battery_pct, self._rate(), elapsed_s)
         self.state.battery_pct = round(self._battery_pct, 3)
         rearm_pct = self.config.low_battery_pct + self.config.low_battery_rearm_bump_pct
         if not self._low_armed and self._battery_pct >= rearm_pct:
             self._low_armed = True
-        if self._traffic_mb_per_h() > 0:
-            for client in self.state.hotspot.clients:
-                self._client_mb[client.id] = radio.data_after(self._client_mb[client.id], client.mb_per_h, elapsed_s)
-                client.used_mb = round(self._client_mb[client.id], 3)
-            self._data_mb = radio.data_after(self._data_mb, self._traffic_mb_per_h(), elapsed_s)
-            self.state.data_used_mb = round(self._data_mb, 3)
+        in_service = self.state.signal_dbm is not None
+        if self._modem.advance(self.state.hotspot, in_service=in_service, elapsed_s=elapsed_s):
+            self.state.data_used_mb = self._modem.data_used_mb
         if self._trip is not None:
             self.state.distance_home_km = round(self._trip.distance_km(now), 3)
 
@@ -552,7 +523,7 @@ class Phone(MediaSource):
         self.state.hotspot = HotspotState(on=True, ssid=args.ssid or radio.ssid_from_name(self.name))
         self._password = args.password or radio.generate_password()
         self._password_given = args.password is not None
-        self._client_mb = {}
+        self._modem.drop_all()
         self._plan_low_battery()
         await self.emit("hotspot_started", ssid=self.state.hotspot.ssid)
         return self._started_reply(already_on=False)
@@ -572,11 +543,11 @@ class Phone(MediaSource):
             msg = "the hotspot is already off"
             raise CommandError(ErrorCode.REJECTED, msg)
         dropped = [c.id for c in hotspot.clients]
-        used_mb = {c.id: round(self._client_mb.get(c.id, 0.0), 3) for c in hotspot.clients}
+        used_mb = {c.id: self._modem.used_mb(c.id) for c in hotspot.clients}
         self.state.hotspot = HotspotState()
         self._password = None
         self._password_given = False
-        self._client_mb = {}
+        self._modem.drop_all()
         self._plan_low_battery()
         await self.emit("hotspot_stopped", ssid=hotspot.ssid, clients=dropped, used_mb=used_mb)
         return {"ssid": hotspot.ssid, "dropped": dropped, "used_mb": used_mb}
@@ -597,7 +568,7 @@ class Phone(MediaSource):
             msg = f"the hotspot is full ({self.config.hotspot_max_clients} clients)"
             raise CommandError(ErrorCode.REJECTED, msg)
         hotspot.clients = [*hotspot.clients, HotspotClient(id=args.client)]
-        self._client_mb[args.client] = 0.0
+        self._modem.admit(args.client)
         await self.emit("hotspot_client_joined", client=args.client, ssid=hotspot.ssid)
         return {"client": args.client, "already": False, "clients": len(hotspot.clients)}
 
@@ -614,7 +585,7 @@ class Phone(MediaSource):
     def _drop_client(self, client: str) -> float:
         hotspot = self.state.hotspot
         hotspot.clients = [c for c in hotspot.clients if c.id != client]
-        return round(self._client_mb.pop(client, 0.0), 3)
+        return self._modem.drop(client)
 
     @command("simulate.traffic", ClientTrafficArgs)
     async def simulate_traffic(self, args: ClientTrafficArgs) -> dict[str, Any]:
@@ -627,10 +598,8 @@ class Phone(MediaSource):
             msg = "no cellular service: no data goes through"
             raise CommandError(ErrorCode.REJECTED, msg)
         if args.mb:
-            self._client_mb[client.id] += args.mb
-            self._data_mb += args.mb
-            client.used_mb = round(self._client_mb[client.id], 3)
-            self.state.data_used_mb = round(self._data_mb, 3)
+            self._modem.burst(client, args.mb)
+            self.state.data_used_mb = self._modem.data_used_mb
         if args.mb_per_h is not None:
             client.mb_per_h = args.mb_per_h
         return {"client": client.id, "used_mb": client.used_mb, "data_used_mb": self.state.data_used_mb}
