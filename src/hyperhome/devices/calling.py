@@ -74,7 +74,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhome.broker.topics import ID_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame, decode
@@ -88,6 +88,7 @@ from hyperhome.devices.base import (
     command,
 )
 from hyperhome.devices.components.traffic import TrafficArgs
+from hyperhome.devices.components.wifi import Ssid
 from hyperhome.devices.media import MediaSource, StreamStartArgs, StreamStopArgs
 from hyperhome.devices.physics import radio
 from hyperhome.errors import CommandError, ErrorCode
@@ -106,23 +107,6 @@ SSID_MAX_OCTETS = radio.SSID_MAX_OCTETS
 
 Link = Literal["up", "down"]
 Uplink = Literal["none", "wifi", "hotspot"]
-
-
-def _ssid_octets(value: str) -> str:
-    if not radio.ssid_ok(value):
-        msg = (
-            f"an SSID is at most {SSID_MAX_OCTETS} octets (UTF-8): up to 32 ASCII characters, "
-            "16 up to U+07FF, 10 up to U+FFFF or 8 of any"
-        )
-        raise ValueError(msg)
-    return value
-
-
-Ssid = Annotated[
-    str,
-    Field(min_length=1, max_length=SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
-    AfterValidator(_ssid_octets),
-]
 
 
 class VideoSource(BaseModel):

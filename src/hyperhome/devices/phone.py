@@ -66,7 +66,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hyperhome.broker.wire import OFFLINE
 from hyperhome.devices.base import (
@@ -89,6 +89,7 @@ from hyperhome.devices.components.geofence import (
 )
 from hyperhome.devices.components.hotspot import ClientId, HotspotClient, HotspotState, ModemCounter
 from hyperhome.devices.components.traffic import TrafficArgs
+from hyperhome.devices.components.wifi import Ssid
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import battery, radio
 from hyperhome.errors import CommandError, ErrorCode
@@ -97,23 +98,6 @@ if TYPE_CHECKING:
     from hyperhome.broker.client import Message
     from hyperhome.broker.topics import Topics
     from hyperhome.devices.clock import Clock, TimerHandle
-
-
-def _ssid(value: str) -> str:
-    if not radio.ssid_ok(value):
-        msg = (
-            f"an SSID is 1 to {radio.SSID_MAX_OCTETS} octets (UTF-8): up to 32 ASCII characters, "
-            "16 up to U+07FF, 10 up to U+FFFF or 8 of any"
-        )
-        raise ValueError(msg)
-    return value
-
-
-Ssid = Annotated[
-    str,
-    Field(min_length=1, max_length=radio.SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
-    AfterValidator(_ssid),
-]
 
 
 class _Part(BaseModel):
