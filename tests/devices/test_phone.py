@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from hyperhome.devices.clock import parse_time
-from hyperhome.devices.phone import Phone, great_circle_km, parse_coords
+from hyperhome.devices.components.geofence import great_circle_km, parse_coords
+from hyperhome.devices.phone import Phone
 from hyperhome.devices.physics import radio
 from hyperhome.devices.testing import DeviceHarness
 
@@ -471,3 +472,19 @@ async def test_a_keyframe_goes_out_at_once_and_the_rate_goes_on_from_it() -> Non
         assert refused is not None
         assert refused.code == "rejected"
         assert "not streaming 'front'" in refused.message
+
+
+async def test_a_burst_of_nothing_is_invalid_on_the_phone_as_on_the_tablet() -> None:
+    """One TrafficArgs for both kinds: a burst is more than 0 MB (a rate of 0 stops the rate)."""
+    async with DeviceHarness(Phone, device_id="phone") as h:
+        await h.ok("hotspot.start")
+        await h.ok("hotspot.admit", {"client": "tablet"})
+        reply = await h.command("simulate.traffic", {"client": "tablet", "mb": 0})
+        assert reply.error is not None
+        assert reply.error.code == "invalid_args"
+        assert reply.error.message.startswith("mb:")
+        assert await h.ok("simulate.traffic", {"client": "tablet", "mb_per_h": 0}) == {
+            "client": "tablet",
+            "used_mb": 0.0,
+            "data_used_mb": 0.0,
+        }

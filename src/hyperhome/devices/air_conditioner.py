@@ -113,6 +113,7 @@ class AirConditioner(Device):
 
     state: AcState
     config: AcConfig
+    shadow = ("_room_c", "_pushing_since")
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)
@@ -164,6 +165,9 @@ class AirConditioner(Device):
 
     async def on_start(self) -> None:
         self._update_estimate()
+        self._plan_target_reached()
+
+    def replan(self) -> None:
         self._plan_target_reached()
 
     # -- commands ------------------------------------------------------------------------------

@@ -17,13 +17,17 @@ then ``$availability = online`` on every (re)connect, validation of a command's 
 ``$availability = offline`` on a clean stop. Commands come in through the one
 ``CommandEndpoint`` (broker/commands.py: decoding, duplicate ids, exactly one reply) and go to
 the kind's handler. A handler refuses with ``CommandError(ErrorCode.REJECTED, message)`` (or
-``FORBIDDEN``); a bad command never changes state: state is restored when a handler fails.
+``FORBIDDEN``); a bad command never changes state: when a handler fails, ``state`` and the
+kind's shadow state (the private attributes it names in ``shadow``) are restored as they were
+before the command (``snapshot`` / ``restore``), and ``replan`` schedules the kind's timers
+again from them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import json
 import logging
@@ -240,6 +244,14 @@ def _whole_numbers(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A device as it was before a command: its state and its shadow attributes (deep copies)."""
+
+    state: DeviceState
+    shadow: dict[str, Any]
+
+
 class Device:
     """Base class of every simulated device; see the module docstring."""
 
@@ -255,6 +267,11 @@ class Device:
     refresh_s: ClassVar[float | None] = None
     """Publish state every this many simulated seconds if it changed (for continuous physics)."""
     commands: ClassVar[dict[str, CommandSpec]] = {}
+    shadow: ClassVar[tuple[str, ...]] = ()
+    """Private attributes that hold state beside ``state`` (the precise level behind a rounded
+    one, a password never published, ...): plain data, deep-copied before every command and put
+    back with ``state`` when it fails. Timer handles are not shadow state: ``replan`` makes them
+    again from the restored values."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -458,25 +475,41 @@ class Device:
         return await self._execute(spec, parsed)
 
     async def _execute(self, spec: CommandSpec, args: Args) -> dict[str, Any]:
-        """Run a handler; a refused or failed command leaves the state as it was (unless ``keep_state``)."""
+        """Run a handler; a refused or failed command leaves the device as it was (unless ``keep_state``)."""
         self._advance()
-        before = self.state.model_copy(deep=True)
+        before = self.snapshot()
         try:
             result = await spec.handler(self, args)
         except CommandError as exc:
             if not exc.keep_state:
-                self.state = before
-            self._state_changed = self.state != before
+                self.restore(before)
+            self._state_changed = self.state != before.state
             raise
         except (ValidationError, ValueError) as exc:
-            self.state = before
+            self.restore(before)
             reason = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             raise CommandError(ErrorCode.INVALID_ARGS, reason) from None
         except BaseException:
-            self.state = before
+            self.restore(before)
             raise
-        self._state_changed = self.state != before
+        self._state_changed = self.state != before.state
         return result or {}
+
+    def snapshot(self) -> Snapshot:
+        """The device as it is now, for ``restore``: ``state`` and the ``shadow`` attributes."""
+        return Snapshot(
+            self.state.model_copy(deep=True), {name: copy.deepcopy(getattr(self, name)) for name in self.shadow}
+        )
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put the device back as ``snapshot`` has it (a failed command), then ``replan``."""
+        self.state = snapshot.state
+        for name, value in snapshot.shadow.items():
+            setattr(self, name, value)
+        self.replan()
+
+    def replan(self) -> None:
+        """Hook: after ``restore``, (re)schedule the kind's timers from its state and shadow state."""
 
     async def _send_reply(self, payload: bytes) -> None:
         reply = self._publish(self.topics.reply(self.id), payload)

@@ -74,7 +74,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhome.broker.topics import ID_PATTERN, STREAM_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame, decode
@@ -85,10 +85,10 @@ from hyperhome.devices.base import (
     DeviceSpec,
     DeviceState,
     NoArgs,
-    Omittable,
     command,
-    requires_one_of,
 )
+from hyperhome.devices.components.traffic import TrafficArgs
+from hyperhome.devices.components.wifi import Ssid
 from hyperhome.devices.media import MediaSource, StreamStartArgs, StreamStopArgs
 from hyperhome.devices.physics import radio
 from hyperhome.errors import CommandError, ErrorCode
@@ -106,23 +106,6 @@ SSID_MAX_OCTETS = radio.SSID_MAX_OCTETS
 
 Link = Literal["up", "down"]
 Uplink = Literal["none", "wifi", "hotspot"]
-
-
-def _ssid_octets(value: str) -> str:
-    if not radio.ssid_ok(value):
-        msg = (
-            f"an SSID is at most {SSID_MAX_OCTETS} octets (UTF-8): up to 32 ASCII characters, "
-            "16 up to U+07FF, 10 up to U+FFFF or 8 of any"
-        )
-        raise ValueError(msg)
-    return value
-
-
-Ssid = Annotated[
-    str,
-    Field(min_length=1, max_length=SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
-    AfterValidator(_ssid_octets),
-]
 
 
 class VideoSource(BaseModel):
@@ -220,24 +203,6 @@ class LeaveArgs(Args):
     """Why, for the offline event (default: "left hotspot <ssid>")."""
 
 
-class TrafficArgs(Args):
-    """Give mb, mb_per_h or both."""
-
-    model_config = ConfigDict(json_schema_extra=requires_one_of("mb", "mb_per_h"))
-
-    mb: Omittable[float] = Field(None, gt=0, le=100000)
-    """A burst of this many MB now (a download); needs an uplink."""
-    mb_per_h: Omittable[float] = Field(None, ge=0, le=100000)
-    """From now on, the background rate (0 stops it)."""
-
-    @model_validator(mode="after")
-    def _something(self) -> TrafficArgs:
-        if self.mb is None and self.mb_per_h is None:
-            msg = "give mb, mb_per_h or both"
-            raise ValueError(msg)
-        return self
-
-
 class SimulateWifiArgs(Args):
     ssid: Ssid | None = None
     """The network now around the device (omit: the same network as before)."""
@@ -287,6 +252,7 @@ class CallingDevice(MediaSource):
 
     state: CallingState
     config: CallingConfig
+    shadow = ("_hotspot", "_call_started")
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)

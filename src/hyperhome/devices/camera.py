@@ -29,7 +29,6 @@ Constants, and where they come from:
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -137,13 +136,14 @@ class Camera(MediaSource):
     }
 
     state: CameraState
+    shadow = ("_next_clip_no", "_clip_started_s")
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)
         self.state.recording = None
         self.state.viewers = []
         numbers = [int(c.id[2:]) for c in self.state.clips if c.id[2:].isdigit()]
-        self._clip_ids = itertools.count(max(numbers, default=0) + 1)
+        self._next_clip_no = max(numbers, default=0) + 1
         self._clip_timer: TimerHandle | None = None
         self._clip_started_s = 0.0
 
@@ -214,7 +214,8 @@ class Camera(MediaSource):
             if trigger == "person":
                 current.trigger = "person"
             return current.id
-        clip = Clip(id=f"c-{next(self._clip_ids)}", started=self.clock.iso(), duration_s=CLIP_LENGTH_S, trigger=trigger)
+        number, self._next_clip_no = self._next_clip_no, self._next_clip_no + 1
+        clip = Clip(id=f"c-{number}", started=self.clock.iso(), duration_s=CLIP_LENGTH_S, trigger=trigger)
         self.state.clips = [*self.state.clips, clip][-MAX_CLIPS_LISTED:]
         self.state.recording = clip.id
         self._clip_started_s = self.clock.now()
@@ -228,6 +229,13 @@ class Camera(MediaSource):
         self._clip_timer = None
         await self._finish_clip()
         await self.publish_state()
+
+    def replan(self) -> None:
+        if self._clip_timer is not None:
+            self._clip_timer.cancel()
+            self._clip_timer = None
+        if self.state.recording is not None:
+            self._clip_timer = self.at(self._clip_started_s + CLIP_LENGTH_S, self._clip_ended)
 
     async def _finish_clip(self) -> None:
         """Stop recording now: fix the clip's length and publish ``clip_recorded``."""

@@ -299,6 +299,10 @@ class Car(MediaSource):
 
     state: CarState
     config: CarConfig
+    shadow = (
+        "_battery_kwh", "_cabin_c", "_climate_kwh", "_odometer_km", "_trip", "_profile", "_base_speed_kmh",
+        "_announced_eta",
+    )  # fmt: skip
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)
@@ -378,6 +382,9 @@ class Car(MediaSource):
         s.minutes_to_arrival = round(max(0.0, trip.eta_s() - now) / 60.0, 1)
 
     # -- trips ---------------------------------------------------------------------------------
+    def replan(self) -> None:
+        self._plan_arrival()
+
     def _plan_arrival(self) -> None:
         if self._arrival is not None:
             self._arrival.cancel()

@@ -198,6 +198,7 @@ class Lock(Device):
 
     state: LockState
     config: LockConfig
+    shadow = ("_battery_pct", "_wrong_pins", "_pin_locked_until", "_auto_lock_at_s")
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)
@@ -205,6 +206,7 @@ class Lock(Device):
         self._wrong_pins = 0
         self._pin_locked_until: float | None = None
         self._auto_lock: TimerHandle | None = None
+        self._auto_lock_at_s: float | None = None
         self.state.auto_lock_at = None
         self._show_keypad()
 
@@ -260,6 +262,7 @@ class Lock(Device):
             return self._summary()
         if not self.state.locked and self.config.auto_lock_s is not None:
             when = self.clock.now() + self.config.auto_lock_s
+            self._auto_lock_at_s = when
             self._auto_lock = self.at(when, self._auto_lock_due)
             self.state.auto_lock_at = self.clock.iso(when)
         await self.emit("door_closed", auto_lock_at=self.state.auto_lock_at)
@@ -324,10 +327,19 @@ class Lock(Device):
         if self._auto_lock is not None:
             self._auto_lock.cancel()
             self._auto_lock = None
+        self._auto_lock_at_s = None
         self.state.auto_lock_at = None
+
+    def replan(self) -> None:
+        if self._auto_lock is not None:
+            self._auto_lock.cancel()
+            self._auto_lock = None
+        if self._auto_lock_at_s is not None:
+            self._auto_lock = self.at(self._auto_lock_at_s, self._auto_lock_due)
 
     async def _auto_lock_due(self) -> None:
         self._auto_lock = None
+        self._auto_lock_at_s = None
         self.state.auto_lock_at = None
         if not (self.state.locked or self.state.door_open or self.state.jammed or self._battery_pct <= 0):
             self._actuate("auto")

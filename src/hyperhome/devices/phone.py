@@ -64,13 +64,11 @@ Constants (the config defaults) and where they come from:
 
 from __future__ import annotations
 
-import math
-import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hyperhome.broker.topics import ID_PATTERN, NAME_PATTERN
+from hyperhome.broker.topics import NAME_PATTERN
 from hyperhome.broker.wire import OFFLINE
 from hyperhome.devices.base import (
     SECRET,
@@ -79,10 +77,20 @@ from hyperhome.devices.base import (
     DeviceSpec,
     DeviceState,
     NoArgs,
-    Omittable,
     command,
-    requires_one_of,
 )
+from hyperhome.devices.components.geofence import (
+    HOME,
+    ROAD,
+    Location,
+    TripHome,
+    distance_home_km,
+    geofence_events,
+    parse_coords,
+)
+from hyperhome.devices.components.hotspot import ClientId, HotspotClient, HotspotState, ModemCounter
+from hyperhome.devices.components.traffic import TrafficArgs
+from hyperhome.devices.components.wifi import Ssid
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import battery, radio
 from hyperhome.errors import CommandError, ErrorCode
@@ -92,84 +100,9 @@ if TYPE_CHECKING:
     from hyperhome.broker.topics import Topics
     from hyperhome.devices.clock import Clock, TimerHandle
 
-HOME = "home"
-ROAD = "road"
-EARTH_RADIUS_KM = 6371.0088
-_COORDS = re.compile(r"^ *(-?[0-9]{1,3}(?:\.[0-9]+)?) *, *(-?[0-9]{1,3}(?:\.[0-9]+)?) *$")
-_LAT = r"-?(?:0?[0-8]?[0-9](?:\.[0-9]+)?|0?90(?:\.0+)?)"
-_LON = r"-?(?:0?[0-9]?[0-9](?:\.[0-9]+)?|1[0-7][0-9](?:\.[0-9]+)?|180(?:\.0+)?)"
-LOCATION_PATTERN = rf"^(?:[^,]*| *{_LAT} *, *{_LON} *)$"
-"""A place name (no comma) or ``"lat,lon"`` in range, as ``parse_coords`` reads them, for a JSON Schema."""
-
-
-def parse_coords(text: str) -> tuple[float, float] | None:
-    """``(lat, lon)`` from ``"lat,lon"``; None for a place name; ValueError when out of range."""
-    match = _COORDS.fullmatch(text)
-    if match is None:
-        if "," in text:
-            msg = f"{text!r} is neither a place name nor coordinates 'lat,lon'"
-            raise ValueError(msg)
-        return None
-    lat, lon = float(match[1]), float(match[2])
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        msg = f"coordinates {text!r} out of range (lat -90..90, lon -180..180)"
-        raise ValueError(msg)
-    return lat, lon
-
-
-def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Haversine distance between two (lat, lon) points on a sphere of the mean Earth radius."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-def _location(value: str) -> str:
-    parse_coords(value)
-    return value
-
-
-def _ssid(value: str) -> str:
-    if not radio.ssid_ok(value):
-        msg = (
-            f"an SSID is 1 to {radio.SSID_MAX_OCTETS} octets (UTF-8): up to 32 ASCII characters, "
-            "16 up to U+07FF, 10 up to U+FFFF or 8 of any"
-        )
-        raise ValueError(msg)
-    return value
-
-
-Location = Annotated[
-    str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": LOCATION_PATTERN}), AfterValidator(_location)
-]
-Ssid = Annotated[
-    str,
-    Field(min_length=1, max_length=radio.SSID_MAX_OCTETS, json_schema_extra={"pattern": radio.SSID_PATTERN}),
-    AfterValidator(_ssid),
-]
-ClientId = Annotated[str, Field(pattern=ID_PATTERN)]
-
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
-
-
-class HotspotClient(_Part):
-    id: ClientId
-    """Device id of the client."""
-    used_mb: float = Field(0.0, ge=0)
-    """Data this client used through the hotspot since it joined."""
-    mb_per_h: float = Field(0.0, ge=0)
-    """Its steady traffic (simulate.traffic)."""
-
-
-class HotspotState(_Part):
-    on: bool = False
-    """The hotspot is broadcasting."""
-    ssid: str | None = None
-    """Its network name (null while off). The password is never in state."""
-    clients: list[HotspotClient] = []
-    """Devices joined to it, in joining order."""
 
 
 class Notification(_Part):
@@ -303,24 +236,11 @@ class ClientArgs(Args):
     """Device id of the client."""
 
 
-class TrafficArgs(Args):
+class ClientTrafficArgs(TrafficArgs):
     """Give mb, mb_per_h or both."""
-
-    model_config = ConfigDict(json_schema_extra=requires_one_of("mb", "mb_per_h"))
 
     client: ClientId
     """An admitted client."""
-    mb: Omittable[float] = Field(None, ge=0, le=100000)
-    """A burst of this many MB now."""
-    mb_per_h: Omittable[float] = Field(None, ge=0, le=100000)
-    """From now on, a steady rate (0 stops it)."""
-
-    @model_validator(mode="after")
-    def _something(self) -> TrafficArgs:
-        if self.mb is None and self.mb_per_h is None:
-            msg = "give mb, mb_per_h or both"
-            raise ValueError(msg)
-        return self
 
 
 class SignalArgs(Args):
@@ -362,6 +282,7 @@ class Phone(MediaSource):
         "spoke": "the phone said something: text",
     }
     refresh_s = 300.0
+    shadow = ("_battery_pct", "_low_armed", "_password", "_password_given", "_modem", "_trip")
 
     state: PhoneState
     config: PhoneConfig
@@ -373,9 +294,8 @@ class Phone(MediaSource):
         self._low_timer: TimerHandle | None = None
         self._password: str | None = radio.generate_password() if self.state.hotspot.on else None
         self._password_given = False  # given in hotspot.start (never echoed) or generated here
-        self._data_mb = self.state.data_used_mb
-        self._client_mb = {c.id: c.used_mb for c in self.state.hotspot.clients}
-        self._trip: tuple[float, float, float] | None = None  # start_s, start_km, speed_kmh
+        self._modem = ModemCounter.of(self.state.data_used_mb, self.state.hotspot)
+        self._trip: TripHome | None = None
         self._trip_timers: list[TimerHandle] = []
         self.state.bars = radio.bars(self.state.signal_dbm)
         self.state.streaming = {}
@@ -388,17 +308,15 @@ class Phone(MediaSource):
         await super().on_start()
         self._plan_low_battery()
 
+    def replan(self) -> None:
+        self._plan_low_battery()
+        self._plan_trip()
+
     # -- physics -------------------------------------------------------------------------------
     def _rate(self) -> float:
         c = self.config
         rate = c.charge_pct_per_h if self.state.charging else -c.idle_drain_pct_per_h
         return rate - c.hotspot_drain_pct_per_h if self.state.hotspot.on else rate
-
-    def _traffic_mb_per_h(self) -> float:
-        hotspot = self.state.hotspot
-        if not hotspot.on or self.state.signal_dbm is None:
-            return 0.0
-        return sum(c.mb_per_h for c in hotspot.clients)
 
     def advance(self, now: float, elapsed_s: float) -> None:
         self._battery_pct = battery.level_after(self._battery_pct, self._rate(), elapsed_s)
@@ -406,15 +324,11 @@ class Phone(MediaSource):
         rearm_pct = self.config.low_battery_pct + self.config.low_battery_rearm_bump_pct
         if not self._low_armed and self._battery_pct >= rearm_pct:
             self._low_armed = True
-        if self._traffic_mb_per_h() > 0:
-            for client in self.state.hotspot.clients:
-                self._client_mb[client.id] = radio.data_after(self._client_mb[client.id], client.mb_per_h, elapsed_s)
-                client.used_mb = round(self._client_mb[client.id], 3)
-            self._data_mb = radio.data_after(self._data_mb, self._traffic_mb_per_h(), elapsed_s)
-            self.state.data_used_mb = round(self._data_mb, 3)
+        in_service = self.state.signal_dbm is not None
+        if self._modem.advance(self.state.hotspot, in_service=in_service, elapsed_s=elapsed_s):
+            self.state.data_used_mb = self._modem.data_used_mb
         if self._trip is not None:
-            start_s, start_km, speed_kmh = self._trip
-            self.state.distance_home_km = round(max(0.0, start_km - speed_kmh * (now - start_s) / 3600.0), 3)
+            self.state.distance_home_km = round(self._trip.distance_km(now), 3)
 
     def _plan_low_battery(self) -> None:
         """(Re)schedule ``low_battery`` at the exact moment the level will cross the threshold."""
@@ -525,23 +439,26 @@ class Phone(MediaSource):
         eta_s = None if speed is None else args.distance_km / speed * 3600.0
         minutes = None if eta_s is None else round(eta_s / 60, 1)
         await self._relocate(ROAD, args.distance_km, minutes_to_home=minutes)
-        if speed is not None and eta_s is not None:
-            now = self.clock.now()
-            self._trip = (now, args.distance_km, speed)
-            inward_km = args.distance_km - self.config.approach_radius_km
-            if inward_km > 0:
-                self._trip_timers.append(self.at(now + inward_km / speed * 3600.0, self._on_trip_crosses_radius))
-            self._trip_timers.append(self.at(now + eta_s, self._on_trip_arrives))
+        if speed is not None:
+            self._trip = TripHome(self.clock.now(), args.distance_km, speed)
+            self._plan_trip()
         return {"location": ROAD, "distance_home_km": args.distance_km, "minutes_to_home": minutes}
 
     def _distance_of(self, location: str, coords: tuple[float, float] | None) -> float | None:
-        if location == HOME:
-            return 0.0
-        if coords is not None:
-            home = self.config.home_lat_lon
-            home_coords = parse_coords(home) if home is not None else None
-            return None if home_coords is None else round(great_circle_km(coords, home_coords), 3)
-        return self.config.places_km.get(location)
+        c = self.config
+        return distance_home_km(location, coords, home_lat_lon=c.home_lat_lon, places_km=c.places_km)
+
+    def _plan_trip(self) -> None:
+        """(Re)schedule the trip's radius crossing (if still ahead) and its arrival."""
+        for timer in self._trip_timers:
+            timer.cancel()
+        self._trip_timers.clear()
+        if self._trip is None:
+            return
+        crossing_s = self._trip.crossing_s(self.config.approach_radius_km)
+        if crossing_s is not None and crossing_s > self.clock.now():
+            self._trip_timers.append(self.at(crossing_s, self._on_trip_crosses_radius))
+        self._trip_timers.append(self.at(self._trip.arrival_s(), self._on_trip_arrives))
 
     def _stop_trip(self) -> None:
         self._trip = None
@@ -554,21 +471,16 @@ class Phone(MediaSource):
         self._stop_trip()
         before, before_km = self.state.location, self.state.distance_home_km
         self.state.location, self.state.distance_home_km = location, distance
-        if before != location:
-            await self.emit("moved", **{"from": before, "to": location})
-        if before == HOME and location != HOME:
-            await self.emit("left_home", to=location, distance_home_km=distance)
-        if location == HOME and before != HOME:
-            await self.emit("arrived_home", **{"from": before})
-        elif location != HOME and before != HOME and distance is not None:
-            radius = self.config.approach_radius_km
-            if distance <= radius and (before_km is None or before_km > radius):
-                await self.emit("approaching_home", distance_km=distance, minutes_to_home=minutes_to_home)
+        radius = self.config.approach_radius_km
+        for event, fields in geofence_events(
+            before, before_km, location, distance, approach_radius_km=radius, minutes_to_home=minutes_to_home
+        ):
+            await self.emit(event, **fields)
 
     async def _on_trip_crosses_radius(self) -> None:
         assert self._trip is not None
         await self.publish_state()
-        radius, speed = self.config.approach_radius_km, self._trip[2]
+        radius, speed = self.config.approach_radius_km, self._trip.speed_kmh
         await self.emit("approaching_home", distance_km=radius, minutes_to_home=round(radius / speed * 60, 1))
 
     async def _on_trip_arrives(self) -> None:
@@ -596,7 +508,7 @@ class Phone(MediaSource):
         self.state.hotspot = HotspotState(on=True, ssid=args.ssid or radio.ssid_from_name(self.name))
         self._password = args.password or radio.generate_password()
         self._password_given = args.password is not None
-        self._client_mb = {}
+        self._modem.drop_all()
         self._plan_low_battery()
         await self.emit("hotspot_started", ssid=self.state.hotspot.ssid)
         return self._started_reply(already_on=False)
@@ -616,11 +528,11 @@ class Phone(MediaSource):
             msg = "the hotspot is already off"
             raise CommandError(ErrorCode.REJECTED, msg)
         dropped = [c.id for c in hotspot.clients]
-        used_mb = {c.id: round(self._client_mb.get(c.id, 0.0), 3) for c in hotspot.clients}
+        used_mb = {c.id: self._modem.used_mb(c.id) for c in hotspot.clients}
         self.state.hotspot = HotspotState()
         self._password = None
         self._password_given = False
-        self._client_mb = {}
+        self._modem.drop_all()
         self._plan_low_battery()
         await self.emit("hotspot_stopped", ssid=hotspot.ssid, clients=dropped, used_mb=used_mb)
         return {"ssid": hotspot.ssid, "dropped": dropped, "used_mb": used_mb}
@@ -641,7 +553,7 @@ class Phone(MediaSource):
             msg = f"the hotspot is full ({self.config.hotspot_max_clients} clients)"
             raise CommandError(ErrorCode.REJECTED, msg)
         hotspot.clients = [*hotspot.clients, HotspotClient(id=args.client)]
-        self._client_mb[args.client] = 0.0
+        self._modem.admit(args.client)
         await self.emit("hotspot_client_joined", client=args.client, ssid=hotspot.ssid)
         return {"client": args.client, "already": False, "clients": len(hotspot.clients)}
 
@@ -658,10 +570,10 @@ class Phone(MediaSource):
     def _drop_client(self, client: str) -> float:
         hotspot = self.state.hotspot
         hotspot.clients = [c for c in hotspot.clients if c.id != client]
-        return round(self._client_mb.pop(client, 0.0), 3)
+        return self._modem.drop(client)
 
-    @command("simulate.traffic", TrafficArgs)
-    async def simulate_traffic(self, args: TrafficArgs) -> dict[str, Any]:
+    @command("simulate.traffic", ClientTrafficArgs)
+    async def simulate_traffic(self, args: ClientTrafficArgs) -> dict[str, Any]:
         """Test stimulus: a client moves data through the hotspot (a burst in MB and/or a steady MB/h)."""
         client = next((c for c in self.state.hotspot.clients if c.id == args.client), None)
         if client is None:
@@ -671,10 +583,8 @@ class Phone(MediaSource):
             msg = "no cellular service: no data goes through"
             raise CommandError(ErrorCode.REJECTED, msg)
         if args.mb:
-            self._client_mb[client.id] += args.mb
-            self._data_mb += args.mb
-            client.used_mb = round(self._client_mb[client.id], 3)
-            self.state.data_used_mb = round(self._data_mb, 3)
+            self._modem.burst(client, args.mb)
+            self.state.data_used_mb = self._modem.data_used_mb
         if args.mb_per_h is not None:
             client.mb_per_h = args.mb_per_h
         return {"client": client.id, "used_mb": client.used_mb, "data_used_mb": self.state.data_used_mb}
