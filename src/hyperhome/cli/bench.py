@@ -144,24 +144,6 @@ def bench(
     except (HyperHomeError, ValueError) as exc:
         raise _fail(str(exc)) from None
     names: list[BenchName] = list(ORDER) if name is BenchName.ALL else [name]
-    settings: dict[str, Any] = {
-        "benches": [str(n) for n in names],
-        "brokers": [c.describe() for c in choices],
-        "switches": switches,
-        "via": str(via),
-        "devices": sizes,
-        "period_s": period,
-        "window_s": window,
-        "gc_freeze": gc_freeze,
-        "messages": messages,
-        "seconds": seconds,
-        "rate": rate,
-        "payloads": payloads,
-        "home_devices": home_devices,
-        "takeovers": takeovers,
-        "restarts": restarts,
-        "link_faults": link_faults,
-    }
     options = {
         "switches": switches,
         "via": via,
@@ -177,6 +159,13 @@ def bench(
         "takeovers": takeovers,
         "restarts": restarts,
         "link_faults": link_faults,
+    }
+    # what the JSON records: the same options, under the names the figures use
+    renamed = {"sizes": "devices", "period": "period_s", "window": "window_s"}
+    settings: dict[str, Any] = {
+        "benches": [str(n) for n in names],
+        "brokers": [c.describe() for c in choices],
+        **{renamed.get(key, key): str(value) if key == "via" else value for key, value in options.items()},
     }
     if BenchName.RELIABILITY in names and not _has_hypothesis():
         if name is not BenchName.ALL:
