@@ -497,6 +497,8 @@ class BusClient:
             await self._while_connected(link, self._after_connect(link))
             self.announced += 1  # connected and its owner's on_connect (the republish) done
             self._connect_counted.set()
+            if self._first_connect is not None and not self._first_connect.done():
+                self._first_connect.set_result(None)  # now: nothing of the connect is left running
             observer = self._observer
             async with contextlib.aclosing(link.messages()) as messages:
                 async for message in messages:
@@ -520,7 +522,10 @@ class BusClient:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            lost.cancel()
+            if not lost.done():
+                lost.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lost
         if task.cancelled() or not task.done():
             msg = "the connection was lost"
             raise LinkError(msg)
@@ -535,8 +540,6 @@ class BusClient:
         if self._on_connect is not None:
             await self._on_connect()
         self._backoff.reset()
-        if self._first_connect is not None and not self._first_connect.done():
-            self._first_connect.set_result(None)
 
     async def handle(self, message: Message) -> None:
         """Show ``message`` to the taps, then run the handlers of every matching filter.
