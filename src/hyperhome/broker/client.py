@@ -518,14 +518,13 @@ class BusClient:
         try:
             await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            if not lost.done():
-                lost.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await lost
+            # both are gone before this returns; ``asyncio.wait`` never swallows a cancellation of
+            # this task that comes meanwhile (awaiting a cancelled task under ``suppress`` would)
+            for pending in (task, lost):
+                pending.cancel()
+            await asyncio.wait({task, lost})
+            if not task.cancelled():
+                task.exception()  # retrieved: raised below, unless this task is being cancelled
         if task.cancelled() or not task.done():
             msg = "the connection was lost"
             raise LinkError(msg)
