@@ -51,7 +51,7 @@ def parse_time(value: str | datetime) -> float:
 
 
 class Quiescer(Protocol):
-    """Knows when its clients are quiet: ``SyncBarrier`` (on a broker) or ``MemoryBroker`` (in memory)."""
+    """Knows when its clients are quiet: ``SyncBarrier`` (real brokers) or ``MemoryBroker``."""
 
     activity: int
 
