@@ -751,7 +751,9 @@ class MqttLink:
     """A ``Link`` to a real broker: one aiomqtt session (``_PromptClient``), its errors turned
     into ``LinkError`` at this boundary."""
 
-    def __init__(self, endpoint: Endpoint, login: Login, *, client_id: str, will: Will | None, keepalive_s: int) -> None:
+    def __init__(
+        self, endpoint: Endpoint, login: Login, *, client_id: str, will: Will | None, keepalive_s: int
+    ) -> None:
         last_will = None
         if will is not None:
             last_will = aiomqtt.Will(topic=will.topic, payload=will.payload, qos=will.qos, retain=will.retain)

@@ -15,7 +15,9 @@ the MQTT semantics that code relies on:
 - a last will published when a connection is lost without a DISCONNECT (``drop``), and a newer
   connection with a client id taking over (and dropping) the older;
 - the access control of one ``Policy`` (``broker/acl.py``, the table both brokers use), when
-  given one: a refused subscription is refused in the SUBACK, a forbidden publish dropped.
+  given one: a refused subscription is refused in the SUBACK, a forbidden publish dropped, a
+  message the login may not receive not delivered; ``MemoryBroker.serving(homes)`` also checks
+  each login's password and its one client id (``broker/identity.py``), as HyperHome's brokers do.
 
 It is also the clock's ``Quiescer`` (``activity``, ``quiesce``), so device and flow tests run in
 virtual time without a broker process: quiet means every connection has read, and its client
@@ -28,18 +30,19 @@ refuses it until ``heal``), as the fault proxy (``broker/faults``) does in front
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
+from hyperhome.broker.acl import Policy
 from hyperhome.broker.client import BusClient, LinkError, Message, Will
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import HomeCredentials, Login
 from hyperhome.broker.filters import within
+from hyperhome.broker.identity import may_connect
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from hyperhome.broker.acl import Policy
 
 log = logging.getLogger(__name__)
 _SUBACK_REFUSED = 0x80
@@ -58,6 +61,7 @@ class MemoryBroker:
 
     def __init__(self, policy: Policy | None = None) -> None:
         self.policy = policy
+        self._passwords: dict[str, str] | None = None  # None: any login, any client id
         self.retained: dict[str, Message] = {}
         self.links: dict[str, MemoryLink] = {}
         """The connections up now, by client id."""
@@ -67,12 +71,26 @@ class MemoryBroker:
         self._refused: set[str] = set()
         self._quiet = asyncio.Event()
 
+    @classmethod
+    def serving(cls, homes: Iterable[HomeCredentials]) -> MemoryBroker:
+        """A broker for ``homes`` as HyperHome's brokers serve them: their logins only, each with
+        its one client id, under the contract's access control (the one ACL table)."""
+        policy = Policy()
+        passwords: dict[str, str] = {}
+        for creds in homes:
+            for login, principal in creds.logins():
+                policy.add(login.username, principal, creds.root)
+                passwords[login.username] = login.password
+        broker = cls(policy)
+        broker._passwords = passwords
+        return broker
+
     # -- Transport ------------------------------------------------------------------------------
     def describe(self) -> str:
         return "the memory broker"
 
     def link(self, login: Login, *, client_id: str, will: Will | None, keepalive_s: int) -> MemoryLink:
-        return MemoryLink(self, login.username, client_id, will)
+        return MemoryLink(self, login, client_id, will)
 
     # -- clients --------------------------------------------------------------------------------
     def client(
@@ -85,7 +103,9 @@ class MemoryBroker:
     ) -> BusClient:
         """A ``BusClient`` on this broker for ``username`` (its default client id: the login's
         one on HyperHome's brokers, else ``{username}-mem{n}``)."""
-        return self.connector(Login(username=username, password="-"), will=will, client_id=client_id, on_connect=on_connect)
+        return self.connector(
+            Login(username=username, password="-"), will=will, client_id=client_id, on_connect=on_connect
+        )
 
     def connector(
         self,
@@ -115,6 +135,12 @@ class MemoryBroker:
 
     # -- routing --------------------------------------------------------------------------------
     def _connect(self, link: MemoryLink) -> None:
+        if self._passwords is not None:
+            expected = self._passwords.get(link.username)
+            known = expected is not None and hmac.compare_digest(expected, link.password)
+            if not known or not may_connect(link.username, link.client_id):
+                msg = f"the memory broker refused {link.username} as {link.client_id}: not authorised"
+                raise LinkError(msg, refused=True)
         if link.client_id in self._refused:
             msg = f"the memory broker refuses {link.client_id} (a partition)"
             raise LinkError(msg)
@@ -177,9 +203,10 @@ class MemoryBroker:
 class MemoryLink:
     """One connection to a ``MemoryBroker``: a ``Link`` (broker/client.py)."""
 
-    def __init__(self, broker: MemoryBroker, username: str, client_id: str, will: Will | None) -> None:
+    def __init__(self, broker: MemoryBroker, login: Login, client_id: str, will: Will | None) -> None:
         self.broker = broker
-        self.username = username
+        self.username = login.username
+        self.password = login.password
         self.client_id = client_id
         self._will = will
         self._filters: dict[str, int] = {}  # filter -> granted QoS

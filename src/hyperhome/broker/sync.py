@@ -32,8 +32,9 @@ resumed whenever a PUBACK came back would put the network's order into the insta
   happened, the wave is complete, with no extra message through the broker. This is what keeps
   a camera at 30 fps cheap: one frame, one delivery to the viewer. A member's rights are those
   of its name (the one in its client id: device id, ``$orchestrator``, ``$controller``; see
-  ``SyncBarrier.name_of``), never read from its login, so they hold with the operator's logins on a broker given by URL too: a broker that
-  drops what the contract allows only costs a round after ``delivery_timeout_s``.
+  ``SyncBarrier.name_of``), never read from its login, so they hold with the operator's logins
+  on a broker given by URL too: a broker that drops what the contract allows only costs a round
+  after ``delivery_timeout_s``.
 - *Barrier rounds*, whenever counting cannot tell (a member changing its subscriptions, joining
   or leaving, a topic two of a member's filters match, a publish the access control would drop),
   or an expected delivery did not come within ``delivery_timeout_s`` (a QoS 0 message the
