@@ -47,4 +47,5 @@ async def test_one_instant_is_handled_in_the_barriers_order_then_time_moves() ->
             await cam.publish(topics.state("cam"), b"2")
             await clock.sleep(5)
             assert seen[-1] == (t0 + 5, topics.state("cam"), b"2")
-            assert (barrier.rounds, barrier.counted_proofs) == (rounds, proofs + 1)
+            assert barrier.rounds == rounds
+            assert barrier.counted_proofs > proofs
