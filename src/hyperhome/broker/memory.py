@@ -102,7 +102,7 @@ class MemoryBroker:
         on_connect: Callable[[], Awaitable[None]] | None = None,
     ) -> BusClient:
         """A ``BusClient`` on this broker for ``username`` (its default client id: the login's
-        one on HyperHome's brokers, else ``{username}-mem{n}``)."""
+        one on HyperHome's brokers, else a unique one)."""
         return self.connector(
             Login(username=username, password="-"), will=will, client_id=client_id, on_connect=on_connect
         )
