@@ -8,7 +8,6 @@ see the forbidden message got it). So a test cannot pass just because it stopped
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +16,7 @@ import pytest
 
 from hyperhome.broker.credentials import HomeCredentials, Login
 from hyperhome.broker.embedded import EmbeddedBroker
+from hyperhome.broker.faults import LinkProxy
 from hyperhome.broker.mosquitto import MosquittoBroker
 from hyperhome.broker.topics import Topics
 
@@ -32,11 +32,14 @@ Seen = list[tuple[str, bytes]]
 RunningBroker = EmbeddedBroker | MosquittoBroker
 
 
-def _client(broker: RunningBroker, login: Login | None, *, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+def _client(
+    broker: RunningBroker, login: Login | None, *, will: aiomqtt.Will | None = None, via: LinkProxy | None = None
+) -> aiomqtt.Client:
+    """A raw client of ``broker`` (``via``: through that fault proxy)."""
     assert broker.port is not None
     return aiomqtt.Client(
-        broker.host,
-        broker.port,
+        broker.host if via is None else via.host,
+        broker.port if via is None else via.port,
         username=login.username if login else None,
         password=login.password if login else None,
         identifier=login.username if login else None,  # a login's one client id is its username
@@ -48,9 +51,13 @@ def _client(broker: RunningBroker, login: Login | None, *, will: aiomqtt.Will | 
 
 @asynccontextmanager
 async def connected(
-    broker: RunningBroker, login: Login, *subscriptions: str, will: aiomqtt.Will | None = None
+    broker: RunningBroker,
+    login: Login,
+    *subscriptions: str,
+    will: aiomqtt.Will | None = None,
+    via: LinkProxy | None = None,
 ) -> AsyncIterator[aiomqtt.Client]:
-    async with _client(broker, login, will=will) as client:
+    async with _client(broker, login, will=will, via=via) as client:
         for topic_filter in subscriptions:
             await client.subscribe(topic_filter, qos=1)
         yield client
@@ -226,21 +233,24 @@ async def test_a_last_will_on_a_forbidden_topic_is_never_published(
     home = homes[0]
     forged_will = aiomqtt.Will(A.cmd("lock", "unlock"), FORGED, qos=1, retain=False)
     honest_will = aiomqtt.Will(A.availability("lock"), CONTROL, qos=1, retain=False)
-    async with connected(running_broker, home.orchestrator, A.everything) as orchestrator:
+    assert running_broker.port is not None
+    async with (
+        connected(running_broker, home.orchestrator, A.everything) as orchestrator,
+        LinkProxy("cam", running_broker.host, running_broker.port) as cam_link,
+        LinkProxy("lock", running_broker.host, running_broker.port) as lock_link,
+    ):
         async with (
-            connected(running_broker, home.device("cam"), will=forged_will) as cam,
-            connected(running_broker, home.device("lock"), will=honest_will) as lock,
+            connected(running_broker, home.device("cam"), will=forged_will, via=cam_link) as cam,
+            connected(running_broker, home.device("lock"), will=honest_will, via=lock_link) as lock,
         ):
-            await cut(cam)
-            await cut(lock)
+            await cut(cam, cam_link)
+            await cut(lock, lock_link)
         assert forged(await seen_until(orchestrator, A.availability("lock"))) == []
 
 
-async def cut(client: aiomqtt.Client) -> None:
-    """Drop the TCP connection without DISCONNECT (so the broker sends the will); wait until seen."""
-    sock = client._client.socket()
-    assert isinstance(sock, socket.socket)
-    sock.shutdown(socket.SHUT_RDWR)
+async def cut(client: aiomqtt.Client, link: LinkProxy) -> None:
+    """Reset the client's link without a DISCONNECT (so the broker sends the will); wait until seen."""
+    link.drop()
     with pytest.raises(aiomqtt.MqttError):
         await _drain(client)
 

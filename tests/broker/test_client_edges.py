@@ -10,13 +10,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-import aiomqtt
 import paho.mqtt.client as paho
 import pytest
 from tests.conftest import RunningBroker
 
 from hyperhome.broker.client import BusClient, Endpoint
 from hyperhome.broker.credentials import HomeCredentials, Login, client_id_of
+from hyperhome.broker.faults import LinkProxy
 from hyperhome.broker.topics import Topics
 
 WAIT_S = 10.0
@@ -61,14 +61,24 @@ def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 async def test_a_write_into_a_link_already_cut_reconnects_without_a_traceback(
-    cam: tuple[BusClient, Connects], homes: list[HomeCredentials], caplog: pytest.LogCaptureFixture
+    running_broker: RunningBroker, homes: list[HomeCredentials], caplog: pytest.LogCaptureFixture
 ) -> None:
-    bus, connects = cam
-    topic = Topics(homes[0].home).event("cam", "motion")
-    with caplog.at_level(logging.WARNING):
-        bus.drop_connection()  # cut; the client has not noticed yet when it writes
-        async with writing(bus, topic):
-            await connects.reach(2)
+    assert running_broker.port is not None
+    creds, connects = homes[0], Connects()
+    topic = Topics(creds.home).event("cam", "motion")
+    async with LinkProxy("cam", running_broker.host, running_broker.port) as link:
+        bus = BusClient(
+            Endpoint(link.host, link.port),
+            creds.device("cam"),
+            client_id=client_id_of(creds.home, "cam"),
+            on_connect=connects,
+        )
+        async with bus:
+            with caplog.at_level(logging.WARNING):
+                link.drop()  # reset; the client has not noticed yet when it writes
+                async with writing(bus, topic):
+                    await connects.reach(2)
+    assert link.drops == 1
     assert tracebacks(caplog) == []
 
 
@@ -129,10 +139,12 @@ async def test_a_client_kicked_by_a_connection_with_its_id_reconnects_without_a_
 
 
 async def test_an_acknowledgement_after_its_waiter_gave_up_is_dropped_quietly(
-    cam: tuple[BusClient, Connects], homes: list[HomeCredentials], caplog: pytest.LogCaptureFixture
+    running_broker: RunningBroker, homes: list[HomeCredentials]
 ) -> None:
-    bus, _ = cam
-    topics = Topics(homes[0].home)
+    """On the transport under ``BusClient`` (``Endpoint.link``), where a subscribe can be given up."""
+    assert running_broker.port is not None
+    creds = homes[0]
+    topics = Topics(creds.home)
     acks: list[logging.LogRecord] = []
     arrived = asyncio.Event()
 
@@ -148,19 +160,21 @@ async def test_an_acknowledgement_after_its_waiter_gave_up_is_dropped_quietly(
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.DEBUG)
+    endpoint = Endpoint(running_broker.host, running_broker.port)
+    topic_filter = topics.cmd("cam", "x")
+    link = endpoint.link(creds.device("cam"), client_id=client_id_of(creds.home, "cam"), will=None, keepalive_s=30)
     try:
-        client = bus._client
-        assert isinstance(client, aiomqtt.Client)
-        for call in (client.subscribe, client.unsubscribe):
-            arrived.clear()
-            waiting = asyncio.ensure_future(call(topics.cmd("cam", "x")))
-            await asyncio.sleep(0)  # sent, and given up on before its acknowledgement is read
-            waiting.cancel()
-            async with asyncio.timeout(WAIT_S):
+        async with asyncio.timeout(WAIT_S), link:
+            for call in (lambda: link.subscribe(topic_filter, 1), lambda: link.unsubscribe(topic_filter)):
+                arrived.clear()
+                waiting = asyncio.ensure_future(call())
+                await asyncio.sleep(0)  # sent, and given up on before its acknowledgement is read
+                waiting.cancel()
                 await arrived.wait()
+            # and the connection goes on: a publish is acknowledged
+            await link.publish(topics.event("cam", "motion"), b"{}", qos=1, retain=False)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
     assert len(acks) == 2
     assert [r for r in acks if r.exc_info is not None or r.levelno >= logging.WARNING] == []
-    assert bus.connected, "and the connection goes on"

@@ -9,13 +9,15 @@ only: the client reconnects, and at the end the device is online with its state 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from tests.conftest import RunningBroker
 
-from hyperhome.broker.client import Backoff, BusClient, Endpoint, Message, MqttConnector
-from hyperhome.broker.credentials import HomeCredentials
+from hyperhome.broker.client import Backoff, Bus, BusClient, Endpoint, Message, MqttConnector, Will
+from hyperhome.broker.credentials import HomeCredentials, Login
+from hyperhome.broker.faults import LinkProxy
 from hyperhome.broker.topics import Topics
 from hyperhome.broker.wire import ONLINE
 from hyperhome.devices.base import DeviceSpec
@@ -33,27 +35,38 @@ async def test_a_device_survives_its_link_cut_during_every_announcement(
     creds = homes[0]
     assert running_broker.port is not None
     endpoint = Endpoint(running_broker.host, running_broker.port)
-    connect = MqttConnector(endpoint, backoff=Backoff(initial_s=0.001, maximum_s=0.01))
     topics = Topics(creds.home)
     cuts = 0
-    async with RealtimeClock() as clock:
+    async with RealtimeClock() as clock, LinkProxy("lock", running_broker.host, running_broker.port) as link:
+        # the lock connects through the fault proxy, which cuts it during its announcements
+        through_link = MqttConnector(Endpoint(link.host, link.port), backoff=Backoff(initial_s=0.001, maximum_s=0.01))
         lock = kind("lock")(DeviceSpec(id="lock", kind="lock"), home=creds.home, clock=clock)
-        announce = lock._announce
 
-        async def flapping_announce() -> None:
-            nonlocal cuts
-            bus = lock.bus
-            assert bus is not None
-            if bus.connects == 1 or cuts >= CYCLES:  # the first connect, then the last reconnect
-                await announce()
-                return
-            cuts += 1
-            if cuts % 3:  # cut after the first publish, or before any
-                await bus.publish(topics.meta("lock"), lock.meta().to_payload(), retain=True)
-            bus.drop_connection()
-            await announce()  # publishes on the cut link: NotConnectedError ends this session
+        def connect(
+            login: Login,
+            *,
+            client_id: str | None = None,
+            will: Will | None = None,
+            on_connect: Callable[[], Awaitable[None]] | None = None,
+        ) -> Bus:
+            assert on_connect is not None
+            announce = on_connect  # the device's announcement ($meta, state, $availability)
 
-        lock._announce = flapping_announce  # type: ignore[method-assign]
+            async def flapping_announce() -> None:
+                nonlocal cuts
+                bus = lock.bus
+                assert bus is not None
+                if bus.connects == 1 or cuts >= CYCLES:  # the first connect, then the last reconnect
+                    await announce()
+                    return
+                cuts += 1
+                if cuts % 3:  # cut after the first publish, or before any
+                    await bus.publish(topics.meta("lock"), lock.meta().to_payload(), retain=True)
+                link.drop()
+                await announce()  # publishes on the cut link: NotConnectedError ends this session
+
+            return through_link(login, client_id=client_id, will=will, on_connect=flapping_announce)
+
         seen: dict[str, bytes] = {}
         done = asyncio.Event()
 
@@ -69,7 +82,7 @@ async def test_a_device_survives_its_link_cut_during_every_announcement(
             async with asyncio.timeout(60):
                 await lock.start(connect, creds.device("lock"))
                 assert lock.bus is not None
-                lock.bus.drop_connection()  # and from now on, cut during every announcement
+                link.drop()  # and from now on, cut during every announcement
                 await done.wait()
             assert lock.bus is not None
             assert lock.bus.connected
@@ -91,6 +104,7 @@ async def test_a_device_survives_its_link_cut_during_every_announcement(
             assert replies[0].json()["ok"] is True
             await lock.stop()
     assert cuts == CYCLES
+    assert link.drops >= CYCLES
 
 
 # Mosquitto's acl_file does not refuse subscriptions (it delivers nothing instead): amqtt only

@@ -39,7 +39,7 @@ async def test_a_delivery_that_never_comes_costs_a_round_not_a_hang(broker_kind:
         phone = home.devices["phone"].bus
         assert isinstance(phone, BusClient)
         # as if the broker dropped a QoS 0 message: announced to the barrier, never sent
-        barrier.note_publish(phone, home.topics.availability("phone"), b"lost")
+        barrier.published(phone, home.topics.availability("phone"), b"lost")
         await home.clock.sleep(60)
         assert barrier.delivery_timeouts == 1
         assert barrier.rounds > rounds

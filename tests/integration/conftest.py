@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from hyperhome.broker.client import Message
+from hyperhome.broker.faults import LinkFault
 from hyperhome.home.homefile import HomeFile, load_home
 from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
@@ -36,9 +37,22 @@ def plan() -> HomeFile:
 
 
 @pytest.fixture
-async def home(broker_kind: str, plan: HomeFile) -> AsyncIterator[Home]:
-    async with Home(plan, broker=broker_kind) as running:
+def with_faults() -> bool:
+    """Whether the home has a fault proxy in front of each device's link (``home.faults``): a test
+    that cuts a link says ``@pytest.mark.parametrize("with_faults", [True])``."""
+    return False
+
+
+@pytest.fixture
+async def home(broker_kind: str, plan: HomeFile, with_faults: bool) -> AsyncIterator[Home]:
+    async with Home(plan, broker=broker_kind, faults=with_faults) as running:
         yield running
+
+
+async def drop_link(home: Home, device: str) -> None:
+    """Reset ``device``'s connection through the home's fault proxy, as a network fault would."""
+    assert home.faults is not None, 'parametrize the test with ("with_faults", [True])'
+    await home.faults.apply(LinkFault(device=device, drop=True))
 
 
 @pytest.fixture

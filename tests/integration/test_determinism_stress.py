@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from hyperhome.broker.client import Message
+from hyperhome.broker.faults import LinkFault
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home
@@ -162,7 +163,8 @@ async def _scenario_trace(path: Path, broker: str) -> str:
 async def _drop_trace(broker: str) -> str:
     """The phone loses its connection at the instant a command reaches it, then comes back."""
     plan = load_home("demo")
-    async with Home(plan, broker=broker) as home, home.controller() as ctl:
+    async with Home(plan, broker=broker, faults=True) as home, home.controller() as ctl:
+        assert home.faults is not None
         clock = home.clock
         assert isinstance(clock, VirtualClock)
         t0 = clock.now()
@@ -182,13 +184,11 @@ async def _drop_trace(broker: str) -> str:
         await ctl.bus.subscribe(home.topics.everything, record, qos=1)
         await ctl.synced()
         seen.clear()
-        phone = home.devices["phone"]
-        assert phone.bus is not None
         sent = asyncio.create_task(
             ctl.request("phone", "notify", {"title": "Dinner", "body": "ready at 7"}, timeout_s=5)
         )
         await asyncio.sleep(0)  # the command is handed over; now, at the same instant, the link goes
-        phone.bus.drop_connection()
+        await home.faults.apply(LinkFault(device="phone", drop=True))
         outcome: Any
         try:
             outcome = (await sent).ok

@@ -13,6 +13,8 @@ from hyperhome.home.homefile import HomeFile, load_home
 from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
 
+from .conftest import drop_link
+
 PHONE_REAR = {"device": "phone", "stream": "rear"}
 TABLET_FRONT = {"device": "tablet", "stream": "front"}
 
@@ -92,13 +94,14 @@ async def fell_back_in_time(home: Home, controller: Controller, status: dict[str
     assert not tablet["blank"]
 
 
+@pytest.mark.parametrize("with_faults", [True])
 async def test_phone_dropping_after_the_handoff_falls_back_to_the_front_camera(
     home: Home, controller: Controller
 ) -> None:
     await start_call(controller)
     flow_id = await handoff(controller, PHONE_REAR)
     await controller.wait_flow(flow_id, handed_off, timeout_s=10)
-    home.devices["phone"].bus.drop_connection()  # type: ignore[union-attr]
+    await drop_link(home, "phone")
     status = await controller.wait_flow(flow_id, timeout_s=10)
     await fell_back_in_time(home, controller, status)
     assert "after the handoff" in status["error"]

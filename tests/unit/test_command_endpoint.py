@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from hyperhome.broker.client import Message
+from hyperhome.broker.client import BusClient, Message
 from hyperhome.broker.commands import CommandEndpoint
-from hyperhome.broker.memory import MemoryBroker, MemoryBus
+from hyperhome.broker.memory import MemoryBroker
 from hyperhome.broker.topics import Topics
 from hyperhome.broker.wire import dumps
 from hyperhome.errors import CommandError, ErrorCode
@@ -55,7 +55,7 @@ class Wire:
     broker: MemoryBroker
     owner: Counter
     endpoint: CommandEndpoint
-    sender: MemoryBus
+    sender: BusClient
     replies: list[bytes]
 
     async def send(self, command: str, payload: Any) -> None:

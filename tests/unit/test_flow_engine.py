@@ -53,6 +53,7 @@ class Wait(Flow[WaitArgs]):
 @dataclass
 class MiniHome:
     clock: VirtualClock
+    broker: MemoryBroker
     ctl: Controller
     phone: Phone
     tablet: Tablet
@@ -74,7 +75,7 @@ async def mini() -> AsyncIterator[MiniHome]:
             async with ctl:
                 await clock.settle()
                 await ctl.synced()
-                yield MiniHome(clock, ctl, phone, tablet)
+                yield MiniHome(clock, broker, ctl, phone, tablet)
         await tablet.stop()
         await phone.stop()
 
@@ -107,7 +108,7 @@ async def test_a_device_going_offline_interrupts_the_flow_with_a_reason(mini: Mi
     flow_id = await mini.ctl.start_flow("wait", {"device": "phone", "wait_s": 60})
     await mini.clock.sleep(1)
     assert mini.phone.bus is not None
-    mini.phone.bus.drop_connection()
+    mini.broker.drop(mini.phone.bus.client_id, refuse=True)  # its link is cut, and stays cut
     status = await mini.ctl.wait_flow(flow_id, timeout_s=5)
     assert status["state"] == "failed"
     assert status["error"] == "phone went offline"
@@ -138,7 +139,7 @@ async def test_handoff_on_the_memory_bus_and_fallback_when_the_phone_drops(mini:
     assert mini.tablet.state.source is not None
     assert mini.tablet.state.source.device == "phone"
     assert mini.phone.bus is not None
-    mini.phone.bus.drop_connection()
+    mini.broker.drop(mini.phone.bus.client_id, refuse=True)  # its link is cut, and stays cut
     status = await mini.ctl.wait_flow(flow_id, timeout_s=5)
     assert status["state"] == "failed"
     assert status["error"] == "phone went offline after the handoff; fell back to tablet/front in 0.0 s"

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import Recorder, controller, home, plan, recorder  # noqa: F401
+from tests.integration.conftest import Recorder, controller, home, plan, recorder, with_faults  # noqa: F401

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from hyperhome.broker.client import Endpoint, MqttConnector
+from hyperhome.broker.faults import LinkProxy
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home
 from hyperhome.web import HomeLink, Settings, create_app, serve
-from tests.cuttable_link import CuttableLink
 
 WAIT_S = 20.0
 
@@ -26,7 +26,17 @@ WAIT_S = 20.0
 @dataclass
 class Api:
     home: Home
-    link: CuttableLink
+    link: LinkProxy
+    """The API's own link to the broker, through the fault proxy."""
+
+    def cut(self) -> None:
+        """A partition: the connection is reset and new ones are refused until ``restore``."""
+        self.link.refuse(True)
+        self.link.drop()
+
+    def restore(self) -> None:
+        self.link.refuse(False)
+
     client: httpx.AsyncClient
 
     async def health_becomes(self, status_code: int) -> httpx.Response:
@@ -42,8 +52,8 @@ async def api(broker_kind: str) -> AsyncIterator[Api]:
     async with Home(load_home("demo"), broker=broker_kind, speed=1.0) as home:
         assert home.credentials is not None
         assert home.endpoint is not None
-        async with CuttableLink(home.endpoint.port) as link:
-            through_link = MqttConnector(Endpoint("127.0.0.1", link.port))
+        async with LinkProxy("api", home.endpoint.host, home.endpoint.port) as link:
+            through_link = MqttConnector(Endpoint(link.host, link.port))
             app = create_app(
                 HomeLink(through_link, home.credentials.controller, home.topics, clock=home.clock),
                 settings=Settings(reply_timeout_s=2.0),
@@ -57,7 +67,7 @@ async def test_without_its_connection_the_api_says_it_does_not_know(api: Api) ->
     assert (healthy.status_code, healthy.json()["bus"]) == (200, "connected")
     assert all(d["online"] is True for d in (await api.client.get("/api/devices")).json())
 
-    api.link.cut()
+    api.cut()
     down = await api.health_becomes(503)
     assert down.json()["bus"] == "disconnected"
     devices = (await api.client.get("/api/devices")).json()
@@ -71,7 +81,7 @@ async def test_without_its_connection_the_api_says_it_does_not_know(api: Api) ->
     flow = await api.client.post("/api/flows/precool", json={"start_now": True, "user": "alice"})
     assert (flow.status_code, flow.json()["code"]) == (503, "not_connected")
 
-    api.link.restore()
+    api.restore()
     await api.health_becomes(200)
     assert all(d["online"] is True for d in (await api.client.get("/api/devices")).json())
     assert (await api.client.post("/api/devices/living-ac/commands/set", json={"power": True})).status_code == 200

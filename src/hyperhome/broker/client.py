@@ -8,6 +8,16 @@ reconnects with exponential backoff when the connection drops, resubscribes, and
 Handlers run one at a time, in the order messages arrive; they must be quick (start a task for
 anything that waits), because a handler that waits on another message would wait forever.
 
+Two seams, both small protocols here:
+
+- *Under the client, a transport* (``Transport`` makes ``Link`` sessions), as a transport sits
+  under httpx's client: ``Endpoint`` drives a real broker through aiomqtt (``MqttLink``) and
+  ``broker/memory.py``'s ``MemoryBroker`` is a broker in this process. The same ``BusClient``
+  code (dispatch, the filter cover, reconnects, the barrier's hooks) runs on both.
+- *Beside it, an observer* (``BusObserver``; in virtual time the barrier of broker/sync.py): the
+  client tells it when it joins and leaves, what it publishes and what arrives, and it sees the
+  client only through ``Member``. This module never imports the barrier.
+
 *Why aiomqtt, pinned, and not paho driven directly.* HyperHome does its own reconnects,
 resubscription, timeouts and routing, and ``_PromptClient`` overrides a few of aiomqtt's private
 methods (docs/upstream.md). Driving paho-mqtt directly, as Home Assistant does, would make those
@@ -30,7 +40,7 @@ import math
 import random
 import socket
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,8 +57,6 @@ from hyperhome.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from hyperhome.broker.sync import SyncBarrier
 
 log = logging.getLogger(__name__)
 # paho's own lines (e.g. a TLS alert) reach the user as the error of a failed connect instead
@@ -80,6 +88,13 @@ class Endpoint:
     def of(cls, creds: HomeCredentials) -> Endpoint:
         """Where the broker of ``creds`` (a credentials file) listens."""
         return cls(creds.host, creds.port, creds.tls)
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def link(self, login: Login, *, client_id: str, will: Will | None, keepalive_s: int) -> MqttLink:
+        """A session with the broker here, through aiomqtt (``MqttLink``)."""
+        return MqttLink(self, login, client_id=client_id, will=will, keepalive_s=keepalive_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +159,7 @@ class Backoff:
 
 
 class Bus(Protocol):
-    """What devices, the orchestrator and controllers need of a connection (BusClient, MemoryBus)."""
+    """What devices, the orchestrator and controllers need of a connection (``BusClient``)."""
 
     client_id: str
     connects: int
@@ -164,11 +179,9 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None: ...
 
-    def drop_connection(self) -> None: ...
-
 
 class Connector(Protocol):
-    """Makes the connection for one login: ``MqttConnector`` or ``MemoryBroker.connector()``."""
+    """Makes the connection for one login: ``MqttConnector`` or ``MemoryBroker.connector``."""
 
     def __call__(
         self,
@@ -177,16 +190,126 @@ class Connector(Protocol):
         client_id: str | None = None,
         will: Will | None = None,
         on_connect: Callable[[], Awaitable[None]] | None = None,
-        sync_name: str | None = None,
     ) -> Bus: ...
+
+
+# -- the transport seam ----------------------------------------------------------------------
+class LinkError(Exception):
+    """A link failed or was lost; ``refused``: the broker refused the login. ``BusClient`` turns
+    it into the project's errors (``ConnectError``, ``NotConnectedError``) or a reconnect."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+class Link(Protocol):
+    """One session of one connection, what ``BusClient`` drives: MQTT over TCP through aiomqtt
+    (``Endpoint``) or in memory (``broker/memory.py``), as a transport sits under httpx's client.
+
+    Entered, it is connected (CONNACK) or raises ``LinkError``; every operation raises
+    ``LinkError`` once the connection is lost; none of its waits is bounded here (``BusClient``
+    bounds them).
+    """
+
+    async def __aenter__(self) -> Link: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def subscribe(self, topic_filter: str, qos: int) -> list[int]:
+        """The broker's answer: the granted QoS, or ``0x80`` and more for a refusal."""
+
+    async def unsubscribe(self, topic_filter: str) -> None: ...
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+        """Publish and wait for the broker's acknowledgement (for QoS 1)."""
+
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+        """Hand the message over without waiting for its acknowledgement."""
+
+    def messages(self) -> AsyncGenerator[Message, None]:
+        """What arrives, in arrival order; ends with ``LinkError`` when the connection is lost."""
+
+    async def lost(self) -> None:
+        """Return once the connection is gone."""
+
+
+class Transport(Protocol):
+    """Where a ``BusClient``'s connections go: a broker's ``Endpoint`` or a ``MemoryBroker``."""
+
+    def describe(self) -> str:
+        """Where, for messages (``host:port``)."""
+
+    def link(self, login: Login, *, client_id: str, will: Will | None, keepalive_s: int) -> Link:
+        """A new, unentered session for ``login`` as ``client_id`` with last will ``will``."""
+
+
+# -- the seam between the bus and virtual time -----------------------------------------------
+class Member(Protocol):
+    """What an observer of connections (the virtual-time barrier) may read of one and ask of it."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def username(self) -> str:
+        """The login's username (the barrier publishes its tokens where that login may)."""
+
+    @property
+    def will(self) -> Will | None: ...
+
+    @property
+    def broker_filters(self) -> frozenset[str]:
+        """The filters held at the broker right now, a non-overlapping cover of the handlers'."""
+
+    async def handle(self, message: Message) -> None:
+        """Run the handlers of ``message`` (the observer releases what arrived, in its order)."""
+
+    async def hold(self, topic_filter: str, *, timeout_s: float) -> None:
+        """Subscribe to ``topic_filter`` at the broker for the observer, outside the handlers'
+        filters (what arrives on it goes to ``BusObserver.arrived``); NotConnectedError if that
+        fails or takes longer than ``timeout_s``."""
+
+    async def publish_token(self, topic: str, payload: bytes) -> None:
+        """Publish at QoS 0, bounded, errors ignored, not shown to the observer."""
+
+
+class BusObserver(Protocol):
+    """What a ``BusClient`` tells its observer (``SyncBarrier``, in virtual time), and when.
+
+    With an observer, the client hands every message it reads to ``arrived`` instead of running
+    its handlers, and publishes without waiting for acknowledgements: the observer decides when
+    a message is handled (``Member.handle``) and proves arrival itself.
+    """
+
+    async def join(self, member: Member) -> None:
+        """``member`` connected and holds its filters; it is connected once this returns."""
+
+    def leave(self, member: Member, *, lost: bool = False) -> None:
+        """``member`` has no connection any more; ``lost``: not by its own choice."""
+
+    def published(self, member: Member, topic: str, payload: bytes) -> None:
+        """``member`` is about to publish ``payload`` to ``topic``."""
+
+    def arrived(self, member: Member, message: Message) -> None:
+        """``member`` has read ``message`` off its connection."""
+
+    def filters_changing(self) -> None:
+        """A member starts changing its broker-side filters..."""
+
+    def filters_changed(self) -> None:
+        """...and is done (one call for each ``filters_changing``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class MqttConnector:
-    """Connections to a real broker at ``endpoint``; in virtual time they join ``barrier``."""
+    """Connections through ``transport`` (a broker's ``Endpoint``); in virtual time they report to
+    ``observer`` (the home's ``SyncBarrier``)."""
 
-    endpoint: Endpoint
-    barrier: SyncBarrier | None = None
+    transport: Transport
+    observer: BusObserver | None = None
     backoff: Backoff | None = None  # every connection's reconnect backoff (each gets its own copy)
 
     def __call__(
@@ -196,16 +319,14 @@ class MqttConnector:
         client_id: str | None = None,
         will: Will | None = None,
         on_connect: Callable[[], Awaitable[None]] | None = None,
-        sync_name: str | None = None,
     ) -> BusClient:
         return BusClient(
-            self.endpoint,
+            self.transport,
             login,
             client_id=client_id,
             will=will,
             on_connect=on_connect,
-            barrier=self.barrier,
-            sync_name=sync_name,
+            observer=self.observer,
             backoff=None if self.backoff is None else dataclasses.replace(self.backoff),
         )
 
@@ -215,19 +336,18 @@ class BusClient:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        transport: Transport,
         login: Login,
         *,
         client_id: str | None = None,
         will: Will | None = None,
         on_connect: Callable[[], Awaitable[None]] | None = None,
-        barrier: SyncBarrier | None = None,
-        sync_name: str | None = None,
+        observer: BusObserver | None = None,
         keepalive_s: int = 30,
         connect_timeout_s: float = 10.0,
         backoff: Backoff | None = None,
     ) -> None:
-        self.endpoint = endpoint
+        self.transport = transport
         self.login = login
         # by default the one client id the login may use on HyperHome's brokers (identity.py)
         self.client_id = (
@@ -237,8 +357,7 @@ class BusClient:
         )
         self._will = will
         self._on_connect = on_connect
-        self._barrier = barrier
-        self.sync_name = sync_name
+        self._observer = observer
         self._keepalive_s = keepalive_s
         self._connect_timeout_s = connect_timeout_s
         self._backoff = backoff or Backoff()
@@ -246,7 +365,7 @@ class BusClient:
         self._routes: dict[str, tuple[_Subscription, ...]] = {}  # topic -> matching subscriptions
         self._broker_filters: set[str] = set()
         self._filters_lock = asyncio.Lock()  # one change of the broker-side filters at a time
-        self._client: _PromptClient | None = None
+        self._link: Link | None = None
         self._connected = asyncio.Event()
         self._first_connect: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -274,7 +393,7 @@ class BusClient:
         except BaseException as exc:
             await self._stop()
             if isinstance(exc, TimeoutError):
-                where = f"{self.endpoint.host}:{self.endpoint.port}"
+                where = self.transport.describe()
                 msg = f"could not connect to {where} as {self.login.username} within {self._connect_timeout_s} s"
                 raise ConnectError(msg) from None
             raise
@@ -298,6 +417,10 @@ class BusClient:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def username(self) -> str:
+        return self.login.username
 
     @property
     def will(self) -> Will | None:
@@ -330,7 +453,7 @@ class BusClient:
         while not self._closing:
             try:
                 await self._session()
-            except (aiomqtt.MqttError, OSError) as exc:  # OSError: socket errors that slipped past aiomqtt
+            except (LinkError, OSError) as exc:  # OSError: socket errors that slipped past aiomqtt
                 if self._fail_first_connect(exc):
                     return
                 log.info("%s: connection lost (%s); reconnecting", self.client_id, exc)
@@ -339,10 +462,10 @@ class BusClient:
                     return
                 log.warning("%s: session ended by %s: %s; reconnecting", self.client_id, type(exc).__name__, exc)
             finally:
-                self._client = None
+                self._link = None
                 self._connected.clear()
-                if self._barrier is not None:
-                    self._barrier.leave(self, lost=not self._closing)
+                if self._observer is not None:
+                    self._observer.leave(self, lost=not self._closing)
             if self._closing:
                 return
             with contextlib.suppress(TimeoutError):
@@ -358,84 +481,64 @@ class BusClient:
         if isinstance(exc, BusError):  # a refused subscription says which, at once
             first.set_exception(exc)
             return True
-        refused = isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (4, 5, 134, 135)
+        refused = isinstance(exc, LinkError) and exc.refused
         reason = "refused: bad username or password / not authorised" if refused else str(exc)
-        msg = f"could not connect to {self.endpoint.host}:{self.endpoint.port} as {self.login.username}: {reason}"
+        msg = f"could not connect to {self.transport.describe()} as {self.login.username}: {reason}"
         first.set_exception(ConnectError(msg))
         return True
 
     async def _session(self) -> None:
-        will = None
-        if self._will is not None:
-            w = self._will
-            will = aiomqtt.Will(topic=w.topic, payload=w.payload, qos=w.qos, retain=w.retain)
-        client = _PromptClient(
-            self.endpoint.host,
-            self.endpoint.port,
-            username=self.login.username,
-            password=self.login.password,
-            identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            tls_context=self.endpoint.tls.context() if self.endpoint.tls is not None else None,
-            will=will,
-            clean_session=True,
-            keepalive=self._keepalive_s,
-            # no aiomqtt timeouts: they use asyncio.wait_for, which on Python 3.11 can swallow a
-            # cancellation that lands as the reply arrives; every wait is bounded here instead
-            timeout=math.inf,
-            max_inflight_messages=1000,
-            # small messages, latency matters: without this Nagle + delayed ACK add 40 ms stalls
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            logger=_paho_log,
-        )
+        link = self.transport.link(self.login, client_id=self.client_id, will=self._will, keepalive_s=self._keepalive_s)
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout_s):
-                await stack.enter_async_context(client)
-            self._client = client
+                await stack.enter_async_context(link)
+            self._link = link
             self.connects += 1
-            await self._while_connected(client, self._after_connect(client))
+            await self._while_connected(link, self._after_connect(link))
             self.announced += 1  # connected and its owner's on_connect (the republish) done
             self._connect_counted.set()
-            barrier = self._barrier
-            async for raw in client.messages:
-                message = Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain))
-                if barrier is None:
-                    await self.handle(message)
-                else:
-                    barrier.arrived(self, message)  # handled when the barrier releases it, in its order
+            if self._first_connect is not None and not self._first_connect.done():
+                self._first_connect.set_result(None)  # now: nothing of the connect is left running
+            observer = self._observer
+            async with contextlib.aclosing(link.messages()) as messages:
+                async for message in messages:
+                    if observer is None:
+                        await self.handle(message)
+                    else:
+                        observer.arrived(self, message)  # handled when the barrier releases it, in its order
 
-    async def _while_connected(self, client: _PromptClient, work: Coroutine[Any, Any, None]) -> None:
+    async def _while_connected(self, link: Link, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` unless the connection is lost first: then stop it and raise the loss.
 
         A publish or subscribe waits for the broker's answer, which a cut link never sends; without
         this, a cut in the middle of resubscribing or announcing cost a full timeout.
         """
         task = asyncio.ensure_future(work)
-        lost = asyncio.ensure_future(client.lost())
+        lost = asyncio.ensure_future(link.lost())
         try:
             await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            lost.cancel()
+            # both are gone before this returns; ``asyncio.wait`` never swallows a cancellation of
+            # this task that comes meanwhile (awaiting a cancelled task under ``suppress`` would)
+            for pending in (task, lost):
+                pending.cancel()
+            await asyncio.wait({task, lost})
+            if not task.cancelled():
+                task.exception()  # retrieved: raised below, unless this task is being cancelled
         if task.cancelled() or not task.done():
             msg = "the connection was lost"
-            raise aiomqtt.MqttError(msg)
+            raise LinkError(msg)
         task.result()
 
-    async def _after_connect(self, client: aiomqtt.Client) -> None:
+    async def _after_connect(self, link: Link) -> None:
         self._broker_filters.clear()
-        await self._sync_broker_filters(client)
-        if self._barrier is not None:
-            await self._barrier.join(self, client)
+        await self._sync_broker_filters(link)
+        if self._observer is not None:
+            await self._observer.join(self)
         self._connected.set()
         if self._on_connect is not None:
             await self._on_connect()
         self._backoff.reset()
-        if self._first_connect is not None and not self._first_connect.done():
-            self._first_connect.set_result(None)
 
     async def handle(self, message: Message) -> None:
         """Show ``message`` to the taps, then run the handlers of every matching filter.
@@ -485,10 +588,10 @@ class BusClient:
             return
         self._subscriptions[topic_filter] = _Subscription(topic_filter, [handler], qos)
         self._routes.clear()
-        client = self._client
-        if client is not None and self.connected:
+        link = self._link
+        if link is not None and self.connected:
             try:
-                await self._sync_broker_filters(client)
+                await self._sync_broker_filters(link)
             except ForbiddenError:
                 del self._subscriptions[topic_filter]
                 self._routes.clear()
@@ -511,101 +614,200 @@ class BusClient:
             return
         del self._subscriptions[topic_filter]
         self._routes.clear()
-        client = self._client
-        if client is not None and self.connected:
-            task = self._filter_tasks.spawn(self._drop_filters(client), name=f"unsubscribe:{self.client_id}")
-            barrier = self._barrier
-            if task is not None and barrier is not None:
-                barrier.begin_filter_change()  # before the task's first step: ended in its finally
+        link = self._link
+        if link is not None and self.connected:
+            task = self._filter_tasks.spawn(self._drop_filters(link), name=f"unsubscribe:{self.client_id}")
+            observer = self._observer
+            if task is not None and observer is not None:
+                observer.filters_changing()  # before the task's first step: ended in its finally
 
-    async def _drop_filters(self, client: aiomqtt.Client) -> None:
+    async def _drop_filters(self, link: Link) -> None:
         try:
             with contextlib.suppress(ForbiddenError, NotConnectedError):
-                await self._sync_broker_filters(client)
+                await self._sync_broker_filters(link)
         finally:
-            if self._barrier is not None:
-                self._barrier.end_filter_change()
+            if self._observer is not None:
+                self._observer.filters_changed()
 
-    async def _sync_broker_filters(self, client: aiomqtt.Client) -> None:
+    async def _sync_broker_filters(self, link: Link) -> None:
         """Hold at the broker exactly a non-overlapping cover of the handlers' filters.
 
         MQTT 3.1.1 lets a broker send one copy of a message per matching subscription (amqtt
         does); with no overlap each message arrives once, and handlers are matched here.
         """
         async with self._filters_lock:
-            if self._barrier is None:
-                await self._sync_broker_filters_locked(client)
+            observer = self._observer
+            if observer is None:
+                await self._sync_broker_filters_locked(link)
                 return
-            with self._barrier.changing_filters():
-                await self._sync_broker_filters_locked(client)
+            observer.filters_changing()
+            try:
+                await self._sync_broker_filters_locked(link)
+            finally:
+                observer.filters_changed()
 
-    async def _sync_broker_filters_locked(self, client: aiomqtt.Client) -> None:
+    async def _sync_broker_filters_locked(self, link: Link) -> None:
         wanted = cover(list(self._subscriptions))
         for topic_filter in wanted:
             if topic_filter in self._broker_filters:
                 continue
             try:
-                await self._subscribe_at_broker(client, topic_filter)
+                await self._subscribe_at_broker(link, topic_filter)
             except ForbiddenError:
                 if topic_filter in self._subscriptions:
                     raise
                 # a join this login may not hold: hold its parts (the broker may then send copies)
                 for part in self._subscriptions:
                     if within(part, topic_filter) and part not in self._broker_filters:
-                        await self._subscribe_at_broker(client, part)
+                        await self._subscribe_at_broker(link, part)
         needed = {f for f in wanted if f in self._broker_filters}
         for held in list(self._broker_filters):
             covered_elsewhere = any(within(held, w) for w in needed if w != held)
             unused = not any(within(f, held) for f in self._subscriptions)
             if held not in needed and (covered_elsewhere or unused):
                 self._broker_filters.discard(held)
-                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                with contextlib.suppress(LinkError, TimeoutError):
                     async with asyncio.timeout(self._connect_timeout_s):
-                        await client.unsubscribe(held, timeout=math.inf)
+                        await link.unsubscribe(held)
 
-    async def _subscribe_at_broker(self, client: aiomqtt.Client, topic_filter: str) -> None:
+    async def _subscribe_at_broker(self, link: Link, topic_filter: str) -> None:
         qos = max((s.qos for f, s in self._subscriptions.items() if within(f, topic_filter)), default=1)
+        await self._subscribe_on(link, topic_filter, qos, self._connect_timeout_s)
+        self._broker_filters.add(topic_filter)
+
+    async def _subscribe_on(self, link: Link, topic_filter: str, qos: int, timeout_s: float) -> None:
         try:
-            async with asyncio.timeout(self._connect_timeout_s):
-                granted = await client.subscribe(topic_filter, qos=qos, timeout=math.inf)
-        except (aiomqtt.MqttError, TimeoutError) as exc:
+            async with asyncio.timeout(timeout_s):
+                codes = await link.subscribe(topic_filter, qos)
+        except (LinkError, TimeoutError) as exc:
             msg = f"subscribe to {topic_filter} failed: {exc}"
             raise NotConnectedError(msg) from None
-        codes = [g.value if hasattr(g, "value") else int(g) for g in granted]
         if any(code >= _SUBACK_FAILURE for code in codes):
             msg = f"the broker refused {self.login.username} a subscription to {topic_filter}"
             raise ForbiddenError(msg)
-        self._broker_filters.add(topic_filter)
+
+    async def hold(self, topic_filter: str, *, timeout_s: float) -> None:
+        """For the observer: subscribe to ``topic_filter`` at the broker, apart from the handlers'
+        filters and for this session only (``Member.hold``)."""
+        link = self._link
+        if link is None:
+            msg = f"{self.client_id} is not connected; cannot subscribe to {topic_filter}"
+            raise NotConnectedError(msg)
+        await self._subscribe_on(link, topic_filter, 1, timeout_s)
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
         """Publish; NotConnectedError if there is no connection right now."""
-        client = self._client
-        if client is None or not self.connected:
+        link = self._link
+        if link is None or not self.connected:
             msg = f"{self.client_id} is not connected; cannot publish to {topic}"
             raise NotConnectedError(msg)
         data = encode(payload)
-        if self._barrier is not None:
+        if self._observer is not None:
             # virtual time: hand the packet over and return, never waiting for the PUBACK. A
             # caller that waited would resume whenever the broker's answer came, so the order of
             # what it did next, against every other handler, would be the network's; and the
             # barrier proves delivery itself (broker/sync.py)
-            self._barrier.note_publish(self, topic, data)
+            self._observer.published(self, topic, data)
             try:
-                client.publish_nowait(topic, data, qos=qos, retain=retain)
-            except aiomqtt.MqttError as exc:
+                link.publish_nowait(topic, data, qos=qos, retain=retain)
+            except LinkError as exc:
                 msg = f"publish to {topic} failed: {exc}"
                 raise NotConnectedError(msg) from None
             return
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                await self._publish_unless_lost(client, topic, data, qos=qos, retain=retain)
-        except (aiomqtt.MqttError, TimeoutError) as exc:
+                await link.publish(topic, data, qos=qos, retain=retain)
+        except (LinkError, TimeoutError) as exc:
             msg = f"publish to {topic} failed: {exc}"
             raise NotConnectedError(msg) from None
 
-    async def _publish_unless_lost(
-        self, client: _PromptClient, topic: str, data: bytes, *, qos: int, retain: bool
+    async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
+        """Return once this client's transport knows the connection is gone: from then on a
+        publish fails at once with NotConnectedError (``connected`` may say so a turn later).
+
+        For tests and tools that act during an outage (a broker ``restart``'s ``while_down``).
+        """
+        link = self._link
+        if link is None:
+            return
+        async with asyncio.timeout(timeout_s):
+            await link.lost()
+
+    async def publish_token(self, topic: str, payload: bytes) -> None:
+        """Publish a barrier token: like ``publish`` but not counted as activity, errors ignored."""
+        link = self._link
+        if link is None:
+            return
+        with contextlib.suppress(LinkError, TimeoutError):
+            async with asyncio.timeout(self._connect_timeout_s):
+                await link.publish(topic, payload, qos=0, retain=False)
+
+    def reconnect_now(self) -> None:
+        """If waiting to reconnect, try at once (a link that healed) instead of after the backoff."""
+        self._retry.set()
+
+
+class MqttLink:
+    """A ``Link`` to a real broker: one aiomqtt session (``_PromptClient``), its errors turned
+    into ``LinkError`` at this boundary."""
+
+    def __init__(
+        self, endpoint: Endpoint, login: Login, *, client_id: str, will: Will | None, keepalive_s: int
     ) -> None:
+        last_will = None
+        if will is not None:
+            last_will = aiomqtt.Will(topic=will.topic, payload=will.payload, qos=will.qos, retain=will.retain)
+        self._client = _PromptClient(
+            endpoint.host,
+            endpoint.port,
+            username=login.username,
+            password=login.password,
+            identifier=client_id,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            tls_context=endpoint.tls.context() if endpoint.tls is not None else None,
+            will=last_will,
+            clean_session=True,
+            keepalive=keepalive_s,
+            # no aiomqtt timeouts: they use asyncio.wait_for, which on Python 3.11 can swallow a
+            # cancellation that lands as the reply arrives; every wait is bounded by BusClient instead
+            timeout=math.inf,
+            max_inflight_messages=1000,
+            # small messages, latency matters: without this Nagle + delayed ACK add 40 ms stalls
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            logger=_paho_log,
+        )
+
+    async def __aenter__(self) -> MqttLink:
+        try:
+            await self._client.__aenter__()
+        except aiomqtt.MqttCodeError as exc:
+            raise LinkError(str(exc), refused=exc.rc in (4, 5, 134, 135)) from None
+        except aiomqtt.MqttError as exc:
+            raise LinkError(str(exc)) from None
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._client.__aexit__(exc_type, exc, tb)
+        except aiomqtt.MqttError as error:
+            raise LinkError(str(error)) from None
+
+    async def subscribe(self, topic_filter: str, qos: int) -> list[int]:
+        try:
+            granted = await self._client.subscribe(topic_filter, qos=qos, timeout=math.inf)
+        except aiomqtt.MqttError as exc:
+            raise LinkError(str(exc)) from None
+        return [g.value if hasattr(g, "value") else int(g) for g in granted]
+
+    async def unsubscribe(self, topic_filter: str) -> None:
+        try:
+            await self._client.unsubscribe(topic_filter, timeout=math.inf)
+        except aiomqtt.MqttError as exc:
+            raise LinkError(str(exc)) from None
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
         """Publish and wait for the broker's PUBACK, or fail as soon as the connection is lost.
 
         aiomqtt's ``publish`` waits for a PUBACK that a dead connection never sends (until the
@@ -614,54 +816,34 @@ class BusClient:
         in the same instant as the loss is reported lost too (at least once, never silently lost).
         QoS 0 has no PUBACK to wait for.
         """
-        if qos == 0:
-            await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
-            return
-        _release_publishes_on_loss(client)
-        await client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+        client = self._client
+        try:
+            if qos == 0:
+                await client.publish(topic, payload, qos=qos, retain=retain, timeout=math.inf)
+                return
+            _release_publishes_on_loss(client)
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=math.inf)
+        except aiomqtt.MqttError as exc:
+            raise LinkError(str(exc)) from None
         if client._disconnected.done():  # woken by the loss, not by a PUBACK
             msg = "the connection was lost before the broker acknowledged it"
-            raise aiomqtt.MqttError(msg)
+            raise LinkError(msg)
 
-    async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
-        """Return once this client's transport knows the connection is gone: from then on a
-        publish fails at once with NotConnectedError (``connected`` may say so a turn later).
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+        try:
+            self._client.publish_nowait(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            raise LinkError(str(exc)) from None
 
-        For tests and tools that act during an outage (a broker ``restart``'s ``while_down``).
-        """
-        client = self._client
-        if client is None:
-            return
-        async with asyncio.timeout(timeout_s):
-            await client.lost()
+    async def messages(self) -> AsyncGenerator[Message, None]:
+        try:
+            async for raw in self._client.messages:
+                yield Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain))
+        except aiomqtt.MqttError as exc:
+            raise LinkError(str(exc)) from None
 
-    async def publish_token(self, topic: str, payload: bytes) -> None:
-        """Publish a barrier token: like ``publish`` but not counted as activity, errors ignored."""
-        client = self._client
-        if client is None:
-            return
-        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-            async with asyncio.timeout(self._connect_timeout_s):
-                await client.publish(topic, payload, qos=0, timeout=math.inf)
-
-    def reconnect_now(self) -> None:
-        """If waiting to reconnect, try at once (a link that healed) instead of after the backoff."""
-        self._retry.set()
-
-    def drop_connection(self) -> None:
-        """Cut the TCP connection without a DISCONNECT, as a network fault would.
-
-        The broker then publishes this client's last will; the client reconnects by itself.
-        """
-        client = self._client
-        if client is None:
-            return
-        if self._barrier is not None:
-            self._barrier.leave(self, lost=True)  # now, at this point of the instant, not when noticed
-        sock = client._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    async def lost(self) -> None:
+        await self._client.lost()
 
 
 class _PromptClient(aiomqtt.Client):

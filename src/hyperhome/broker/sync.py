@@ -31,9 +31,10 @@ resumed whenever a PUBACK came back would put the network's order into the insta
   the publisher publish there. When every expected delivery has arrived and nothing else
   happened, the wave is complete, with no extra message through the broker. This is what keeps
   a camera at 30 fps cheap: one frame, one delivery to the viewer. A member's rights are those
-  of its name (``sync_name``: device id, ``$orchestrator``, ``$controller``), never read from its
-  login, so they hold with the operator's logins on a broker given by URL too: a broker that
-  drops what the contract allows only costs a round after ``delivery_timeout_s``.
+  of its name (the one in its client id: device id, ``$orchestrator``, ``$controller``; see
+  ``SyncBarrier.name_of``), never read from its login, so they hold with the operator's logins
+  on a broker given by URL too: a broker that drops what the contract allows only costs a round
+  after ``delivery_timeout_s``.
 - *Barrier rounds*, whenever counting cannot tell (a member changing its subscriptions, joining
   or leaving, a topic two of a member's filters match, a publish the access control would drop),
   or an expected delivery did not come within ``delivery_timeout_s`` (a QoS 0 message the
@@ -64,20 +65,17 @@ partition heals (``restore``), and then it is waited for like any member that is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiomqtt
-
 from hyperhome.broker.acl import Access, rules_for
-from hyperhome.broker.client import BusClient, Endpoint, Message
+from hyperhome.broker.client import BusClient, Member, Message, Transport
 from hyperhome.broker.credentials import Login, Principal, client_id_of
 from hyperhome.broker.filters import within
-from hyperhome.broker.topics import CLOCK, Topics
+from hyperhome.broker.topics import CLOCK, CONTROLLER, Topics
 from hyperhome.broker.wire import dumps
 from hyperhome.errors import ClockError, NotConnectedError
 
@@ -106,12 +104,16 @@ class Timers(Protocol):
 
 
 class SyncBarrier:
-    """Coordinator and member registry of one home's barrier; owned by a VirtualClock."""
+    """Coordinator and member registry of one home's barrier; owned by a VirtualClock.
+
+    It is the ``BusObserver`` (broker/client.py) of every in-process connection of the home, and
+    its coordinator is one more ``BusClient``, through ``transport`` under the ``$clock`` login.
+    """
 
     def __init__(
         self,
         topics: Topics,
-        endpoint: Endpoint,
+        transport: Transport,
         login: Login,
         *,
         round_timeout_s: float = 15.0,
@@ -120,11 +122,12 @@ class SyncBarrier:
     ) -> None:
         self.topics = topics
         self._count_deliveries = count_deliveries
-        self._endpoint = endpoint
+        self._transport = transport
         self._login = login
         self._round_timeout_s = round_timeout_s
         self._delivery_timeout_s = delivery_timeout_s
-        self._members: dict[str, BusClient] = {}
+        self._members: dict[str, Member] = {}
+        self._names: dict[str, str | None] = {}  # client id -> the member's name (None: not one of the home's)
         self._coordinator: BusClient | None = None
         self._round = 0
         self._waiting_tokens: set[str] = set()
@@ -139,14 +142,14 @@ class SyncBarrier:
         self._floated: dict[_DeliveryKey, int] = {}
         self._delivered = asyncio.Event()
         self._changing = 0  # members changing their broker-side filters right now
-        self._away: dict[str, BusClient] = {}  # members that lost their connection, until they are back
+        self._away: dict[str, Member] = {}  # members that lost their connection, until they are back
         self._changed = asyncio.Event()  # a filter change ended or a member came back
         self._must_round = False  # membership or filters changed since the last round
         self._routes: dict[str, tuple[str, ...] | None] = {}  # topic -> receiving members (None: unknown)
         self._may_publish: dict[tuple[str, str], bool] = {}
         self._wave = 0
         self._counts: dict[str, int] = {}  # publisher -> publishes so far
-        self._inbox: list[tuple[_Slot, BusClient, Message]] = []
+        self._inbox: list[tuple[_Slot, Member, Message]] = []
         self._arrivals = 0
         self._wake: Callable[[], None] = _nothing
         self._quiescing = asyncio.Lock()
@@ -161,16 +164,16 @@ class SyncBarrier:
         self._flushed = -1  # activity count at the start of the last proof that saw no new publish
         self._links: LinkModel | None = None
         self._timers: Timers | None = None
-        self._held: list[tuple[Passage, _Slot, BusClient, Message]] = []  # arrived, not yet due
+        self._held: list[tuple[Passage, _Slot, Member, Message]] = []  # arrived, not yet due
         self._held_timer: Any = None
         self._held_at = math.inf
         self._broker_keys: set[Key] = set()  # keys of last wills: the broker publishes those
         self._cut_names: set[str] = set()  # members cut off by a partition: not waited for
-        self._cut: dict[str, BusClient] = {}
+        self._cut: dict[str, Member] = {}
 
     async def __aenter__(self) -> SyncBarrier:
         coordinator = BusClient(
-            self._endpoint,
+            self._transport,
             self._login,
             client_id=client_id_of(self.topics.home, CLOCK),
             on_connect=self._coordinator_connected,
@@ -189,12 +192,35 @@ class SyncBarrier:
         if coordinator is not None:
             await coordinator.__aexit__(None, None, None)
 
-    # -- member side (called by BusClient) ---------------------------------------------------
-    async def join(self, member: BusClient, client: aiomqtt.Client) -> None:
+    # -- member side (BusObserver: called by BusClient) -----------------------------------------
+    def name_of(self, member: Member) -> str | None:
+        """``member``'s name in the instant's order and for its rights: the one in its client id
+        (``{home}.{name}``, ``credentials.client_id_of``; a controller's ``$controller-...`` is
+        ``$controller``), never read from its login, so it holds with an operator's logins on a
+        broker given by URL too. None for a client id that is not one of the home's."""
+        client_id = member.client_id
+        if client_id in self._names:
+            return self._names[client_id]
+        home, sep, name = client_id.partition(".")
+        found: str | None = None
+        if sep and home == self.topics.home:
+            principal = Principal.named(home, name)
+            if principal is not None:
+                found = principal.name
+            elif name.startswith(f"{CONTROLLER}-"):
+                found = CONTROLLER
+        if len(self._names) >= _CACHED_TOPICS:
+            self._names.clear()
+        self._names[client_id] = found
+        return found
+
+    def _name(self, member: Member) -> str:
+        return self.name_of(member) or member.client_id
+
+    async def join(self, member: Member) -> None:
         try:
-            async with asyncio.timeout(self._round_timeout_s):
-                await client.subscribe(self.topics.sync(CLOCK), qos=1, timeout=math.inf)
-        except (aiomqtt.MqttError, TimeoutError) as exc:
+            await member.hold(self.topics.sync(CLOCK), timeout_s=self._round_timeout_s)
+        except NotConnectedError as exc:
             msg = f"{member.client_id} could not join the virtual-time barrier: {exc}"
             raise NotConnectedError(msg) from None
         self._members[member.client_id] = member
@@ -204,7 +230,7 @@ class SyncBarrier:
         self._routes.clear()
         self._force_round()
 
-    def leave(self, member: BusClient, *, lost: bool = False) -> None:
+    def leave(self, member: Member, *, lost: bool = False) -> None:
         """``member`` has no connection any more; ``lost``: not by its own choice (it will be back,
         and the broker publishes its last will)."""
         self._force_round()  # its messages may be lost or late: prove arrival again
@@ -214,13 +240,13 @@ class SyncBarrier:
         if self._held:
             self._drop_held(member, lost=lost)
         if lost and member.client_id in self._members:
-            if (member.sync_name or member.client_id) in self._cut_names:
+            if self._name(member) in self._cut_names:
                 self._cut[member.client_id] = member
             else:
                 self._away[member.client_id] = member
             will = member.will
             if will is not None and member.client_id in self._members:
-                self.note_publish(member, will.topic, will.payload, routed_without=member.client_id)
+                self._note_publish(member, will.topic, will.payload, routed_without=member.client_id)
         if self._members.pop(member.client_id, None) is not None:
             self._waiting_tokens.discard(member.client_id)
             self._waiting_acks.discard(member.client_id)
@@ -237,10 +263,14 @@ class SyncBarrier:
         if member is not None:
             self._dirty.add(member)
 
-    def note_publish(self, member: BusClient, topic: str, payload: bytes, *, routed_without: str | None = None) -> None:
+    def published(self, member: Member, topic: str, payload: bytes) -> None:
         """``member`` is about to publish: stamp it with its key and expect one delivery per member
-        that will receive it (``routed_without``: not that member, whose will this is)."""
-        name = member.sync_name or member.client_id
+        that will receive it."""
+        self._note_publish(member, topic, payload)
+
+    def _note_publish(self, member: Member, topic: str, payload: bytes, *, routed_without: str | None = None) -> None:
+        """``published``; ``routed_without``: not to that member, whose last will this is."""
+        name = self._name(member)
         count = self._counts.get(name, 0)
         self._counts[name] = count + 1
         key: Key = (self._wave, name, count)
@@ -262,7 +292,7 @@ class SyncBarrier:
             self._expected.setdefault((client_id, topic, payload), deque()).append(key)
             self._outstanding += 1
 
-    def arrived(self, member: BusClient, message: Message) -> None:
+    def arrived(self, member: Member, message: Message) -> None:
         """``member`` has read ``message`` off its connection: keep it for its release."""
         if message.topic == self.topics.sync(CLOCK):
             if _round_of(message) == self._round:
@@ -292,7 +322,7 @@ class SyncBarrier:
                 key = (self._wave, _UNSEEN, 0)
                 topic_part, payload_part = message.topic, message.payload
         self._arrivals += 1
-        receiver = member.sync_name or member.client_id
+        receiver = self._name(member)
         slot: _Slot = (*key, topic_part, payload_part, receiver, self._arrivals)
         if self._links is not None and self._hold(key, slot, member, message):
             return
@@ -314,7 +344,7 @@ class SyncBarrier:
         """From now on, ``name`` losing its connection is not waited for (a partition)."""
         self._cut_names.add(name)
         for client_id, member in list(self._away.items()):
-            if (member.sync_name or member.client_id) == name:
+            if self._name(member) == name:
                 self._cut[client_id] = self._away.pop(client_id)
         self._changed.set()
 
@@ -322,7 +352,7 @@ class SyncBarrier:
         """The partition of ``name`` healed: wait for it to reconnect again, as for any member away."""
         self._cut_names.discard(name)
         for client_id, member in list(self._cut.items()):
-            if (member.sync_name or member.client_id) == name:
+            if self._name(member) == name:
                 self._away[client_id] = self._cut.pop(client_id)
         self._force_round()
 
@@ -331,12 +361,12 @@ class SyncBarrier:
         """Messages that arrived and wait for their link to deliver them (simulated time)."""
         return len(self._held)
 
-    def _hold(self, key: Key, slot: _Slot, member: BusClient, message: Message) -> bool:
+    def _hold(self, key: Key, slot: _Slot, member: Member, message: Message) -> bool:
         links, timers = self._links, self._timers
         assert links is not None
         assert timers is not None
         publisher = None if key[1] == _UNSEEN or key in self._broker_keys else key[1]
-        receiver = member.sync_name or member.client_id
+        receiver = self._name(member)
         if not links.affects(publisher, receiver):
             return False
         passage = links.passage(timers.now(), publisher, receiver)
@@ -351,8 +381,8 @@ class SyncBarrier:
         if links is None or timers is None or not self._held:
             return
         now = timers.now()
-        kept: list[tuple[Passage, _Slot, BusClient, Message]] = []
-        due: list[tuple[_Slot, BusClient, Message]] = []
+        kept: list[tuple[Passage, _Slot, Member, Message]] = []
+        due: list[tuple[_Slot, Member, Message]] = []
         for passage, slot, member, message in self._held:
             if links.due(passage) <= now:
                 due.append((slot, member, message))
@@ -383,15 +413,15 @@ class SyncBarrier:
         self._held_at = math.inf
         self._release_due()
 
-    def _drop_held(self, member: BusClient, *, lost: bool) -> None:
+    def _drop_held(self, member: Member, *, lost: bool) -> None:
         """What ``member`` would have read is gone with its connection, and when the link broke
         (``lost``), so is what it sent that had not yet left its link."""
         links, timers = self._links, self._timers
         assert links is not None
         assert timers is not None
-        name, now = member.sync_name or member.client_id, timers.now()
+        name, now = self._name(member), timers.now()
 
-        def gone(item: tuple[Passage, _Slot, BusClient, Message]) -> bool:
+        def gone(item: tuple[Passage, _Slot, Member, Message]) -> bool:
             passage = item[0]
             return item[2] is member or (lost and passage.publisher == name and links.left_at(passage) > now)
 
@@ -402,28 +432,18 @@ class SyncBarrier:
         """The clock's ``wake``: called when a message arrives for release (the clock then quiesces)."""
         self._wake = wake
 
-    @contextlib.contextmanager
-    def changing_filters(self) -> Iterator[None]:
-        """Around a member's change of its broker-side filters: nothing is counted meanwhile."""
-        self.begin_filter_change()
-        try:
-            yield
-        finally:
-            self.end_filter_change()
-
-    def begin_filter_change(self) -> None:
-        """A member starts changing its broker-side filters (``changing_filters``, split in two
-        for a change that finishes in the background)."""
+    def filters_changing(self) -> None:
+        """A member starts changing its broker-side filters: nothing is counted until it is done."""
         self._changing += 1
 
-    def end_filter_change(self) -> None:
+    def filters_changed(self) -> None:
         self._changing -= 1
         self._routes.clear()
         self._force_round()
         self._changed.set()
 
     # -- counting ------------------------------------------------------------------------------
-    def _recipients(self, publisher: BusClient, topic: str) -> tuple[str, ...] | None:
+    def _recipients(self, publisher: Member, topic: str) -> tuple[str, ...] | None:
         if not self._allowed(publisher, topic):
             return None
         if topic not in self._routes:
@@ -442,15 +462,16 @@ class SyncBarrier:
                 receivers.append(client_id)
         return tuple(receivers)
 
-    def _allowed(self, publisher: BusClient, topic: str) -> bool:
+    def _allowed(self, publisher: Member, topic: str) -> bool:
         """Whether the contract's access control lets ``publisher`` publish to ``topic``
         (False when the broker's access control is not the contract's: nothing is counted)."""
-        if not self._count_deliveries or publisher.sync_name is None:
+        name = self.name_of(publisher)
+        if not self._count_deliveries or name is None:
             return False
-        key = (publisher.sync_name, topic)
+        key = (name, topic)
         allowed = self._may_publish.get(key)
         if allowed is None:
-            principal = Principal.named(self.topics.home, publisher.sync_name)
+            principal = Principal.named(self.topics.home, name)
             allowed = principal is not None and any(
                 rule.access is Access.PUBLISH and within(topic, rule.pattern)
                 for rule in rules_for(principal, self.topics.root)
@@ -575,10 +596,10 @@ class SyncBarrier:
             self._must_round = True
             raise
 
-    def _token_topic(self, member: BusClient) -> str:
+    def _token_topic(self, member: Member) -> str:
         """Where ``member`` may publish its token: ``$sync/{its login's name}`` in the contract."""
-        principal = Principal.from_username(member.login.username)
-        return self.topics.sync(principal.name if principal is not None else member.sync_name or "anon")
+        principal = Principal.from_username(member.username)
+        return self.topics.sync(principal.name if principal is not None else self.name_of(member) or "anon")
 
     # -- waves -----------------------------------------------------------------------------------
     async def _settle(self) -> None:

@@ -337,7 +337,6 @@ class Device:
             client_id=client_id_of(self.home, self.id),
             will=Will(self.topics.availability(self.id), OFFLINE.encode()),
             on_connect=self._announce,
-            sync_name=self.id,
         )
         await bus.subscribe(self.topics.cmd(self.id, "#"), self.endpoint.on_message)
         self.bus = bus

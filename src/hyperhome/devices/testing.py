@@ -1,4 +1,4 @@
-"""Test one device kind alone: in virtual time, on the in-memory bus, no broker process.
+"""Test one device kind alone: in virtual time, on the in-memory broker, no broker process.
 
 ```python
 async with DeviceHarness(AirConditioner, state={"room_temp_c": 31}) as ac:
@@ -7,7 +7,9 @@ async with DeviceHarness(AirConditioner, state={"room_temp_c": 31}) as ac:
     assert ac.events("target_reached")
 ```
 Everything the device publishes is kept in ``messages``; commands go through the same wire
-path as from a real broker (decoding, validation, replies, duplicate suppression).
+path as from a real broker (decoding, validation, replies, duplicate suppression), and the
+device's connection is the same ``BusClient`` as on a real broker, driving a ``MemoryBroker``
+link instead of a TCP one (broker/memory.py).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Controller:
             weakref.finalize(self, self._seat.release)
             login, client_id = self._seat.login, self._seat.client_id
         client_id = client_id or f"{client_id_of(topics.home, CONTROLLER)}-{secrets.token_hex(3)}"
-        self.bus: Bus = connect(login, client_id=client_id, sync_name=CONTROLLER)
+        self.bus: Bus = connect(login, client_id=client_id)
         self.requests = Requester(self.bus, topics, bound=self._bounded)
 
     async def __aenter__(self) -> Controller:

@@ -105,7 +105,6 @@ class Orchestrator:
             client_id=client_id_of(topics.home, ORCHESTRATOR),
             will=Will(availability, OFFLINE.encode()),
             on_connect=self._announce,
-            sync_name=ORCHESTRATOR,
         )
         # command ids unique per orchestrator run: devices suppress an id seen in their last 1,000
         self.requests = Requester(

@@ -129,17 +129,29 @@ class _NoTarget(Exception):
         self.answer = answer
 
 
+IntentHandler = Callable[[Parse, Candidate], Awaitable[Answer]]
+"""What answers one intent: the parse of what was heard, and who heard it."""
+
+
 # -- the service ----------------------------------------------------------------------------------
 class VoiceService:
     """The orchestrator's voice assistant; see the module docstring."""
 
-    def __init__(self, grammar: Grammar | None = None, *, window_s: float = WAKE_WINDOW_S) -> None:
+    def __init__(
+        self,
+        grammar: Grammar | None = None,
+        *,
+        window_s: float = WAKE_WINDOW_S,
+        intents: Mapping[str, IntentHandler] | None = None,
+    ) -> None:
+        """``intents``: handlers of the grammar's intents, added to the assistant's own or
+        replacing one of them (a handler that raises still gets the person an answer)."""
         self.grammar = grammar or Grammar.default()
         self.window_s = window_s
         self._orchestrator: Orchestrator | None = None
         self._windows: dict[str, _Window] = {}
         self._tasks = TaskOwner("voice", logger=log)
-        self._intents: dict[str, Callable[[Parse, Candidate], Awaitable[Answer]]] = {
+        self._intents: dict[str, IntentHandler] = {
             "device.power": self._power,
             "climate.set_temperature": self._set_temperature,
             "climate.query": self._query_temperature,
@@ -147,6 +159,7 @@ class VoiceService:
             "lock.unlock": self._unlock,
             "car.climate": self._car_climate,
             "car.set_temperature": self._car_climate,
+            **(intents or {}),
         }
 
     # -- Service -----------------------------------------------------------------------------------
