@@ -377,6 +377,7 @@ def _tracker(kind: type[Device], fields: dict[str, _Field]) -> tuple[EntityPlan,
 
 
 def _plain(kind: type[Device], f: _Field) -> EntityPlan:
+    config: dict[str, Any]
     key = f.path.replace(".", "_")
     name = label(f.path)
     source = f"state.{f.path}"
@@ -385,7 +386,7 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
     if f.type == "boolean":
         if setter is not None:
             command, arg = setter
-            config: dict[str, Any] = {
+            config = {
                 "state_topic": "state",
                 "value_template": f"{{{{ 'ON' if {f.value} else 'OFF' }}}}",
                 "state_on": "ON",
@@ -397,7 +398,7 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
             return EntityPlan("switch", key, name, source, config, (command,))
         device_class = BINARY_CLASSES.get(leaf)
         on, off = ("OFF", "ON") if device_class == "lock" else ("ON", "OFF")  # lock: on means unlocked
-        config: dict[str, Any] = {
+        config = {
             "state_topic": "state",
             "value_template": f"{{{{ '{on}' if {f.value} else '{off}' }}}}",
         }
@@ -408,7 +409,7 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
         unit = _unit(leaf)
         if setter is not None and "minimum" in f.schema and "maximum" in f.schema:
             command, arg = setter
-            config: dict[str, Any] = {
+            config = {
                 "state_topic": "state",
                 "value_template": f"{{{{ {f.value} }}}}",
                 "command_topic": f"cmd/{command}",
@@ -420,7 +421,7 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
             if unit.unit:
                 config["unit_of_measurement"] = unit.unit
             return EntityPlan("number", key, name, source, config, (command,))
-        config: dict[str, Any] = {"state_topic": "state", "value_template": f"{{{{ {f.value} }}}}"}
+        config = {"state_topic": "state", "value_template": f"{{{{ {f.value} }}}}"}
         if unit.unit:
             config["unit_of_measurement"] = unit.unit
         if unit.device_class:
@@ -432,7 +433,7 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
         options = [str(v) for v in f.schema["enum"]]
         if setter is not None:
             command, arg = setter
-            config: dict[str, Any] = {
+            config = {
                 "state_topic": "state",
                 "value_template": f"{{{{ {f.value} }}}}",
                 "command_topic": f"cmd/{command}",
@@ -440,15 +441,11 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
                 "options": options,
             }
             return EntityPlan("select", key, name, source, config, (command,))
-        config: dict[str, Any] = {
-            "state_topic": "state",
-            "value_template": f"{{{{ {f.value} }}}}",
-            "device_class": "enum",
-            "options": options,
-        }
+        # a text sensor: the MQTT sensor of 2024.3 takes no ``options`` (an ``enum`` sensor needs them)
+        config = {"state_topic": "state", "value_template": f"{{{{ {f.value} }}}}"}
         return EntityPlan("sensor", key, name, source, config)
     if TIMESTAMP_NAME.match(leaf):
-        config: dict[str, Any] = {
+        config = {
             "state_topic": "state",
             "value_template": f"{{{{ {f.value} }}}}",
             "device_class": "timestamp",
