@@ -53,7 +53,7 @@ def test_validation_catches_what_home_assistant_ignores_or_rejects() -> None:
     ok = {"name": "x", "state_topic": "a/b", "unique_id": "u"}
     problems = harness.validate(
         python,
-        [("sensor", ok), ("sensor", {**ok, "state_topc": "a/b"}), ("climate", {"name": "x", "unique_id": "u", "modes": ["cool", "freeze"]})],
+        [("sensor", ok), ("sensor", {**ok, "state_topc": "a/b"}), ("sensor", {**ok, "device_class": "freezing"})],
     )
     assert len(problems) == 2
     assert "state_topc" in problems[0]
