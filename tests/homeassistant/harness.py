@@ -35,10 +35,11 @@ from hyperhome.broker.credentials import HomeAssistantLogin
 from tests.own_broker import free_port
 
 VERSION = "2024.3.3"
-PACKAGES = (f"homeassistant=={VERSION}", "paho-mqtt==1.6.1", "numpy==1.26.0", "ha-av==10.1.1", "PyTurboJPEG==1.7.1")
+PACKAGES = (f"homeassistant=={VERSION}", "paho-mqtt==1.6.1", "numpy==1.26.0", "ha-av==10.1.1", "PyTurboJPEG==1.7.1", "josepy<2")
 """Home Assistant and the requirements of what the test loads: the MQTT integration (paho) and the
 camera, whose module imports the stream integration (numpy, av, turbojpeg): installed up front, so
-the first start need not."""
+the first start need not; josepy 1 because the acme that hass-nabucasa pins needs it (josepy 2
+dropped ``ComparableX509``, and the http integration imports hass-nabucasa)."""
 SIDE = Path(__file__).with_name("ha_side.py")
 START_S = 240.0
 """Bound on Home Assistant's start (its first start installs what its integrations need)."""
@@ -157,13 +158,13 @@ class HomeAssistant:
 
     async def __aenter__(self) -> HomeAssistant:
         self.write_config()
-        log = (self.folder / "ha.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(self.python), "-m", "homeassistant", "-c", str(self.folder)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.folder / "ha.log").open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: ASYNC220 - started once, waited on in a thread
+                [str(self.python), "-m", "homeassistant", "-c", str(self.folder)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.api = httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"})
         try:
             await self.until(self._mqtt_loaded, START_S, "Home Assistant up with its MQTT entry loaded")

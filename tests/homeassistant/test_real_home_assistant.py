@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hyperhome.conventions import homeassistant
+from hyperhome.devices import catalog
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home
 from tests.homeassistant import harness
@@ -25,25 +27,44 @@ from tests.homeassistant import harness
 pytestmark = pytest.mark.timeout(400)
 
 
-def _expected(home: Home) -> dict[str, tuple[str, dict[str, Any]]]:
-    """entity id -> (component, discovery payload), from the models (what HA must create)."""
+@dataclass(frozen=True)
+class Expected:
+    component: str
+    payload: dict[str, Any]
+    source: str
+
+
+def _expected(home: Home) -> dict[str, Expected]:
+    """entity id -> what HA must create, from the models."""
     assert home.ha_prefix is not None
     out = {}
     for spec in home.plan.devices:
-        for topic, payload in homeassistant.configs(spec, home.topics, home.ha_prefix):
-            component = topic.split("/")[1]
-            out[f"{component}.{payload['object_id']}"] = (component, payload)
+        plans = homeassistant.entities(catalog.kind(spec.kind))
+        configs = homeassistant.configs(spec, home.topics, home.ha_prefix)
+        for plan, (_, payload) in zip(plans, configs, strict=True):
+            out[f"{plan.component}.{payload['object_id']}"] = Expected(plan.component, payload, f"{spec.id}:{plan.source}")
     name = home.plan.name or home.plan.home
-    topic, payload = homeassistant.hub_config(home.plan.home, name, home.topics, home.ha_prefix)
-    out[f"binary_sensor.{payload['object_id']}"] = ("binary_sensor", payload)
+    _, payload = homeassistant.hub_config(home.plan.home, name, home.topics, home.ha_prefix)
+    out[f"binary_sensor.{payload['object_id']}"] = Expected("binary_sensor", payload, "$orchestrator:$availability")
     return out
+
+
+def _null_source(home: Home, source: str) -> bool:
+    """Whether the state field an entity shows is null now (so HA may say unknown); events too."""
+    device, _, what = source.partition(":")
+    if not what.startswith("state.") or "," in what:
+        return not what.startswith("state.")
+    value: Any = home.devices[device].state.model_dump(mode="json")
+    for part in what.removeprefix("state.").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value is None
 
 
 def test_every_discovery_payload_passes_home_assistants_schemas() -> None:
     python = harness.ha_python()
     plan = load_home("demo")
     home = Home(plan, home_assistant="homeassistant")
-    items = [(component, payload) for component, payload in _expected(home).values()]
+    items = [(e.component, e.payload) for e in _expected(home).values()]
     assert {c for c, _ in items} >= {"climate", "lock", "camera", "device_tracker", "sensor", "binary_sensor"}
     assert harness.validate(python, items) == []
 
@@ -76,10 +97,17 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
             seen: dict[str, dict[str, Any]] = {}
 
             async def all_discovered() -> bool:
+                # there, available, and showing a value wherever the device's state has one
+                seen.clear()
                 seen.update(await ha.states())
-                return set(expected) <= set(seen)
+                return all(
+                    e in seen
+                    and seen[e]["state"] != "unavailable"
+                    and (seen[e]["state"] != "unknown" or _null_source(home, x.source))
+                    for e, x in expected.items()
+                )
 
-            await ha.until(all_discovered, 60, f"every entity discovered: {sorted(set(expected) - set(seen))}")
+            await ha.until(all_discovered, 60, "every entity discovered, available, with its value")
             discovered_s = time.monotonic() - started
             states = await ha.states()
             mine = {e: s for e, s in states.items() if e in expected}
@@ -101,7 +129,7 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
             assert mine["sensor.car_range_km"]["attributes"]["unit_of_measurement"] == "km"
             assert mine["switch.door_camera_privacy"]["state"] == "off"
             assert mine["number.speaker_volume_pct"]["state"] == "40"
-            assert mine["binary_sensor.door_camera_motion"]["state"] == "off"
+            assert mine["sensor.car_profile"]["state"] == "unknown"  # null
             assert mine["binary_sensor.demo_orchestrator"]["state"] == "on"
             unavailable = sorted(e for e, s in mine.items() if s["state"] == "unavailable")
             assert unavailable == []
@@ -109,7 +137,9 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
             assert still.startswith(b"\x89PNG")
 
             # every device published its configs again when HA's birth message came
-            assert all(d.rounds >= 2 for d in home.discovery.values()), {k: d.rounds for k, d in home.discovery.items()}
+            await ha.until(
+                lambda: _async(all(d.rounds >= 2 for d in home.discovery.values())), 30, "configs again on HA's birth"
+            )
 
             # HA drives the devices through their own cmd/ topics
             await ha.call("climate", "set_hvac_mode", entity_id="climate.living_ac", hvac_mode="cool")
@@ -137,6 +167,11 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
             await ha.call("lock", "lock", entity_id="lock.door_lock")
             await ha.until(lambda: _async(lock.state.locked), 20, "the door locked")  # type: ignore[attr-defined]
             await ha.until(lambda: _state_is(ha, "lock.door_lock", "locked"), 20, "HA shows it locked")
+
+            # an event turns its binary_sensor on
+            async with home.controller(in_sim_time=False) as ctl:
+                await ctl.send("door-camera", "simulate.motion", {})
+            await ha.until(lambda: _state_is(ha, "binary_sensor.door_camera_motion", "on"), 20, "motion on")
 
             # a device going offline shows as unavailable
             await home.devices["speaker"].stop()

@@ -26,7 +26,6 @@ again when Home Assistant's birth message (``{prefix}/status`` = ``online``) arr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -442,8 +441,7 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
             }
             return EntityPlan("select", key, name, source, config, (command,))
         # a text sensor: the MQTT sensor of 2024.3 takes no ``options`` (an ``enum`` sensor needs them)
-        config = {"state_topic": "state", "value_template": f"{{{{ {f.value} }}}}"}
-        return EntityPlan("sensor", key, name, source, config)
+        return EntityPlan("sensor", key, name, source, {"state_topic": "state", "value_template": _text(f)})
     if TIMESTAMP_NAME.match(leaf):
         config = {
             "state_topic": "state",
@@ -451,8 +449,13 @@ def _plain(kind: type[Device], f: _Field) -> EntityPlan:
             "device_class": "timestamp",
         }
         return EntityPlan("sensor", key, name, source, config)
-    template = f"{{% set v = {f.value} %}}{{{{ v[:{MAX_STATE_CHARS}] if v is not none else None }}}}"
-    return EntityPlan("sensor", key, name, source, {"state_topic": "state", "value_template": template})
+    return EntityPlan("sensor", key, name, source, {"state_topic": "state", "value_template": _text(f)})
+
+
+def _text(f: _Field) -> str:
+    """A text sensor's template: at most MAX_STATE_CHARS; null is ``unknown``, Home Assistant's
+    word for it (a text sensor would show ``None`` as it is)."""
+    return f"{{% set v = {f.value} %}}{{{{ v[:{MAX_STATE_CHARS}] if v is not none else 'unknown' }}}}"
 
 
 # -- per device --------------------------------------------------------------------------------
@@ -610,7 +613,8 @@ class Discovery:
         if bus is None:
             return
         try:
-            await asyncio.gather(*(bus.publish(topic, payload, retain=True) for topic, payload in self._payloads))
+            for topic, payload in self._payloads:  # one by one: paho warns of many publishes in flight
+                await bus.publish(topic, payload, retain=True)
         except NotConnectedError:
             log.debug("offline: the discovery configs go out again on reconnect")
             return
