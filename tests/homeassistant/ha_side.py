@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-not-found"
 """Run inside Home Assistant's own venv (Python 3.11, homeassistant==2024.3.3), never imported
 by the tests' interpreter.
 
@@ -22,14 +23,15 @@ from pathlib import Path
 from typing import Any
 
 
-async def _token(config_dir: str) -> str:
-    from homeassistant import runner
+async def _token(config_dir: str) -> tuple[str, str]:
     from homeassistant.auth import auth_manager_from_config
     from homeassistant.auth.const import GROUP_ID_ADMIN
     from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers import device_registry as dr
     from homeassistant.helpers import entity_registry as er
+
+    from homeassistant import runner
 
     del runner
     hass = HomeAssistant(config_dir)
@@ -43,12 +45,11 @@ async def _token(config_dir: str) -> str:
         access_token_expiration=timedelta(days=1),
     )
     token = hass.auth.async_create_access_token(refresh)
-    await hass.auth._store._store.async_save(hass.auth._store._data_to_save())  # noqa: SLF001
+    await hass.auth._store._store.async_save(hass.auth._store._data_to_save())
     await hass.async_stop(force=True)
     onboarding = {"version": 4, "minor_version": 1, "key": "onboarding"}
     onboarding["data"] = {"done": ["user", "core_config", "analytics", "integration"]}
-    Path(config_dir, ".storage", "onboarding").write_text(json.dumps(onboarding))
-    return token
+    return token, json.dumps(onboarding)
 
 
 def _validate(items: list[list[Any]]) -> list[str]:
@@ -72,9 +73,11 @@ def _validate(items: list[list[Any]]) -> list[str]:
 
 def main() -> None:
     if sys.argv[1] == "token":
-        print(asyncio.run(_token(sys.argv[2])))
+        token, onboarding = asyncio.run(_token(sys.argv[2]))
+        Path(sys.argv[2], ".storage", "onboarding").write_text(onboarding)
+        sys.stdout.write(token + "\n")
     elif sys.argv[1] == "validate":
-        print(json.dumps(_validate(json.load(sys.stdin))))
+        sys.stdout.write(json.dumps(_validate(json.load(sys.stdin))) + "\n")
 
 
 if __name__ == "__main__":

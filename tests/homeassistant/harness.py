@@ -35,7 +35,14 @@ from hyperhome.broker.credentials import HomeAssistantLogin
 from tests.own_broker import free_port
 
 VERSION = "2024.3.3"
-PACKAGES = (f"homeassistant=={VERSION}", "paho-mqtt==1.6.1", "numpy==1.26.0", "ha-av==10.1.1", "PyTurboJPEG==1.7.1", "josepy<2")
+PACKAGES = (
+    f"homeassistant=={VERSION}",
+    "paho-mqtt==1.6.1",
+    "numpy==1.26.0",
+    "ha-av==10.1.1",
+    "PyTurboJPEG==1.7.1",
+    "josepy<2",
+)
 """Home Assistant and the requirements of what the test loads: the MQTT integration (paho) and the
 camera, whose module imports the stream integration (numpy, av, turbojpeg): installed up front, so
 the first start need not; josepy 1 because the acme that hass-nabucasa pins needs it (josepy 2
@@ -77,7 +84,8 @@ def _installed(python: Path) -> bool:
 def ha_python() -> Path:
     """The venv's python for a test: skipped unless enabled, made when missing."""
     if not enabled():
-        pytest.skip(f"a real Home Assistant {VERSION}: set HYPERHOME_HA=1 (its venv is made at {venv_dir()} if missing)")
+        reason = f"a real Home Assistant {VERSION}: set HYPERHOME_HA=1 (its venv is made at {venv_dir()} if missing)"
+        pytest.skip(reason)
     return ensure_venv()
 
 
@@ -238,4 +246,4 @@ async def home_assistant(folder: Path, host: str, port: int, login: HomeAssistan
 
 
 if __name__ == "__main__":  # .ci/run: make the venv before the tests (reused when it is there)
-    print(ensure_venv(), file=sys.stderr)
+    sys.stderr.write(f"Home Assistant {VERSION} venv: {ensure_venv()}\n")

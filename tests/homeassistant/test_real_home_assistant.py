@@ -42,7 +42,9 @@ def _expected(home: Home) -> dict[str, Expected]:
         plans = homeassistant.entities(catalog.kind(spec.kind))
         configs = homeassistant.configs(spec, home.topics, home.ha_prefix)
         for plan, (_, payload) in zip(plans, configs, strict=True):
-            out[f"{plan.component}.{payload['object_id']}"] = Expected(plan.component, payload, f"{spec.id}:{plan.source}")
+            out[f"{plan.component}.{payload['object_id']}"] = Expected(
+                plan.component, payload, f"{spec.id}:{plan.source}"
+            )
     name = home.plan.name or home.plan.home
     _, payload = homeassistant.hub_config(home.plan.home, name, home.topics, home.ha_prefix)
     out[f"binary_sensor.{payload['object_id']}"] = Expected("binary_sensor", payload, "$orchestrator:$availability")
@@ -91,7 +93,8 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
     started = time.monotonic()
     async with Home(load_home("demo"), broker=broker, speed=1.0, home_assistant="homeassistant") as home:
         creds = home.credentials
-        assert creds is not None and creds.home_assistant is not None
+        assert creds is not None
+        assert creds.home_assistant is not None
         expected = _expected(home)
         async with harness.HomeAssistant(tmp_path / "ha", creds.host, creds.port, creds.home_assistant, python) as ha:
             seen: dict[str, dict[str, Any]] = {}
@@ -116,8 +119,9 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
             ac = home.devices["living-ac"].state
             climate = mine["climate.living_ac"]
             assert climate["state"] == "off"
-            assert climate["attributes"]["temperature"] == ac.target_c  # type: ignore[attr-defined]
-            assert climate["attributes"]["min_temp"] == 16 and climate["attributes"]["max_temp"] == 30
+            assert climate["attributes"]["temperature"] == ac.target_c
+            assert climate["attributes"]["min_temp"] == 16
+            assert climate["attributes"]["max_temp"] == 30
             assert climate["attributes"]["target_temp_step"] == 0.5
             assert set(climate["attributes"]["hvac_modes"]) == {"off", "cool", "heat", "dry", "fan_only", "auto"}
             assert climate["attributes"]["fan_modes"] == ["auto", "low", "medium", "high"]
@@ -148,7 +152,7 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
 
             async def cooling_at_22_5() -> bool:
                 s = device.state
-                return s.power and s.mode == "cool" and s.target_c == 22.5  # type: ignore[attr-defined,no-any-return]
+                return bool(s.power and s.mode == "cool" and s.target_c == 22.5)
 
             await ha.until(cooling_at_22_5, 20, "the AC on, cooling, at 22.5")
 
@@ -158,14 +162,14 @@ async def test_home_assistant_discovers_and_drives_the_home(broker: str, tmp_pat
 
             await ha.until(ha_shows_cool, 20, "HA shows the AC cooling at 22.5")
             await ha.call("climate", "set_hvac_mode", entity_id="climate.living_ac", hvac_mode="off")
-            await ha.until(lambda: _async(not device.state.power), 20, "the AC off")  # type: ignore[attr-defined]
+            await ha.until(lambda: _async(not device.state.power), 20, "the AC off")
 
             lock = home.devices["door-lock"]
             await ha.call("lock", "unlock", entity_id="lock.door_lock")
-            await ha.until(lambda: _async(not lock.state.locked), 20, "the door unlocked")  # type: ignore[attr-defined]
+            await ha.until(lambda: _async(not lock.state.locked), 20, "the door unlocked")
             await ha.until(lambda: _state_is(ha, "lock.door_lock", "unlocked"), 20, "HA shows it unlocked")
             await ha.call("lock", "lock", entity_id="lock.door_lock")
-            await ha.until(lambda: _async(lock.state.locked), 20, "the door locked")  # type: ignore[attr-defined]
+            await ha.until(lambda: _async(lock.state.locked), 20, "the door locked")
             await ha.until(lambda: _state_is(ha, "lock.door_lock", "locked"), 20, "HA shows it locked")
 
             # an event turns its binary_sensor on
@@ -191,4 +195,5 @@ def _report(broker: str, count: int, discovered_s: float, entities: list[str]) -
     path = os.environ.get("HYPERHOME_HA_REPORT")
     if path:
         with Path(path).open("a") as out:
-            out.write(json.dumps({"broker": broker, "entities": count, "up_to_last_entity_s": round(discovered_s, 2), "ids": entities}) + "\n")
+            row = {"broker": broker, "entities": count, "up_to_last_entity_s": round(discovered_s, 2), "ids": entities}
+            out.write(json.dumps(row) + "\n")
