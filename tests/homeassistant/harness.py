@@ -66,7 +66,7 @@ def ensure_venv() -> Path:
     python = venv_dir() / "bin" / "python"
     if python.is_file() and _installed(python):
         return python
-    base = shutil.which("python3.11")
+    base = shutil.which("python3.11") or (sys.executable if sys.version_info[:2] == (3, 11) else None)
     if base is None:
         msg = "Home Assistant 2024.3 needs python3.11 on PATH"
         raise RuntimeError(msg)
