@@ -62,23 +62,22 @@ def enabled() -> bool:
 
 
 def ensure_venv() -> Path:
-    """The venv's python, made first if missing (minutes); reused when it is there."""
-    python = venv_dir() / "bin" / "python"
-    if python.is_file() and _installed(python):
+    """The venv's python, made first if missing (minutes); reused when it has ``PACKAGES``
+    (a marker file in it lists what was installed; a venv from another list is topped up)."""
+    folder = venv_dir()
+    python, marker = folder / "bin" / "python", folder / "hyperhome-packages.txt"
+    wanted = "\n".join(PACKAGES)
+    if python.is_file() and marker.is_file() and marker.read_text() == wanted:
         return python
-    base = shutil.which("python3.11") or (sys.executable if sys.version_info[:2] == (3, 11) else None)
-    if base is None:
-        msg = "Home Assistant 2024.3 needs python3.11 on PATH"
-        raise RuntimeError(msg)
-    subprocess.run([base, "-m", "venv", str(venv_dir())], check=True)
+    if not python.is_file():
+        base = shutil.which("python3.11") or (sys.executable if sys.version_info[:2] == (3, 11) else None)
+        if base is None:
+            msg = "Home Assistant 2024.3 needs python3.11 on PATH"
+            raise RuntimeError(msg)
+        subprocess.run([base, "-m", "venv", str(folder)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)
+    marker.write_text(wanted)
     return python
-
-
-def _installed(python: Path) -> bool:
-    probe = "import importlib.metadata as m; print(m.version('homeassistant'))"
-    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
-    return done.stdout.strip() == VERSION
 
 
 def ha_python() -> Path:
