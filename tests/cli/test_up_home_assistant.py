@@ -12,12 +12,13 @@ import aiomqtt
 from hyperhome.home.homeassistant_docs import demo_entities
 from tests.processes import hyperhome_up, one_error, run_hyperhome
 
+DEMO = Path(__file__).resolve().parents[2] / "src/hyperhome/home/homes/demo.yaml"
+
 
 async def test_up_publishes_discovery_that_the_home_assistant_login_reads(tmp_path: Path) -> None:
     creds_path = tmp_path / "credentials.json"
     home = tmp_path / "home.yaml"
-    demo = Path(__file__).resolve().parents[2] / "src/hyperhome/home/homes/demo.yaml"
-    text = demo.read_text(encoding="utf-8").replace("rules/demo.yaml", str(demo.parent / "rules/demo.yaml"))
+    text = DEMO.read_text(encoding="utf-8").replace("rules/demo.yaml", str(DEMO.parent / "rules/demo.yaml"))
     home.write_text(text + "home_assistant: true\n", encoding="utf-8")  # the home file's switch
     async with hyperhome_up("--home", str(home), "--no-api", "--credentials", str(creds_path)) as up:
         assert f"home assistant {len(demo_entities())} entities under homeassistant/" in up.output, up.output

@@ -205,13 +205,7 @@ def test_without_home_assistant_nobody_has_discovery_rights() -> None:
     assert not policy.may_subscribe("demo.living-ac", "homeassistant/status")
 
 
-@pytest.mark.parametrize("broker_kind", ["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
 async def test_both_brokers_enforce_the_home_assistant_rights(broker_kind: str, creds: HomeCredentials) -> None:
-    if broker_kind == "mosquitto":
-        from hyperhome.broker.mosquitto import find_mosquitto
-
-        if find_mosquitto() is None:
-            pytest.skip("the mosquitto binary is not installed (apt install mosquitto)")
     broker = EmbeddedBroker([creds]) if broker_kind == "embedded" else MosquittoBroker([creds])
     assert creds.home_assistant is not None
     ha, lock, ac = creds.home_assistant, creds.device("door-lock"), creds.device("living-ac")
