@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from hyperhome.broker.credentials import Login
 from hyperhome.broker.topics import DEFAULT_HA_PREFIX, ORCHESTRATOR, Topics, discovery_hub, discovery_node
 from hyperhome.broker.wire import OFFLINE, ONLINE, dumps
 from hyperhome.devices.base import Device, DeviceSpec, args_schema
+from hyperhome.devices.catalog import kind as kind_of
 from hyperhome.devices.media import MediaSource
 from hyperhome.errors import NotConnectedError
 from hyperhome.tasks import TaskOwner
@@ -481,8 +482,6 @@ def object_id(device: str, key: str) -> str:
 
 def configs(spec: DeviceSpec, topics: Topics, prefix: str = DEFAULT_HA_PREFIX) -> list[tuple[str, dict[str, Any]]]:
     """``(topic, payload)`` of every discovery config of one device (``spec`` in ``topics``' home)."""
-    from hyperhome.devices.catalog import kind as kind_of  # the catalog imports every kind
-
     kind = kind_of(spec.kind)
     device: dict[str, Any] = {
         "identifiers": [device_identifier(topics.home, spec.id)],
@@ -539,8 +538,6 @@ def hub_config(home: str, name: str, topics: Topics, prefix: str = DEFAULT_HA_PR
 
 def commands(specs: Iterable[DeviceSpec]) -> list[str]:
     """``{device}/{command}`` of every command the home's entities send (the HA login's rights)."""
-    from hyperhome.devices.catalog import kind as kind_of
-
     return sorted({f"{spec.id}/{c}" for spec in specs for plan in entities(kind_of(spec.kind)) for c in plan.commands})
 
 
@@ -619,9 +616,3 @@ class Discovery:
             log.debug("offline: the discovery configs go out again on reconnect")
             return
         self.rounds += 1
-
-
-def describe(kind: type[Device]) -> Iterator[tuple[str, str, str, str]]:
-    """(component, object id suffix, name, source) of each entity of a kind, for the docs."""
-    for plan in entities(kind):
-        yield plan.component, plan.key, plan.name or "(the device's name)", plan.source
