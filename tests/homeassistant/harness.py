@@ -223,6 +223,13 @@ class HomeAssistant:
         response = await self.api.post(f"/api/services/{domain}/{service}", json=data, timeout=10)
         response.raise_for_status()
 
+    async def template(self, text: str) -> str:
+        """Home Assistant's rendering of a template (``POST /api/template``): the registries' view."""
+        assert self.api is not None
+        response = await self.api.post("/api/template", json={"template": text}, timeout=10)
+        response.raise_for_status()
+        return response.text
+
     async def states(self) -> dict[str, dict[str, Any]]:
         return {s["entity_id"]: s for s in await self.get("/api/states")}
 

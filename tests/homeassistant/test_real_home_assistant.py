@@ -133,6 +133,15 @@ async def test_home_assistant_discovers_and_drives_the_home(broker_kind: str, tm
             assert mine["binary_sensor.demo_orchestrator"]["state"] == "on"
             unavailable = sorted(e for e, s in mine.items() if s["state"] == "unavailable")
             assert unavailable == []
+            # one HA device per HyperHome device, in its room's area, via the home's own device
+            devices = "{{ integration_entities('mqtt') | map('device_id') | unique | list | count }}"
+            assert int(await ha.template(devices)) == len(home.plan.devices) + 1
+            assert await ha.template("{{ area_name('climate.living_ac') }}") == "Living"
+            assert await ha.template("{{ device_attr(device_id('lock.door_lock'), 'model') }}") == "Lock"
+            hub = "device_id('binary_sensor.demo_orchestrator')"
+            for entity in ("lock.door_lock", "climate.living_ac", "sensor.phone_battery_pct"):
+                via = f"{{{{ device_attr(device_id('{entity}'), 'via_device_id') == {hub} }}}}"
+                assert await ha.template(via) == "True", entity
             still = await ha.get_bytes(f"/api/camera_proxy/camera.door_camera?token={ha.token}")
             assert still.startswith(b"\x89PNG")
 

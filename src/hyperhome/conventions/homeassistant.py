@@ -26,6 +26,7 @@ again when Home Assistant's birth message (``{prefix}/status`` = ``online``) arr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -554,7 +555,18 @@ class Discovery:
     manager: it owns the task a birth message starts (handlers must not wait).
     """
 
-    def __init__(self, owner: str, configs: list[tuple[str, dict[str, Any]]], prefix: str = DEFAULT_HA_PREFIX) -> None:
+    def __init__(
+        self,
+        owner: str,
+        configs: list[tuple[str, dict[str, Any]]],
+        prefix: str = DEFAULT_HA_PREFIX,
+        *,
+        after: asyncio.Event | None = None,
+    ) -> None:
+        self._after = after
+        """Publish the first time only once this is set (a device's configs after the home's own
+        device, which they are ``via_device`` of: Home Assistant links a device to its hub only if
+        the hub is there when the device is made)."""
         self._payloads = [(topic, dumps(payload)) for topic, payload in configs]
         self.status_topic = f"{prefix}/status"
         self.bus: Bus | None = None
@@ -588,7 +600,11 @@ class Discovery:
             async def announce() -> None:
                 if on_connect is not None:
                     await on_connect()
-                await discovery.publish()
+                after = discovery._after
+                if after is None or after.is_set():
+                    await discovery.publish()
+                else:  # not in on_connect: the hub's client may start after this one
+                    discovery._tasks.spawn(discovery._publish_after(after))
 
             bus = connect(login, client_id=client_id, will=will, on_connect=announce, sync_name=sync_name)
             discovery.bus = bus
@@ -604,6 +620,10 @@ class Discovery:
     def _on_status(self, message: Message) -> None:
         if message.payload.strip() == ONLINE.encode():
             self._tasks.spawn(self.publish())
+
+    async def _publish_after(self, event: asyncio.Event) -> None:
+        await event.wait()
+        await self.publish()
 
     async def publish(self) -> None:
         bus = self.bus

@@ -93,6 +93,8 @@ class Home:
         """The broker this home started (``None`` on a broker given by URL)."""
         self.ha_prefix = home_assistant or (DEFAULT_HA_PREFIX if plan.home_assistant else None)
         """Home Assistant's discovery prefix when the home speaks MQTT discovery, else None."""
+        self._hub_announced = asyncio.Event()
+        """Set once the home's own discovery config is out (or there is none): devices' go after it."""
         self.discovery: dict[str, homeassistant.Discovery] = {}
         """Each client's discovery publisher (device ids, and ``$orchestrator`` for the home's own)."""
 
@@ -132,6 +134,8 @@ class Home:
             faults = HomeFaults(endpoint, [d.id for d in plan.devices], self.clock)
             self.faults = await stack.enter_async_context(faults)
             faults.attach(self.barrier, lambda device: d.bus if (d := self.devices.get(device)) else None)
+        if not self._with_orchestrator:
+            self._hub_announced.set()
         for spec in plan.devices:
             self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
         await _all_or_none([self.start_device(d) for d in self.devices.values()])
@@ -158,6 +162,7 @@ class Home:
             )
             if hub is not None:
                 await hub.listen()
+            self._hub_announced.set()
 
     async def restart_broker(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
         """Take the home's broker down for ``down_s`` wall-clock seconds and bring it back on its port
@@ -186,9 +191,8 @@ class Home:
         discovery = None
         if self.ha_prefix is not None:
             configs = homeassistant.configs(device.spec, self.topics, self.ha_prefix)
-            discovery = await self._stack.enter_async_context(
-                homeassistant.Discovery(device.id, configs, self.ha_prefix)
-            )
+            discovery = homeassistant.Discovery(device.id, configs, self.ha_prefix, after=self._hub_announced)
+            await self._stack.enter_async_context(discovery)
             self.discovery[device.id] = discovery
             connect = discovery.attach(connect)
         await device.start(connect, self.credentials.device(device.id))
