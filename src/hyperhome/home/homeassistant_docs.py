@@ -69,7 +69,9 @@ mosquitto_sub -h $H -p $P -u "$U" -i "$U" -P "$W" -t 'homeassistant/+/+/+/config
   connection: retained, one per entity (the per-entity form; 2024.3 has no device-level
   discovery), after every (re)connect (a restarted broker has lost what was retained) and again
   whenever Home Assistant's birth message (`{{prefix}}/status` = `online`) arrives. The home's own
-  device (every device's `via_device`) is published by the orchestrator. So no client writes
+  device (every device's `via_device`) is published by the orchestrator, and the devices'
+  first configs go out after it (Home Assistant links a device to its hub only if the hub is
+  there when the device is made). So no client writes
   another's configs: the one ACL table gives each device exactly
   `{{prefix}}/+/{{node}}/+/config` for its own `node` and a read of `{{prefix}}/status`.
 - Discovery topics are `{{prefix}}/{{component}}/{{node}}/{{entity}}/config` with
