@@ -199,3 +199,29 @@ async def test_bad_input_is_refused_and_changes_nothing() -> None:
         assert cam.state == before
         assert len(cam.published("state")) == states
         assert cam.events("motion") == cam.events("person_detected") == []
+
+
+async def test_the_still_is_retained_and_follows_privacy() -> None:
+    """``still``: a PNG after connect, black while privacy covers the lens, grey again after
+    (retained on a real broker: tests/homeassistant reads it through Home Assistant)."""
+    import zlib
+
+    def grey(message_payload: bytes) -> int:
+        assert message_payload.startswith(b"\x89PNG\r\n\x1a\n")
+        idat = message_payload.index(b"IDAT")
+        length = int.from_bytes(message_payload[idat - 4 : idat], "big")
+        return zlib.decompress(message_payload[idat + 4 : idat + 4 + length])[1]  # first pixel (after the filter byte)
+
+    async with DeviceHarness(Camera) as cam:
+        stills = cam.published("still")
+        assert len(stills) == 1
+        assert grey(stills[0].payload) > 0
+        await cam.ok("privacy", {"on": True})
+        await cam.clock.settle()
+        assert grey(cam.published("still")[-1].payload) == 0
+        await cam.ok("privacy", {"on": True})  # no change: no new still
+        await cam.clock.settle()
+        assert len(cam.published("still")) == 2
+        await cam.ok("privacy", {"on": False})
+        await cam.clock.settle()
+        assert grey(cam.published("still")[-1].payload) > 0

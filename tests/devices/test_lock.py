@@ -316,3 +316,22 @@ async def test_bad_args_change_nothing() -> None:
 def test_config_pins_must_be_digits() -> None:
     with pytest.raises(ConfigError, match="4 to 12 digits"):
         DeviceHarness(Lock, config={"pins": {"alice": "letmein"}})
+
+
+async def test_set_locks_and_unlocks_as_the_app_does() -> None:
+    """``set {"locked": ...}``: Home Assistant's lock entity sends both to one topic."""
+    async with DeviceHarness(Lock, config=CONFIG) as lock:
+        await lock.ok("set", {"locked": False})
+        assert not lock.state.locked
+        assert lock.events("unlocked")[-1]["by"] == "app"
+        await lock.ok("set", {"locked": True})
+        assert lock.state.locked
+        assert lock.events("locked")[-1]["by"] == "app"
+        await lock.ok("simulate.door", {"open": True})
+        refused = await lock.command("set", {"locked": True})  # the door is open
+        assert not refused.ok
+        assert refused.error is not None
+        assert refused.error.code == "rejected"
+        bad = await lock.command("set", {"locked": "yes"})
+        assert bad.error is not None
+        assert bad.error.code == "invalid_args"

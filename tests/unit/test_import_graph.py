@@ -1,6 +1,6 @@
 """The house plan, checked from the modules' own imports: the layers run one way, with no cycles.
 
-cli -> web, bench -> scenarios -> home -> orchestrator -> devices -> voice -> broker -> (errors,
+cli -> web, bench -> scenarios -> home -> orchestrator, conventions -> devices -> voice -> broker -> (errors,
 durations). A module may import its own package and any lower layer, never a higher one; the
 check reads every ``import`` that runs (top-level and inside functions; not those under ``if
 TYPE_CHECKING:``) with ``ast``.
@@ -22,6 +22,7 @@ LAYERS = {
     "voice": 2,
     "devices": 3,
     "orchestrator": 4,
+    "conventions": 4,
     "home": 5,
     "scenarios": 6,
     "web": 7,

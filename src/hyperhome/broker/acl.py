@@ -14,7 +14,7 @@ from paho.mqtt.client import topic_matches_sub
 
 from hyperhome.broker.credentials import Principal, Role
 from hyperhome.broker.filters import within
-from hyperhome.broker.topics import CLOCK, DEFAULT_ROOT, SYNC
+from hyperhome.broker.topics import CLOCK, DEFAULT_ROOT, SYNC, discovery_hub, discovery_node
 
 
 class Access(StrEnum):
@@ -34,12 +34,22 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
     pub, sub = Access.PUBLISH, Access.SUBSCRIBE
     sync_out = Rule(pub, f"{home}/{SYNC}/{principal.name}")
     sync_in = Rule(sub, f"{home}/{SYNC}/{CLOCK}")
+    ha = principal.discovery_prefix
     match principal.role:
         case Role.DEVICE:
             me = f"{home}/{principal.name}"
+            # Home Assistant discovery (docs/home-assistant.md): its own configs, the birth message
+            discovery = (
+                []
+                if ha is None
+                else [
+                    Rule(pub, f"{ha}/+/{discovery_node(principal.home, principal.name)}/+/config"),
+                    Rule(sub, f"{ha}/status"),
+                ]
+            )
             return [
                 # its own subtree except cmd/#: the contract's device topics, listed
-                *(Rule(pub, f"{me}/{leaf}") for leaf in ("$meta", "$availability", "state", "reply")),
+                *(Rule(pub, f"{me}/{leaf}") for leaf in ("$meta", "$availability", "state", "reply", "still")),
                 Rule(pub, f"{me}/event/#"),
                 Rule(pub, f"{me}/stream/#"),
                 Rule(sub, f"{me}/cmd/#"),
@@ -48,9 +58,30 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
                 Rule(sub, f"{home}/+/$availability"),
                 sync_out,
                 sync_in,
+                *discovery,
             ]
         case Role.ORCHESTRATOR:
-            return [Rule(pub, f"{home}/#"), Rule(sub, f"{home}/#")]
+            # the home's own discovery configs (the hub every device is via_device of)
+            hub = (
+                []
+                if ha is None
+                else [Rule(pub, f"{ha}/+/{discovery_hub(principal.home)}/+/config"), Rule(sub, f"{ha}/status")]
+            )
+            return [Rule(pub, f"{home}/#"), Rule(sub, f"{home}/#"), *hub]
+        case Role.HOME_ASSISTANT:
+            # what a Home Assistant needs: read what its entities show, send the commands they
+            # map, and its own discovery and status topics (it clears a config a user deletes)
+            prefix = ha or "homeassistant"
+            return [
+                *(Rule(sub, f"{home}/+/{leaf}") for leaf in ("state", "$availability", "still", "event/#")),
+                *(
+                    Rule(pub, f"{home}/{command.split('/', 1)[0]}/cmd/{command.split('/', 1)[1]}")
+                    for command in principal.ha_commands
+                ),
+                Rule(pub, f"{prefix}/status"),
+                Rule(sub, f"{prefix}/status"),
+                *(Rule(access, f"{prefix}/{levels}/config") for levels in ("+/+", "+/+/+") for access in (pub, sub)),
+            ]
         case Role.CONTROLLER:
             return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#"), sync_out]
         case Role.CLOCK:

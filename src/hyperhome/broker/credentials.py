@@ -1,8 +1,9 @@
 """Per-client logins for a home, and the credentials file ``hyperhome up`` writes.
 
 Every client logs in with its own username and password. A username is
-``{home}.{name}`` where ``name`` is a device id, ``$orchestrator``, ``$controller`` or ``$clock``
-(the virtual clock's barrier coordinator); ``.`` never occurs in an id, so the home and the
+``{home}.{name}`` where ``name`` is a device id, ``$orchestrator``, ``$controller``, ``$clock``
+(the virtual clock's barrier coordinator) or ``$home_assistant`` (a Home Assistant pointed at
+the home, ``hyperhome up --home-assistant``, docs/home-assistant.md); ``.`` never occurs in an id, so the home and the
 principal can always be read back from a username. The controller's login also comes in
 ``CONTROLLER_SEATS`` seats, ``{home}.$controller-{n}`` with the controller's password: a client
 id belongs to one login (``broker/identity.py``), and several controllers of a home may be
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, ORCHESTRATOR, check_id
+from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, HOME_ASSISTANT, ORCHESTRATOR, check_id
 from hyperhome.broker.wire import format_validation_error
 from hyperhome.errors import ConfigError
 
@@ -37,9 +38,15 @@ class Role(StrEnum):
     ORCHESTRATOR = "orchestrator"
     CONTROLLER = "controller"
     CLOCK = "clock"
+    HOME_ASSISTANT = "home_assistant"
 
 
-_ROLE_NAMES = {Role.ORCHESTRATOR: ORCHESTRATOR, Role.CONTROLLER: CONTROLLER, Role.CLOCK: CLOCK}
+_ROLE_NAMES = {
+    Role.ORCHESTRATOR: ORCHESTRATOR,
+    Role.CONTROLLER: CONTROLLER,
+    Role.CLOCK: CLOCK,
+    Role.HOME_ASSISTANT: HOME_ASSISTANT,
+}
 
 CONTROLLER_SEATS = 16
 """Controllers of one home that may be connected at once under HyperHome's logins (seats 1..16)."""
@@ -55,6 +62,12 @@ class Principal(BaseModel):
     device: str | None = None
     seat: int | None = None
     """A controller's seat (1..CONTROLLER_SEATS), or None for the controller's own login."""
+    discovery_prefix: str | None = None
+    """Home Assistant's discovery prefix when the home speaks MQTT discovery (a device may then
+    publish its own discovery configs and hear Home Assistant's birth message), else None."""
+    ha_commands: tuple[str, ...] = ()
+    """Home Assistant's login only: the ``{device}/{command}`` pairs its entities send (its
+    discovery configs' command topics), the only commands it may publish."""
 
     @property
     def name(self) -> str:
@@ -180,6 +193,21 @@ def _ssl_reason(exc: Exception) -> str:
     return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
 
 
+class HomeAssistantLogin(Login):
+    """The login a Home Assistant uses (``hyperhome up --home-assistant``), with what it may do:
+    read the home's state, availability, events and stills, send ``commands``
+    (``{device}/{command}``, the command topics of the discovery configs), and read and write
+    its discovery and status topics under ``prefix``. ``client_id`` is the one MQTT client id
+    the login may connect with (Home Assistant's MQTT options call it the client ID)."""
+
+    prefix: str
+    commands: list[str] = Field(default_factory=list)
+
+    @property
+    def client_id(self) -> str:
+        return self.username
+
+
 class HomeCredentials(BaseModel):
     """Where the broker is and every login of one home; the JSON of the credentials file."""
 
@@ -193,6 +221,8 @@ class HomeCredentials(BaseModel):
     devices: dict[str, Login] = Field(default_factory=dict)
     tls: TlsFiles | None = None
     """Set when the broker is reached over TLS (``mqtts://``); paths are absolute."""
+    home_assistant: HomeAssistantLogin | None = None
+    """Set when the home speaks Home Assistant's MQTT discovery (docs/home-assistant.md)."""
 
     @classmethod
     def generate(
@@ -231,15 +261,32 @@ class HomeCredentials(BaseModel):
         self.devices[device] = login
         return login
 
+    def add_home_assistant(self, prefix: str, commands: Iterable[str], password: str | None = None) -> None:
+        """Give the home a Home Assistant login that may send ``commands`` (``{device}/{command}``)."""
+        username = Principal(home=self.home, role=Role.HOME_ASSISTANT).username
+        self.home_assistant = HomeAssistantLogin(
+            username=username, password=password or new_password(), prefix=prefix, commands=sorted(set(commands))
+        )
+
     def logins(self) -> list[tuple[Login, Principal]]:
         """Every login with the principal it stands for, the controller's seats included."""
-        out = [
+        ha = self.home_assistant
+        prefix = ha.prefix if ha is not None else None
+        out: list[tuple[Login, Principal]] = [
             (self.controller, Principal(home=self.home, role=Role.CONTROLLER)),
-            (self.orchestrator, Principal(home=self.home, role=Role.ORCHESTRATOR)),
+            (self.orchestrator, Principal(home=self.home, role=Role.ORCHESTRATOR, discovery_prefix=prefix)),
             (self.clock, Principal(home=self.home, role=Role.CLOCK)),
         ]
-        out += [(login, Principal(home=self.home, role=Role.DEVICE, device=d)) for d, login in self.devices.items()]
+        out += [
+            (login, Principal(home=self.home, role=Role.DEVICE, device=d, discovery_prefix=prefix))
+            for d, login in self.devices.items()
+        ]
         out += controller_seats(self.home, self.controller)
+        if ha is not None:
+            who = Principal(
+                home=self.home, role=Role.HOME_ASSISTANT, discovery_prefix=ha.prefix, ha_commands=tuple(ha.commands)
+            )
+            out.append((Login(username=ha.username, password=ha.password), who))
         return out
 
     def device(self, device: str) -> Login:

@@ -27,6 +27,9 @@ ORCHESTRATOR = "$orchestrator"
 SYNC = "$sync"
 CONTROLLER = "$controller"
 CLOCK = "$clock"
+HOME_ASSISTANT = "$home_assistant"
+DEFAULT_HA_PREFIX = "homeassistant"
+"""Home Assistant's MQTT discovery prefix (its ``discovery_prefix``), changeable with ``--home-assistant-prefix``."""
 
 Kind = Literal["$meta", "$availability", "state", "event", "cmd", "reply", "stream", "flow"]
 
@@ -37,6 +40,24 @@ def check_id(value: str, what: str = "id") -> str:
         msg = f"{what} {value!r} must match {ID_PATTERN} (lower-case letters, digits, '-' and '_')"
         raise ConfigError(msg)
     return value
+
+
+def discovery_node(home: str, device: str) -> str:
+    """The ``node_id`` of a device's Home Assistant discovery topics,
+    ``{prefix}/{component}/{node_id}/{object_id}/config``: ``{len(home)}_{home}_{device}``.
+
+    One topic level per device, so the access-control table can give each device's login its own
+    configs and no other's; the length of the home makes it one-to-one (ids may hold ``_``, so
+    ``a_b`` + ``c`` and ``a`` + ``b_c`` would otherwise meet), and it keeps to the characters
+    Home Assistant allows there (``[a-zA-Z0-9_-]``).
+    """
+    return f"{discovery_hub(home)}_{check_id(device, 'device id')}"
+
+
+def discovery_hub(home: str) -> str:
+    """The ``node_id`` of the home's own discovery configs (the device every device is
+    ``via_device`` of): ``{len(home)}_{home}``, never a device's node (it lacks the device part)."""
+    return f"{len(check_id(home, 'home'))}_{home}"
 
 
 def check_name(value: str, what: str) -> str:
@@ -98,6 +119,10 @@ class Topics:
 
     def stream(self, device: str, stream: str) -> str:
         return f"{self.base}/{device}/stream/{stream}"
+
+    def still(self, device: str) -> str:
+        """A camera's latest still image (retained PNG bytes, docs/protocol.md "Stills")."""
+        return f"{self.base}/{device}/still"
 
     def flow(self, flow_id: str) -> str:
         return f"{self.base}/{ORCHESTRATOR}/flow/{flow_id}"

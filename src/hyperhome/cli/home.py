@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import re
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, open_broker
-from hyperhome.broker.topics import Topics
+from hyperhome.broker.topics import DEFAULT_HA_PREFIX, ROOT_PATTERN, Topics
 from hyperhome.cli.common import (
     BrokerOpt,
     CaFileOpt,
@@ -68,6 +69,17 @@ def up(
             "--faults", help="Put a fault proxy in front of each device's link (POST /api/faults, docs/web.md)."
         ),
     ] = False,
+    home_assistant: Annotated[
+        bool,
+        typer.Option(
+            "--home-assistant",
+            help="Publish Home Assistant MQTT discovery and add a home_assistant login (docs/home-assistant.md).",
+        ),
+    ] = False,
+    ha_prefix: Annotated[
+        str,
+        typer.Option("--home-assistant-prefix", help="Home Assistant's discovery prefix (implies --home-assistant)."),
+    ] = DEFAULT_HA_PREFIX,
 ) -> None:
     """Bring a home up: broker, devices, orchestrator, web API and dashboard, until Ctrl-C.
 
@@ -81,11 +93,22 @@ def up(
     except HyperHomeError as exc:
         raise fail(str(exc)) from None
     creds_path = credentials or default_credentials_path()
+    wants_ha = home_assistant or ha_prefix != DEFAULT_HA_PREFIX or plan.home_assistant
+    if wants_ha and re.fullmatch(ROOT_PATTERN, ha_prefix) is None:
+        msg = f"--home-assistant-prefix {ha_prefix!r} must match {ROOT_PATTERN}"
+        raise fail(msg)
 
     async def main(api: socket.socket | None) -> None:
         async with (
             Home(
-                plan, broker=choice, port=port, speed=speed, password=password, grammar=grammar or (), faults=faults
+                plan,
+                broker=choice,
+                port=port,
+                speed=speed,
+                password=password,
+                grammar=grammar or (),
+                faults=faults,
+                home_assistant=ha_prefix if wants_ha else None,
             ) as running,
             contextlib.AsyncExitStack() as stack,
         ):
@@ -164,6 +187,7 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
             f"clock       {_describe_clock(running.clock)}\n"
             f"automations {len(rules_of(running.plan))} rules (hyperhome send '$orchestrator' automation.list)\n"
             + (_faults_line(running, url) if running.faults is not None else "")
+            + _home_assistant_line(running, creds_path)
             + f"credentials {creds_path} (mode 0600)\n"
             + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
             + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} {tls_options}"
@@ -176,6 +200,16 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
     )
     console.print(table)
     console.print("[dim]Ctrl-C to stop[/]")
+
+
+def _home_assistant_line(running: Home, creds_path: Path) -> str:
+    if running.ha_prefix is None:
+        return ""
+    creds = running.credentials
+    login = creds.home_assistant if creds is not None else None
+    who = f"login {login.username} (jq -r .home_assistant.password {creds_path})" if login else "the broker's logins"
+    count = sum(len(d.topics) for d in running.discovery.values())
+    return f"home assistant {count} entities under {running.ha_prefix}/; {who}; docs/home-assistant.md\n"
 
 
 def _faults_line(running: Home, url: str | None) -> str:

@@ -33,8 +33,8 @@ class AcState(DeviceState):
     """The unit is switched on."""
     mode: Mode = "cool"
     """cool and heat push to the target; auto picks one; dry cools at 40 % capacity; fan moves air only."""
-    target_c: float = Field(26.0, ge=16, le=30)
-    """The set point."""
+    target_c: float = Field(26.0, ge=16, le=30, json_schema_extra={"step": 0.5})
+    """The set point (the remote steps it by 0.5 °C, ``step``; any value in range is accepted)."""
     fan: Fan = "auto"
     """Indoor fan speed; scales capacity (low 60 %, medium 80 %, high and auto 100 %)."""
     room_temp_c: float = Field(30.0, ge=-30, le=60)

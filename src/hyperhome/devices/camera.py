@@ -29,6 +29,9 @@ Constants, and where they come from:
 
 from __future__ import annotations
 
+import functools
+import struct
+import zlib
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -44,6 +47,24 @@ if TYPE_CHECKING:
 CLIP_LENGTH_S = 12.0
 MAX_CLIPS_LISTED = 20
 MAIN_RESOLUTION = (1920, 1080)
+STILL_SIZE = (160, 90)
+"""The still image's size: a thumbnail of ``main`` (16:9)."""
+
+
+@functools.cache
+def still_png(covered: bool) -> bytes:
+    """The camera's still: a grey 160x90 PNG, black while privacy covers the lens (the
+    simulation has no picture; the still says what a real one would: live or covered)."""
+    width, height = STILL_SIZE
+    level = 0 if covered else 96
+    rows = b"".join(b"\x00" + bytes([level]) * width for _ in range(height))  # filter 0, one grey byte a pixel
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
 
 Trigger = Literal["motion", "person"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"
@@ -128,6 +149,7 @@ class Camera(MediaSource):
     capabilities = ("camera", "motion_detection", "person_detection", "privacy")
     streams = ("main",)
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {"main": MAIN_RESOLUTION}
+    still_image = True
     events: ClassVar[dict[str, str]] = {
         "motion": "motion in view: zone (null for anywhere), clip (the clip recording it)",
         "person_detected": "a person in view: known, name (null unless known), clip",
@@ -147,6 +169,14 @@ class Camera(MediaSource):
         self._clip_timer: TimerHandle | None = None
         self._clip_started_s = 0.0
 
+    async def _announce(self) -> None:
+        await super()._announce()
+        await self.publish_still()
+
+    async def publish_still(self) -> None:
+        """The latest still, retained on ``still`` (after every connect and privacy change)."""
+        await self._publish(self.topics.still(self.id), still_png(self.state.privacy), retain=True)
+
     # -- media hooks -----------------------------------------------------------------------------
     def check_stream(self, stream: str, viewer: str) -> None:
         if self.state.privacy:
@@ -160,7 +190,9 @@ class Camera(MediaSource):
     @command("privacy", PrivacyArgs)
     async def privacy(self, args: PrivacyArgs) -> dict[str, Any]:
         """Cover or uncover the lens; covering it ends every live view and stops detection and clips."""
-        self.state.privacy = args.on
+        changed, self.state.privacy = self.state.privacy != args.on, args.on
+        if changed:
+            self.spawn(self.publish_still())
         if not args.on:
             return {"privacy": False, "ended_leases": []}
         ended = self.end_leases()

@@ -163,6 +163,11 @@ class UnlockArgs(Args):
         return self
 
 
+class LockSetArgs(Args):
+    locked: bool
+    """true throws the bolt, false withdraws it, as the app's ``lock`` and ``unlock`` do."""
+
+
 class FingerprintArgs(Args):
     finger: str = Field(pattern=LABEL_PATTERN)
     """The finger on the reader."""
@@ -230,6 +235,15 @@ class Lock(Device):
         else:
             who = args.user
         await self._withdraw(args.method, who)
+        return self._summary()
+
+    @command("set", LockSetArgs)
+    async def set_locked(self, args: LockSetArgs) -> dict[str, Any]:
+        """Lock or unlock from the app in one command (what a Home Assistant lock entity sends)."""
+        if args.locked:
+            await self._throw("app")
+        else:
+            await self._withdraw("app", None)
         return self._summary()
 
     @command("simulate.fingerprint", FingerprintArgs)

@@ -68,6 +68,9 @@ class MediaSource(Device):
 
     streams: ClassVar[tuple[str, ...]] = ()
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {}
+    still_image: ClassVar[bool] = False
+    """The kind publishes its latest still image, retained, on ``still`` (docs/protocol.md,
+    "Stills"): what Home Assistant's camera entity shows."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -13,6 +13,7 @@ devices:
   - {id: phone, kind: phone, owner: alice}
 automations: rules.yaml    # or a list of rules inline (docs/automations.md)
 voice: {grammar: [my-words.yaml]}   # extra voice grammar files (docs/voice.md)
+home_assistant: true       # Home Assistant MQTT discovery (docs/home-assistant.md)
 ```
 
 Every path in a home (its rules file, its grammar files) is relative to the file that holds the
@@ -64,6 +65,9 @@ class HomeFile(BaseModel):
     residents: list[str] = Field(default_factory=list)
     devices: list[DeviceSpec] = Field(min_length=1)
     voice: VoiceSettings = Field(default_factory=VoiceSettings, description="The voice assistant (docs/voice.md).")
+    home_assistant: bool = Field(
+        False, description="Every device publishes Home Assistant discovery configs (docs/home-assistant.md)."
+    )
     automations: Annotated[
         Annotated[list[Rule], Tag("inline")] | Annotated[str, Tag("file")],
         Discriminator(lambda v: "file" if isinstance(v, str) else "inline"),

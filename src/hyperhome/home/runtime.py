@@ -7,6 +7,10 @@ async with Home(load_home("demo")) as home:          # embedded broker, virtual 
         await home.clock.sleep(3600)                 # an hour, in well under a second
 ```
 
+``home_assistant="homeassistant"`` (a discovery prefix; or ``home_assistant: true`` in the home
+file) makes every device publish Home Assistant discovery configs with its own login, and gives
+the credentials a ``home_assistant`` login (docs/home-assistant.md).
+
 ``faults=True`` puts a fault proxy in front of each device's connection (``home.faults``,
 ``home/faults.py``); the orchestrator and controllers connect to the broker directly.
 """
@@ -19,12 +23,13 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperhome.broker.client import Endpoint, MqttConnector
+from hyperhome.broker.client import Connector, Endpoint, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
 from hyperhome.broker.launch import BrokerChoice, launch_broker
 from hyperhome.broker.restart import Restartable, WhileDown
 from hyperhome.broker.sync import SyncBarrier
-from hyperhome.broker.topics import Topics
+from hyperhome.broker.topics import DEFAULT_HA_PREFIX, Topics
+from hyperhome.conventions import homeassistant
 from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
 from hyperhome.devices.clock import Clock, VirtualClock, make_clock
@@ -65,6 +70,7 @@ class Home:
         orchestrator: bool = True,
         grammar: Sequence[str | Path] = (),
         faults: bool = False,
+        home_assistant: str | None = None,
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
@@ -85,6 +91,12 @@ class Home:
         self.faults: HomeFaults | None = None
         self.broker: Restartable | None = None
         """The broker this home started (``None`` on a broker given by URL)."""
+        self.ha_prefix = home_assistant or (DEFAULT_HA_PREFIX if plan.home_assistant else None)
+        """Home Assistant's discovery prefix when the home speaks MQTT discovery, else None."""
+        self._hub_announced = asyncio.Event()
+        """Set once the home's own discovery config is out (or there is none): devices' go after it."""
+        self.discovery: dict[str, homeassistant.Discovery] = {}
+        """Each client's discovery publisher (device ids, and ``$orchestrator`` for the home's own)."""
 
     async def __aenter__(self) -> Home:
         try:
@@ -104,6 +116,8 @@ class Home:
         creds = HomeCredentials.generate(
             plan.home, [d.id for d in plan.devices], root=plan.root, password=self._password
         )
+        if self.ha_prefix is not None and self.choice.enforces_contract:
+            creds.add_home_assistant(self.ha_prefix, homeassistant.commands(plan.devices), password=self._password)
         ready, self.broker = await stack.enter_async_context(launch_broker(self.choice, [creds], port=self._port))
         (creds,) = ready
         self.credentials = creds
@@ -120,13 +134,25 @@ class Home:
             faults = HomeFaults(endpoint, [d.id for d in plan.devices], self.clock)
             self.faults = await stack.enter_async_context(faults)
             faults.attach(self.barrier, lambda device: d.bus if (d := self.devices.get(device)) else None)
+        if not self._with_orchestrator:
+            self._hub_announced.set()
         for spec in plan.devices:
             self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
         await _all_or_none([self.start_device(d) for d in self.devices.values()])
         if self._with_orchestrator:
+            connect: Connector = self.connect
+            hub = None
+            if self.ha_prefix is not None:
+                name = plan.name or plan.home
+                config = homeassistant.hub_config(plan.home, name, self.topics, self.ha_prefix)
+                hub = await stack.enter_async_context(
+                    homeassistant.Discovery("$orchestrator", [config], self.ha_prefix)
+                )
+                self.discovery["$orchestrator"] = hub
+                connect = hub.attach(connect)
             self.orchestrator = await stack.enter_async_context(
                 Orchestrator(
-                    self.connect,
+                    connect,
                     creds.orchestrator,
                     self.topics,
                     clock=self.clock,
@@ -134,6 +160,9 @@ class Home:
                     services=self.services(),
                 )
             )
+            if hub is not None:
+                await hub.listen()
+            self._hub_announced.set()
 
     async def restart_broker(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
         """Take the home's broker down for ``down_s`` wall-clock seconds and bring it back on its port
@@ -156,10 +185,19 @@ class Home:
         assert self.credentials is not None
         assert self.connect is not None
         self._stack.push_async_callback(device.stop)  # first: a start cut short is stopped too
-        connect = self.connect
+        connect: Connector = self.connect
         if self.faults is not None:
             connect = MqttConnector(self.faults.endpoint(device.id), self.barrier)
+        discovery = None
+        if self.ha_prefix is not None:
+            configs = homeassistant.configs(device.spec, self.topics, self.ha_prefix)
+            discovery = homeassistant.Discovery(device.id, configs, self.ha_prefix, after=self._hub_announced)
+            await self._stack.enter_async_context(discovery)
+            self.discovery[device.id] = discovery
+            connect = discovery.attach(connect)
         await device.start(connect, self.credentials.device(device.id))
+        if discovery is not None:
+            await discovery.listen()
 
     def controller(self, *, in_sim_time: bool = True) -> Controller:
         """A controller client for this home (enter it with ``async with``).
