@@ -595,7 +595,6 @@ class Discovery:
             client_id: str | None = None,
             will: Will | None = None,
             on_connect: Callable[[], Awaitable[None]] | None = None,
-            sync_name: str | None = None,
         ) -> Bus:
             async def announce() -> None:
                 if on_connect is not None:
@@ -606,7 +605,7 @@ class Discovery:
                 else:  # not in on_connect: the hub's client may start after this one
                     discovery._tasks.spawn(discovery._publish_after(after))
 
-            bus = connect(login, client_id=client_id, will=will, on_connect=announce, sync_name=sync_name)
+            bus = connect(login, client_id=client_id, will=will, on_connect=announce)
             discovery.bus = bus
             return bus
 
