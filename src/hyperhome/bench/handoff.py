@@ -120,18 +120,30 @@ class _Switch:
 
 @dataclass
 class _Sink:
-    """Frames as they arrive at the tablet's connection: (perf_counter time, topic)."""
+    """Frames as they arrive at the tablet's connection: (perf_counter time, topic).
 
+    A frame of the new source counts as shown only once the switch to it (``call.set_video_source``)
+    has reached the tablet too: the tablet handles what arrives in order, and a frame that came
+    before the switch (a subscription left over, a stream another viewer asked for) is not shown.
+    """
+
+    topics: Topics
     frames: list[tuple[float, str]] = field(default_factory=list)
+    shows: str | None = None
+    """The stream topic of the last ``call.set_video_source`` that reached the tablet."""
     _awaited: tuple[str, int, asyncio.Future[float]] | None = None
 
     def tap(self, message: Message) -> None:
         if "/stream/" not in message.topic:
+            if message.topic.endswith("/cmd/call.set_video_source"):
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    args = message.json()["args"]
+                    self.shows = self.topics.stream(str(args["device"]), str(args["stream"]))
             return
         now = time.perf_counter()
         self.frames.append((now, message.topic))
         awaited = self._awaited
-        if awaited is not None and message.topic == awaited[0]:
+        if awaited is not None and message.topic == awaited[0] and self.shows in (None, message.topic):
             topic, left, future = awaited
             if left <= 1:
                 if not future.done():
@@ -206,7 +218,7 @@ async def _measure(
     phone, tablet = _device_of(plan.devices, "phone"), _device_of(plan.devices, "tablet")
     async with Home(plan, broker=choice, speed=1.0) as home, home.controller() as ctl:
         await ctl.synced()
-        sink = _Sink()
+        sink = _Sink(home.topics)
         tablet_bus = home.devices[tablet].bus
         if not isinstance(tablet_bus, BusClient):
             msg = "the handoff bench needs the tablet on a real broker connection"
