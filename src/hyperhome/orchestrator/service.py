@@ -220,9 +220,9 @@ class Orchestrator:
         """Publish the flow's first status and start its task (owned by the orchestrator)."""
         self.flows[flow.id] = flow
         await flow.publish()
-        # the task first, then the event: its first step runs while the event waits for its
-        # PUBACK (in real time; in virtual time nothing waits, and the order on the wire is the
-        # same: pending, flow_started, running)
+        # the event, then the task: its first status (running) goes out after the reply to the
+        # command that started it (sent when this returns), as a client reading both expects
+        await self.emit("flow_started", {"flow_id": flow.id, "kind": flow.kind})
         flow.task = self._tasks.spawn(
             flow.main(),
             name=f"flow:{flow.id}:{flow.kind}",
@@ -231,7 +231,6 @@ class Orchestrator:
         )
         if flow.task is None:  # the orchestrator is stopping: the flow never starts
             self.flows.pop(flow.id, None)
-        await self.emit("flow_started", {"flow_id": flow.id, "kind": flow.kind})
 
     # -- commands ----------------------------------------------------------------------------------
     async def _dispatch(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
