@@ -39,6 +39,17 @@ async def test_handoff_through_the_flow(broker_kind: str) -> None:
     result = await handoff.run([BrokerChoice.parse(broker_kind)], switches=2, via="flow", floor_samples=5)
     assert result.details[broker_kind]["via"] == "flow"
     assert result.figures[broker_kind]["p50_ms"] > 0
+    hops = result.details[broker_kind]["hops"]
+    to_phone = [h["hop"] for h in hops["to_phone"]]
+    # the flow's commands where they arrive, in the order of their arrival; the first frame last
+    assert to_phone[0] == "camera_handoff -> $orchestrator"
+    assert to_phone[-1] == "first frame of phone/stream/rear -> tablet"
+    assert to_phone.index("stream.start -> phone") < to_phone.index("reply of phone -> $orchestrator")
+    assert {"call.set_video_source -> tablet", "stream.keyframe -> phone"} <= set(to_phone)
+    assert "stream.start -> phone" not in [h["hop"] for h in hops["to_tablet"]]  # its own camera: no lease
+    for direction in hops.values():
+        assert [h["at_ms"] for h in direction] == sorted(h["at_ms"] for h in direction)
+        assert sum(h["cost_ms"] for h in direction) == pytest.approx(direction[-1]["at_ms"], abs=0.01)
 
 
 async def test_virtual_time_runs_scenarios_and_the_clock(broker_kind: str) -> None:

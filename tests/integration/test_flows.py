@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hyperhome.broker.client import Message
+from hyperhome.broker.client import BusClient, Message
 from hyperhome.devices.base import DeviceSpec
 from hyperhome.home.homefile import HomeFile, load_home
 from hyperhome.home.runtime import Home
@@ -127,6 +127,36 @@ async def test_cancelling_a_handoff_returns_to_the_front_camera(home: Home, cont
     await controller.synced()
     assert controller.registry.devices["tablet"].state["source"] == TABLET_FRONT  # type: ignore[index]
     assert controller.registry.devices["phone"].state["streaming"] == {}  # type: ignore[index]
+
+
+async def test_a_refused_lease_changes_nothing_the_call_shows(home: Home, controller: Controller) -> None:
+    """Make before break: a refused lease leaves the call as it was, not switched for a moment,
+    and the tablet never receives the refused stream."""
+    await start_call(controller)
+    await controller.send("car", "lock")  # parked and locked: the car refuses its cameras
+    await home.clock.sleep(0.5)
+    await controller.synced()
+    tablet_states: list[dict[str, Any]] = []
+    await controller.bus.subscribe(home.topics.state("tablet"), lambda m: tablet_states.append(m.json()))
+    flow_id = await handoff(controller, {"device": "car", "stream": "front"})
+    status = await controller.wait_flow(flow_id, timeout_s=10)
+    assert status["state"] == "failed"
+    assert status["error"].startswith("car refused stream.start: the car is parked and locked"), status["error"]
+    assert [(s["name"], s["state"]) for s in status["steps"]] == [("lease_source", "failed")]
+    car_front = home.topics.stream("car", "front")
+    reached: list[str] = []
+    tablet_bus = home.devices["tablet"].bus
+    assert isinstance(tablet_bus, BusClient)
+    tablet_bus.add_tap(lambda m: reached.append(m.topic) if m.topic == car_front else None)
+    await controller.send("car", "unlock")  # now someone else watches the car's front camera
+    await controller.send("car", "stream.start", {"stream": "front", "viewer": "phone", "fps": 15})
+    await home.clock.sleep(1)
+    await controller.synced()
+    assert reached == []  # the tablet never subscribed to it
+    assert all(s["source"] == TABLET_FRONT for s in tablet_states)  # never switched, not for a moment
+    tablet = controller.registry.devices["tablet"].state
+    assert tablet is not None
+    assert (tablet["source"], tablet["blank"]) == (TABLET_FRONT, False)
 
 
 async def test_handoff_refusals(controller: Controller) -> None:

@@ -21,6 +21,7 @@ class CutBus:
     connected: bool = True
     fail_after: int | None = None
     sent: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    qos: list[tuple[str, int]] = field(default_factory=list)
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
         if self.fail_after == 0:
@@ -31,6 +32,7 @@ class CutBus:
         if self.fail_after is not None:
             self.fail_after -= 1
         self.sent.append((topic, encode(payload), retain))
+        self.qos.append((topic, qos))
 
 
 def topics(bus: CutBus) -> list[str]:
@@ -116,3 +118,22 @@ async def test_a_publish_never_raises_for_want_of_a_connection(retain: bool) -> 
     outbox = Outbox(CutBus(connected=False))  # type: ignore[arg-type]
     await outbox.publish("flow/f-1", {}, retain=retain)
     assert outbox.pending == 1
+
+
+async def test_retained_statuses_go_at_qos_0_events_at_qos_1_also_after_a_reconnect() -> None:
+    """A retained status needs no PUBACK: the outbox republishes it itself after a reconnect."""
+    bus = CutBus()
+    outbox = Outbox(bus)  # type: ignore[arg-type]
+    await outbox.publish("flow/f-1", {"state": "running"}, retain=True)
+    await outbox.publish("event/flow_started", {"flow_id": "f-1"})
+    bus.connected = False
+    await outbox.publish("flow/f-1", {"state": "failed"}, retain=True)
+    await outbox.publish("event/flow_ended", {"flow_id": "f-1"})
+    bus.connected = True
+    await outbox.flush()
+    assert bus.qos == [
+        ("flow/f-1", 0),
+        ("event/flow_started", 1),
+        ("flow/f-1", 0),  # the queued newer status, sent in the queue's order
+        ("event/flow_ended", 1),
+    ]

@@ -30,6 +30,14 @@ Two ways to switch (``via``):
 
 Beside it, the floor: a raw aiomqtt client publishes a frame-sized QoS 0 message and another
 receives it through the same broker, in the same run, ``FLOOR_SAMPLES`` times.
+
+And the hops: a tap on every connection on the path (the controller, the orchestrator, the phone,
+the tablet) stamps each command and reply as it arrives where it is handled, and the sink's tap
+the first new frame. For each direction the breakdown lists those arrivals ordered by their
+median time after the request; a hop's cost is its median arrival minus the previous one's: the
+sender's work (handlers, status publishes, waits for the broker's acknowledgements) plus the
+trip through the broker. Beside the floor's one publish -> receive, that says where a switch's
+time goes and how many hops it takes in sequence.
 """
 
 from __future__ import annotations
@@ -42,11 +50,12 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiomqtt
+from rich.console import Group
 
 from hyperhome.bench.report import (
     BenchError,
@@ -64,7 +73,7 @@ from hyperhome.broker.client import BusClient, Message
 from hyperhome.broker.credentials import HomeCredentials, Login
 from hyperhome.broker.identity import client_id_of_login
 from hyperhome.broker.launch import BrokerChoice
-from hyperhome.broker.topics import Topics
+from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import Frame
 from hyperhome.errors import ConfigError
 from hyperhome.home.homefile import load_home
@@ -72,6 +81,9 @@ from hyperhome.home.runtime import Home
 from hyperhome.orchestrator.controller import Controller
 
 Via = Literal["direct", "flow"]
+
+CONTROLLER = "controller"
+"""The bench's own client, as the hop breakdown names it."""
 
 FPS = 30.0
 """The call's frame rate (the tablet's ``call_fps`` default; the issue asks for 30 fps)."""
@@ -85,7 +97,10 @@ REPLY_TIMEOUT_S = 10.0
 SEED = 7
 """The random frame phases are the same on every run (and on both brokers)."""
 
-TARGET_P99_MS = {"embedded": 25.0, "mosquitto": 10.0}
+TARGET_P99_MS: dict[Via, dict[str, float]] = {
+    "direct": {"embedded": 25.0, "mosquitto": 10.0},
+    "flow": {"embedded": 15.0, "mosquitto": 10.0},  # HyperHome issue 13, item 11
+}
 TARGET_GAP_FRAMES = 2.0
 
 
@@ -99,22 +114,36 @@ class _Switch:
     settled: float = math.nan
     cpu_s: float = math.nan
     """CPU time this process spent from the request to the first frame (everything it ran)."""
+    hops: list[tuple[float, str]] = field(default_factory=list)
+    """(perf_counter time, what arrived where) for each command and reply on the way (``_Hops``)."""
 
 
 @dataclass
 class _Sink:
-    """Frames as they arrive at the tablet's connection: (perf_counter time, topic)."""
+    """Frames as they arrive at the tablet's connection: (perf_counter time, topic).
 
+    A frame of the new source counts as shown only once the switch to it (``call.set_video_source``)
+    has reached the tablet too: the tablet handles what arrives in order, and a frame that came
+    before the switch (a subscription left over, a stream another viewer asked for) is not shown.
+    """
+
+    topics: Topics
     frames: list[tuple[float, str]] = field(default_factory=list)
+    shows: str | None = None
+    """The stream topic of the last ``call.set_video_source`` that reached the tablet."""
     _awaited: tuple[str, int, asyncio.Future[float]] | None = None
 
     def tap(self, message: Message) -> None:
         if "/stream/" not in message.topic:
+            if message.topic.endswith("/cmd/call.set_video_source"):
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    args = message.json()["args"]
+                    self.shows = self.topics.stream(str(args["device"]), str(args["stream"]))
             return
         now = time.perf_counter()
         self.frames.append((now, message.topic))
         awaited = self._awaited
-        if awaited is not None and message.topic == awaited[0]:
+        if awaited is not None and message.topic == awaited[0] and self.shows in (None, message.topic):
             topic, left, future = awaited
             if left <= 1:
                 if not future.done():
@@ -128,6 +157,34 @@ class _Sink:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._awaited = (topic, count, future)
         return future
+
+
+@dataclass
+class _Hops:
+    """Commands and replies as they arrive at the connections on a switch's path (one tap each).
+
+    Recorded only while a switch is measured (``into``). A reply counts where it is awaited:
+    at the orchestrator for the flow's commands, at the controller for the bench's own.
+    """
+
+    topics: Topics
+    awaits_replies: str
+    into: list[tuple[float, str]] | None = None
+
+    def tap(self, receiver: str) -> Callable[[Message], None]:
+        def seen(message: Message) -> None:
+            into = self.into
+            if into is None:
+                return
+            ref = self.topics.parse(message.topic)
+            if ref is None:
+                return
+            if ref.kind == "cmd":
+                into.append((time.perf_counter(), f"{ref.name} -> {receiver}"))
+            elif ref.kind == "reply" and receiver == self.awaits_replies and ref.device not in (receiver, ORCHESTRATOR):
+                into.append((time.perf_counter(), f"reply of {ref.device} -> {receiver}"))
+
+        return seen
 
 
 async def run(
@@ -161,14 +218,26 @@ async def _measure(
     phone, tablet = _device_of(plan.devices, "phone"), _device_of(plan.devices, "tablet")
     async with Home(plan, broker=choice, speed=1.0) as home, home.controller() as ctl:
         await ctl.synced()
-        sink = _Sink()
+        sink = _Sink(home.topics)
         tablet_bus = home.devices[tablet].bus
         if not isinstance(tablet_bus, BusClient):
             msg = "the handoff bench needs the tablet on a real broker connection"
             raise BenchError(msg)
         tablet_bus.add_tap(sink.tap)
+        hops = _Hops(home.topics, awaits_replies=ORCHESTRATOR if via == "flow" else CONTROLLER)
+        assert home.orchestrator is not None
+        for receiver, bus in [
+            (CONTROLLER, ctl.bus),
+            (ORCHESTRATOR, home.orchestrator.bus),
+            (phone, home.devices[phone].bus),
+            (tablet, tablet_bus),
+        ]:
+            if not isinstance(bus, BusClient):
+                msg = f"the handoff bench needs {receiver} on a real broker connection"
+                raise BenchError(msg)
+            bus.add_tap(hops.tap(receiver))
         await ctl.send(tablet, "call.start", {"with": "bench"}, timeout_s=REPLY_TIMEOUT_S)
-        done = await _switches(ctl, home.topics, sink, phone, tablet, switches=switches, via=via)
+        done = await _switches(ctl, home.topics, sink, hops, phone, tablet, switches=switches, via=via)
         assert home.credentials is not None
         for device in (phone, tablet):  # the floor's raw clients log in as them
             await home.devices[device].stop()
@@ -177,7 +246,7 @@ async def _measure(
 
 
 async def _switches(
-    ctl: Controller, topics: Topics, sink: _Sink, phone: str, tablet: str, *, switches: int, via: Via
+    ctl: Controller, topics: Topics, sink: _Sink, hops: _Hops, phone: str, tablet: str, *, switches: int, via: Via
 ) -> list[_Switch]:
     rear, front = topics.stream(phone, "rear"), topics.stream(tablet, "front")
     await asyncio.wait_for(sink.expect(front), FIRST_FRAME_TIMEOUT_S)  # the call shows its own camera
@@ -190,10 +259,12 @@ async def _switches(
         switch = _Switch(to_phone, old_topic=front if to_phone else rear, new_topic=rear if to_phone else front, sent=0)
         first = sink.expect(switch.new_topic)
         cpu0 = time.process_time()
+        hops.into = switch.hops
         switch.sent = time.perf_counter()
         await switcher.request(to_phone)
         switch.first = await _first_frame(first, switch)
         switch.cpu_s = time.process_time() - cpu0
+        hops.into = None
         await switcher.finish(to_phone)
         switch.settled = await asyncio.wait_for(sink.expect(switch.new_topic, SETTLE_FRAMES), FIRST_FRAME_TIMEOUT_S)
         done.append(switch)
@@ -271,8 +342,31 @@ def _summary(
         "cpu_ms_p50": ms(percentile([s.cpu_s for s in done], 50)),
         "floor_samples": len(floor),
         "floor_max_ms": ms(max(floor, default=0.0)),
+        "hops": {
+            "to_phone": _hop_breakdown([s for s in done if s.to_phone]),
+            "to_tablet": _hop_breakdown([s for s in done if not s.to_phone]),
+        },
     }
     return figures, floor_figures, details
+
+
+def _hop_breakdown(done: list[_Switch]) -> list[dict[str, Any]]:
+    """Each hop of these switches: its median arrival after the request, and its cost (that
+    minus the previous hop's median arrival), ordered by arrival; the last is the first frame."""
+    arrivals: dict[str, list[float]] = {}
+    for switch in done:
+        seen: set[str] = set()
+        path = [*switch.hops, (switch.first, f"first frame of {switch.new_topic.split('/', 2)[-1]} -> tablet")]
+        for at, hop in path:
+            if hop not in seen and at <= switch.first:
+                seen.add(hop)
+                arrivals.setdefault(hop, []).append(at - switch.sent)
+    ordered = sorted((percentile(times, 50), hop, len(times)) for hop, times in arrivals.items())
+    rows, previous = [], 0.0
+    for at, hop, count in ordered:
+        rows.append({"hop": hop, "at_ms": ms(at), "cost_ms": ms(at - previous), "seen": count})
+        previous = at
+    return rows
 
 
 def _gap_frames(frames: list[tuple[float, str]], switch: _Switch) -> float:
@@ -346,7 +440,7 @@ def _table(figures: dict[str, Any], details: dict[str, Any], notes: list[str]) -
         if key == "floor":
             continue
         floor = figures["floor"][key]
-        target = TARGET_P99_MS.get(key)
+        target = TARGET_P99_MS[details[key]["via"]].get(key)
         met = (
             check(notes, fig["p99_ms"] <= target, f"handoff p99 on {key}: {fig['p99_ms']} ms > {target} ms")
             if target is not None
@@ -374,7 +468,7 @@ def _table(figures: dict[str, Any], details: dict[str, Any], notes: list[str]) -
                 f"<= {target:g} ms: {met}" if target is not None else "-",
             ]
         )
-    return figures_table(
+    main = figures_table(
         "handoff: request -> first new frame at the tablet (ms, real time, 30 fps)",
         [
             "broker",
@@ -389,5 +483,31 @@ def _table(figures: dict[str, Any], details: dict[str, Any], notes: list[str]) -
             "floor p50 / p99",
             "p99 target",
         ],
+        rows,
+    )
+    return Group(main, _hops_table(figures, details))
+
+
+def _hops_table(figures: dict[str, Any], details: dict[str, Any]) -> Any:
+    """The hop breakdown of each broker and direction, with the floor's one hop beside it."""
+    rows = []
+    for key, d in details.items():
+        floor = figures["floor"][key]
+        for direction, hops in d["hops"].items():
+            for index, hop in enumerate(hops, 1):
+                rows.append(
+                    [
+                        key if index == 1 and direction == "to_phone" else "",
+                        direction if index == 1 else "",
+                        index,
+                        hop["hop"],
+                        hop["at_ms"],
+                        hop["cost_ms"],
+                        f"{floor['p50_ms']:g}" if index == 1 else "",
+                    ]
+                )
+    return figures_table(
+        "handoff hops: each command, reply and the first frame where it arrives (median ms after the request)",
+        ["broker", "direction", "#", "hop", "at", "cost", "floor p50 (one hop)"],
         rows,
     )

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rich.console import RenderableType
 from rich.table import Table
 
 from hyperhome.broker.launch import BrokerChoice
@@ -41,7 +42,8 @@ class BenchResult:
     name: str
     figures: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
-    table: Table | None = None
+    table: RenderableType | None = None
+    """A Rich table, or a ``Group`` of them (the handoff bench's latencies, then its hops)."""
     notes: list[str] = field(default_factory=list)
     """Targets missed, failed scenarios, ...: printed under the table and kept in the JSON."""
 

@@ -20,6 +20,12 @@ The orchestrator's flow statuses, its events and its replies go through one ``Ou
   every retained topic it published (``max_retained`` topics, the least recently updated
   forgotten first). ``flush`` republishes them all first: a broker that restarted without
   persistence (the managed Mosquitto runs with ``persistence false``) has lost them.
+- Retained messages go out at QoS 0 (``RETAINED_QOS``), the others at QoS 1. For a retained
+  message the broker's acknowledgement adds nothing: the outbox itself keeps its last payload
+  and ``flush`` sends it again after every reconnect, so one lost with a connection is
+  republished all the same, and the newest one is what the topic holds either way. Waiting for
+  that PUBACK cost every flow step a broker round trip before the flow could go on (a camera
+  handoff publishes five statuses before its first command; HyperHome issue 13).
 - Bounded: at most ``max_queued`` messages wait. Past that the oldest non-retained one is
   dropped (counted in ``dropped``, logged); a retained topic is never dropped from the queue
   while it is remembered, since ``flush`` would republish it anyway.
@@ -39,6 +45,9 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED = 1000
 MAX_RETAINED = 512
+RETAINED_QOS = 0
+"""Retained messages are kept by the outbox and republished by ``flush``: no PUBACK to wait for."""
+EVENT_QOS = 1
 
 
 @dataclass(slots=True)
@@ -76,13 +85,13 @@ class Outbox:
         return dict(self._retained)
 
     async def publish(self, topic: str, payload: Payload = None, *, retain: bool = False) -> None:
-        """Publish now if it can be done in order, else queue it for ``flush`` (QoS 1)."""
+        """Publish now if it can be done in order, else queue it for ``flush`` (QoS 1; retained: 0)."""
         data = encode(payload)
         if retain:
             self._remember(topic, data)
         if not self._live and not self._flushing and self.bus.connected:
             try:
-                await self.bus.publish(topic, data, qos=1, retain=retain)
+                await self.bus.publish(topic, data, qos=_qos(retain), retain=retain)
             except NotConnectedError:
                 pass
             else:
@@ -111,13 +120,13 @@ class Outbox:
                 continue  # the queue holds a newer one, sent below in its place
             payload = self._retained.get(topic)
             if payload is not None:
-                await self.bus.publish(topic, payload, qos=1, retain=True)
+                await self.bus.publish(topic, payload, qos=RETAINED_QOS, retain=True)
 
     async def _send_queue(self) -> None:
         while self._queue:
             entry = self._queue[0]
             if entry.live:
-                await self.bus.publish(entry.topic, entry.payload, qos=1, retain=entry.retain)
+                await self.bus.publish(entry.topic, entry.payload, qos=_qos(entry.retain), retain=entry.retain)
             self._queue.popleft()
             if entry.live:
                 self._live -= 1
@@ -164,3 +173,7 @@ class Outbox:
                 )
         victim.live = False
         self._live -= 1
+
+
+def _qos(retain: bool) -> int:
+    return RETAINED_QOS if retain else EVENT_QOS

@@ -518,8 +518,9 @@ class Device:
         self._state_changed = False
         # the state, then the reply, back to back on the one connection (gather starts its tasks
         # in order, and each hands its packet over before it first waits), so a client that has
-        # the reply has the new state; the reply does not wait for the state's PUBACK
-        await asyncio.gather(self.publish_state(), reply)
+        # the reply has the new state; the reply does not wait for the state's PUBACK. Only if
+        # changed: a hook of the command may have published it already (a phone's lease count)
+        await asyncio.gather(self.publish_state_if_changed(), reply)
 
 
 def _jsonable(value: Any) -> Any:

@@ -131,7 +131,8 @@ class MediaSource(Device):
             raise CommandError(ErrorCode.REJECTED, msg)
         if stream.timer is not None:
             stream.timer.cancel()
-        self._frame_due(args.stream)
+        # the frame goes out before the reply: the viewer waiting for it is the one in a hurry
+        await self._publish(self.topics.stream(self.id, args.stream), self._next_frame(args.stream), qos=0)
         return {"stream": args.stream, "seq": stream.seq}
 
     def end_leases(self, *, stream: str | None = None, viewer: str | None = None) -> list[Lease]:
@@ -163,9 +164,12 @@ class MediaSource(Device):
             stream.timer = self.clock.call_later(0, lambda: self._frame_due(name))
 
     def _frame_due(self, name: str) -> None:
+        if self._streams[name].fps > 0:
+            self.spawn(self._publish(self.topics.stream(self.id, name), self._next_frame(name), qos=0))
+
+    def _next_frame(self, name: str) -> bytes:
+        """The stream's next frame (a live stream's); the one after it is due one interval later."""
         stream = self._streams[name]
-        if stream.fps <= 0:
-            return
         stream.seq += 1
         width, height = self.resolutions.get(name, (1920, 1080))
         frame = Frame(
@@ -178,7 +182,7 @@ class MediaSource(Device):
             fps=stream.fps,
         )
         stream.timer = self.clock.call_later(1.0 / stream.fps, lambda: self._frame_due(name))
-        self.spawn(self._publish(self.topics.stream(self.id, name), frame.to_payload(), qos=0))
+        return frame.to_payload()
 
     def _on_availability(self, message: Message) -> None:
         ref = self.topics.parse(message.topic)

@@ -219,6 +219,8 @@ class Orchestrator:
         """Publish the flow's first status and start its task (owned by the orchestrator)."""
         self.flows[flow.id] = flow
         await flow.publish()
+        # the event, then the task: its first status (running) goes out after the reply to the
+        # command that started it (sent when this returns), as a client reading both expects
         await self.emit("flow_started", {"flow_id": flow.id, "kind": flow.kind})
         flow.task = self._tasks.spawn(
             flow.main(),

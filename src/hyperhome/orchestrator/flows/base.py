@@ -418,8 +418,8 @@ class Flow(Generic[A]):
 
     async def subscribe(self, topic_filter: str, handler: Handler) -> None:
         """Subscribe to any topic of the home while the flow runs."""
+        self._subscriptions.append((topic_filter, handler))  # first: ended with the flow even if cut short
         await self.ctx.bus.subscribe(topic_filter, handler, qos=0)
-        self._subscriptions.append((topic_filter, handler))
 
     # -- the engine ----------------------------------------------------------------------------------
     @property

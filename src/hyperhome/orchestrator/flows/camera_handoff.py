@@ -53,6 +53,7 @@ Constants (design choices, HyperHome issue 4):
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import TYPE_CHECKING, Any
 
@@ -165,8 +166,9 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
         topics = self.ctx.topics
         new_topic = topics.stream(new.device, new.stream)
         old_topic = topics.stream(old.device, old.stream) if old else None
-        for topic in {new_topic, old_topic} - {None}:
-            await self.subscribe(str(topic), self._on_frame)
+        # the frames are watched from before the switch on; the subscriptions go on beside the
+        # lease (they are awaited before the sink switches), not ahead of it
+        watching = asyncio.ensure_future(self._watch_frames([str(t) for t in (new_topic, old_topic) if t is not None]))
         remote = new.device != call
         switched = False
         try:
@@ -181,6 +183,7 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
                         )
                         self.lease = (new.device, str(lease["lease"]))
                         step.detail["lease"] = self.lease[1]
+                await watching
                 previous = self._take_over()
                 first = self.expect_event(call, "video_source_changed", lambda p: _is(p, new))
                 async with self.step("switch_sink", previous=str(old) if old else None):
@@ -221,6 +224,15 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
             took = await self._fall_back(own)
             msg = f"{reason} {stage} the handoff; fell back to {own} in {took:.1f} s"
             raise FlowFailed(msg) from None
+        finally:
+            if not watching.done():
+                watching.cancel()
+            elif not watching.cancelled():
+                watching.exception()  # seen: it failed after the flow had failed for another reason
+
+    async def _watch_frames(self, topics: list[str]) -> None:
+        for topic in topics:
+            await self.subscribe(topic, self._on_frame)
 
     async def _supervise(self) -> dict[str, Any]:
         self._supervising = True
