@@ -167,6 +167,7 @@ async def test_a_call_that_failed_to_start_shows_nothing_and_holds_no_camera() -
         assert len(h.published("stream/front")) == sent
         assert h.state.in_call is False
         assert h.state.frames_received == 0
+        assert isinstance(h.device, Tablet)
         assert h.device.active_leases() == []
         # a call started afterwards works as any other: it sees its own frames
         await h.ok("call.start", {})
@@ -187,6 +188,7 @@ async def test_a_failed_switch_keeps_the_call_showing_its_source() -> None:
         assert not reply.ok
         await h.clock.sleep(1)
         await h.device.publish_state()
-        assert h.state.source is not None and h.state.source.device == h.device.id
+        assert h.state.source is not None
+        assert h.state.source.device == h.device.id
         assert h.state.frames_received > shown
         assert h.state.blank is False
