@@ -73,6 +73,7 @@ class MediaSource(Device):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.shadow = tuple(dict.fromkeys((*MediaSource.shadow, *cls.shadow)))
+
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
