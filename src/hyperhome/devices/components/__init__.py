@@ -7,6 +7,7 @@ its trips home), ``hotspot`` (a phone's hotspot, its password and the data count
 ``wifi`` (the SSID and passphrase both ends of a hotspot accept), ``uplink`` (a calling device's
 Wi-Fi, joined hotspot and the rule that picks its uplink), ``video`` (what a video call knows of
 the stream it shows), ``traffic`` (the data a device's apps move, as a burst and a rate),
-``labels`` (the one pattern of a label a person gives), ``navigation`` (a car's trip and ETA), ``cabin`` (a car's seat zones and climate), ``display`` (a
-cabin display), ``notifications``, ``voice`` (what a device is told to say).
+``labels`` (the one pattern of a label a person gives), ``navigation`` (a car's trip and ETA),
+``cabin`` (a car's seat zones and climate), ``display`` (a cabin display), ``notifications``,
+``voice`` (what a device is told to say).
 """
