@@ -88,6 +88,12 @@ CASES: list[tuple[type[Device], dict[str, Any], list[tuple[str, dict[str, Any]]]
     (Tablet, {"owner": "alice"}, [], ("call.start", {"with": "bob"})),
     (Tablet, {"owner": "alice"}, [("call.start", {})], ("call.set_video_source", {"device": "pho", "stream": "rear"})),
     (Tablet, {"owner": "alice"}, [("call.start", {})], ("call.end", {})),
+    (Phone, {}, [("hotspot.start", {}), ("hotspot.admit", {"client": "tab"})], ("hotspot.stop", {})),
+    (Phone, {}, [("hotspot.start", {}), ("hotspot.admit", {"client": "tab"})], ("hotspot.release", {"client": "tab"})),
+    (Phone, {"state": {"location": "office"}}, [], ("move", {"location": "home"})),
+    (Car, {}, [("drive.start", {"destination": "office", "distance_km": 20})], ("simulate.traffic", {"factor": 0.5})),
+    (Car, {}, [("drive.start", {"destination": "office", "distance_km": 20})], ("drive.reroute", {"distance_km": 40})),
+    (Car, {}, [("drive.start", {"destination": "office", "distance_km": 20})], ("park", {})),
     (Phone, {}, [], ("stream.start", {"stream": "rear", "viewer": "tab", "fps": 15})),
     (Phone, {}, [("stream.start", {"stream": "rear", "viewer": "tab"})], ("stream.stop", {"lease": "l-1"})),
 ]
