@@ -9,7 +9,8 @@ import pytest
 
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import ONLINE
-from hyperhome.devices.car import ZONES, Car
+from hyperhome.devices.car import Car
+from hyperhome.devices.components.cabin import ZONES
 from hyperhome.devices.testing import DeviceHarness
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home

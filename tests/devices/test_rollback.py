@@ -85,6 +85,17 @@ CASES: list[tuple[type[Device], dict[str, Any], list[tuple[str, dict[str, Any]]]
     (Lock, {}, [], ("unlock", {"method": "app", "user": "alice"})),
     (Camera, {}, [], ("simulate.person", {"name": "alice"})),
     (Tablet, {"owner": "alice"}, [], ("network.leave", {})),
+    (Tablet, {"owner": "alice"}, [], ("call.start", {"with": "bob"})),
+    (Tablet, {"owner": "alice"}, [("call.start", {})], ("call.set_video_source", {"device": "pho", "stream": "rear"})),
+    (Tablet, {"owner": "alice"}, [("call.start", {})], ("call.end", {})),
+    (Phone, {}, [("hotspot.start", {}), ("hotspot.admit", {"client": "tab"})], ("hotspot.stop", {})),
+    (Phone, {}, [("hotspot.start", {}), ("hotspot.admit", {"client": "tab"})], ("hotspot.release", {"client": "tab"})),
+    (Phone, {"state": {"location": "office"}}, [], ("move", {"location": "home"})),
+    (Car, {}, [("drive.start", {"destination": "office", "distance_km": 20})], ("simulate.traffic", {"factor": 0.5})),
+    (Car, {}, [("drive.start", {"destination": "office", "distance_km": 20})], ("drive.reroute", {"distance_km": 40})),
+    (Car, {}, [("drive.start", {"destination": "office", "distance_km": 20})], ("park", {})),
+    (Phone, {}, [], ("stream.start", {"stream": "rear", "viewer": "tab", "fps": 15})),
+    (Phone, {}, [("stream.start", {"stream": "rear", "viewer": "tab"})], ("stream.stop", {"lease": "l-1"})),
 ]
 
 
@@ -150,3 +161,40 @@ async def test_a_wrong_pin_still_counts_when_refused() -> None:
             reply = await h.command("unlock", {"method": "pin", "pin": "000000"})
             assert not reply.ok
         assert h.events("pin_lockout")
+
+
+async def test_a_call_that_failed_to_start_shows_nothing_and_holds_no_camera() -> None:
+    """The failed call's own-camera lease is gone (no frames are sent) and its stream is unsubscribed."""
+    async with DeviceHarness(failing(Tablet), owner="alice") as h:
+        reply = await h.command("test.then_fail", {"command": "call.start", "args": {}})
+        assert not reply.ok
+        sent = len(h.published("stream/front"))
+        await h.clock.sleep(10)
+        assert len(h.published("stream/front")) == sent
+        assert h.state.in_call is False
+        assert h.state.frames_received == 0
+        assert isinstance(h.device, Tablet)
+        assert h.device.active_leases() == []
+        # a call started afterwards works as any other: it sees its own frames
+        await h.ok("call.start", {})
+        await h.clock.sleep(1)
+        assert h.state.frames_received > 0
+        assert h.state.blank is False
+
+
+async def test_a_failed_switch_keeps_the_call_showing_its_source() -> None:
+    """A switch that fails half-way leaves the call subscribed to what it showed: frames keep counting."""
+    async with DeviceHarness(failing(Tablet), owner="alice") as h:
+        await h.ok("call.start", {})
+        await h.clock.sleep(1)
+        shown = h.state.frames_received
+        reply = await h.command(
+            "test.then_fail", {"command": "call.set_video_source", "args": {"device": "pho", "stream": "rear"}}
+        )
+        assert not reply.ok
+        await h.clock.sleep(1)
+        await h.device.publish_state()
+        assert h.state.source is not None
+        assert h.state.source.device == h.device.id
+        assert h.state.frames_received > shown
+        assert h.state.blank is False

@@ -7,8 +7,9 @@ from typing import Any
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import Meta, secret_keys
 from hyperhome.devices.base import args_schema
+from hyperhome.devices.components.hotspot import HotspotStartArgs
 from hyperhome.devices.lock import UnlockArgs
-from hyperhome.devices.phone import HotspotStartArgs, Phone
+from hyperhome.devices.phone import Phone
 from hyperhome.orchestrator.registry import DeviceView, Registry
 from hyperhome.web.redact import Redactor
 

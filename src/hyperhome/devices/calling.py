@@ -14,21 +14,17 @@ Video call
     like any other. Frames are counted in memory, never published per frame; state is published
     at the first frame of a source, when the picture goes blank or comes back, and every
     ``call_refresh_s`` while a call runs if anything changed. ``blank`` turns true once no frame
-    of the current source arrived for more than ``BLANK_AFTER_FRAME_INTERVALS`` frame intervals
-    (the interval of the source's last frame, or ``1 / call_fps`` before its first), at that
-    exact moment. ``video_source_changed`` is emitted once per source at its first frame (also
+    of the current source arrived for a few frame intervals (components/video.py), at that exact
+    moment. ``video_source_changed`` is emitted once per source at its first frame (also
     for the own camera when a call starts), with ``first_frame_s`` measured from the switch.
 
 Network
     ``wifi`` is the radio's view of the Wi-Fi network around it (``simulate.wifi`` moves it);
-    ``uplink`` is the path in use, chosen by one rule whenever anything changes: a known Wi-Fi
-    (config ``known_wifi``) with its link up, else the joined hotspot while its host device's
-    ``$availability`` is ``online``, else none. A joined hotspot is remembered (rejoined when its
-    host comes back) until ``network.leave``. ``online`` is true exactly when there is an uplink;
-    ``online {uplink}`` / ``offline {reason}`` are emitted on every change of ``online``. The
-    hotspot password is checked for form only (a device cannot read the phone's settings) and is
-    never stored or echoed. The call and the network are independent in this model: a call does
-    not drop when the uplink goes.
+    ``uplink`` is the path in use, chosen by one rule whenever anything changes
+    (components/uplink.py: a known Wi-Fi in config ``known_wifi``, else a joined hotspot whose
+    host is online, else none). ``online`` is true exactly when there is an uplink;
+    ``online {uplink}`` / ``offline {reason}`` are emitted on every change of ``online``. The call
+    and the network are independent in this model: a call does not drop when the uplink goes.
 
 Getting online through the owner's phone
     A device never talks to the phone: it asks the orchestrator. ``network.request_share``
@@ -48,19 +44,12 @@ Traffic
 
 Constants and where they come from:
 
-- ``BLANK_AFTER_FRAME_INTERVALS = 3``: HyperHome issue 3. One or two lost frames (QoS 0) do not
-  blank the picture; at 30 fps the picture is declared blank after 100 ms without a frame.
 - ``call_fps = 30``: the frame rate video-call apps usually capture and send at (the common
   default of WebRTC capture and of meeting apps); the own camera's lease asks for it.
 - ``call_refresh_s = 2``: a design choice: state while in a call costs 0.5 messages/s against
   30 frames/s, and a dashboard's counters and ``last_frame_age_s`` are at most 2 s old.
-- SSIDs are 1 to 32 octets (IEEE 802.11, SSID element: 0-32 octets; an empty SSID is only the
-  "wildcard" of a probe request, never a network's name), by the rule that a JSON Schema pattern
-  can state (``radio.SSID_PATTERN``).
-- Hotspot passwords are WPA2-Personal passphrases: 8 to 63 printable ASCII characters
-  (IEEE 802.11i-2004, annex H.4).
-- Known Wi-Fi beats a hotspot: a design choice matching what phones and tablets do by default
-  (a hotspot is metered mobile data; a saved home network is not).
+- SSIDs and hotspot passwords: components/wifi.py and physics/radio.py, with their sources;
+  known Wi-Fi beats a hotspot: components/uplink.py.
 - ``call_mb_per_h = 1080``: Zoom's bandwidth requirement for 720p HD video, 1.2 Mbps up and
   1.2 Mbps down (support.zoom.com, "Zoom system requirements"): 2.4 Mbit/s x 3600 s / 8 = 1080 MB.
 - ``auto_share`` on for the tablet, off for the laptop: HyperHome issue 5 ("the tablet away from
@@ -71,26 +60,27 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hyperhome.broker.topics import ID_PATTERN, STREAM_PATTERN
 from hyperhome.broker.wire import ONLINE, Frame, decode
-from hyperhome.devices.base import (
-    SECRET,
-    Args,
-    DeviceConfig,
-    DeviceSpec,
-    DeviceState,
-    NoArgs,
-    command,
-)
+from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
+from hyperhome.devices.components import uplink
 from hyperhome.devices.components.traffic import TrafficArgs
+from hyperhome.devices.components.uplink import (
+    JoinedHotspot,
+    JoinHotspotArgs,
+    LeaveArgs,
+    RequestShareArgs,
+    SimulateWifiArgs,
+    Uplink,
+    WifiState,
+)
+from hyperhome.devices.components.video import FrameWatch, VideoSource
 from hyperhome.devices.components.wifi import Ssid
 from hyperhome.devices.media import MediaSource, StreamStartArgs, StreamStopArgs
-from hyperhome.devices.physics import radio
 from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
@@ -101,31 +91,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FRONT = "front"
-BLANK_AFTER_FRAME_INTERVALS = 3
-SSID_MAX_OCTETS = radio.SSID_MAX_OCTETS
-
-Link = Literal["up", "down"]
-Uplink = Literal["none", "wifi", "hotspot"]
-
-
-class VideoSource(BaseModel):
-    """One device's stream, shown by the call."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    device: str = Field(pattern=ID_PATTERN)
-    """The device whose camera the call shows (its own id for its own camera)."""
-    stream: str = Field(pattern=STREAM_PATTERN)
-    """That device's stream name, e.g. front or rear."""
-
-
-class WifiState(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    ssid: Ssid | None = None
-    """The Wi-Fi network around the device (null: none seen yet)."""
-    link: Link = "down"
-    """up while that network is in range."""
 
 
 class CallingState(DeviceState):
@@ -184,57 +149,6 @@ class SetVideoSourceArgs(Args):
     """The stream of that device, e.g. rear."""
 
 
-class JoinHotspotArgs(Args):
-    ssid: Ssid
-    """The hotspot's network name."""
-    password: Annotated[str, SECRET] = Field(pattern=r"^[ -~]{8,63}$")
-    """WPA2 passphrase: 8 to 63 printable ASCII characters (never stored or echoed)."""
-    host: str = Field(pattern=ID_PATTERN)
-    """Device id of the phone providing the hotspot."""
-
-
-class RequestShareArgs(Args):
-    phone: str | None = Field(None, pattern=ID_PATTERN)
-    """The phone whose hotspot to use (default: config share_phone, else the orchestrator picks the owner's)."""
-
-
-class LeaveArgs(Args):
-    reason: str | None = Field(None, min_length=1, max_length=200)
-    """Why, for the offline event (default: "left hotspot <ssid>")."""
-
-
-class SimulateWifiArgs(Args):
-    ssid: Ssid | None = None
-    """The network now around the device (omit: the same network as before)."""
-    link: Link
-    """up: the network is in range; down: it disappeared or the device walked out of range."""
-
-
-@dataclass
-class _Watch:
-    """What the call app knows about the source it shows (in memory: frames are never published)."""
-
-    source: VideoSource
-    topic: str
-    since: float
-    blank_at: float
-    interval_s: float
-    frames: int = 0
-    last_seq: int | None = None
-    last_frame_at: float | None = None
-
-
-@dataclass(frozen=True)
-class _Hotspot:
-    ssid: str
-    host: str
-
-
-def _after(when: float) -> float:
-    """The first representable moment strictly after ``when`` ("more than N intervals")."""
-    return math.nextafter(when, math.inf)
-
-
 class CallingDevice(MediaSource):
     """A device with a video-call app and a Wi-Fi/hotspot uplink; see the module docstring."""
 
@@ -252,16 +166,17 @@ class CallingDevice(MediaSource):
 
     state: CallingState
     config: CallingConfig
-    shadow = ("_hotspot", "_call_started")
+    shadow = ("_hotspot", "_call_started", "_watching", "_own_lease")
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)
-        self._watching: _Watch | None = None
+        self._watching: FrameWatch | None = None
+        self._subscribed: str | None = None  # the stream topic subscribed to (follows _watching)
         self._own_lease: str | None = None
         self._call_started: float | None = None
         self._blank_timer: TimerHandle | None = None
         self._refresh_timer: TimerHandle | None = None
-        self._hotspot: _Hotspot | None = None
+        self._hotspot: JoinedHotspot | None = None
         self._device_online: dict[str, bool] = {}
         self._reroute()
 
@@ -277,6 +192,28 @@ class CallingDevice(MediaSource):
             await self._watch(source)
             self._arm_refresh()
             await self.publish_state()
+
+    def replan(self) -> None:
+        """After a failed command: the watched stream's subscription and the call's timers follow the restored watch."""
+        super().replan()
+        wanted = self._watching.topic if self._watching is not None else None
+        if wanted != self._subscribed:
+            self.spawn(self._resubscribe(self._subscribed, wanted))
+            self._subscribed = wanted
+        for timer in (self._refresh_timer, self._blank_timer):
+            if timer is not None:
+                timer.cancel()
+        self._refresh_timer = self._blank_timer = None
+        self._arm_blank_timer()
+        if self.state.in_call:
+            self._arm_refresh()
+
+    async def _resubscribe(self, old: str | None, new: str | None) -> None:
+        assert self.bus is not None
+        if new is not None:
+            await self.bus.subscribe(new, self._on_frame, qos=0)
+        if old is not None:
+            await self.bus.unsubscribe(old)
 
     # -- state that depends on time --------------------------------------------------------------
     def advance(self, now: float, elapsed_s: float) -> None:
@@ -297,9 +234,8 @@ class CallingDevice(MediaSource):
         s.traffic_mb_per_h = demand if s.online else 0.0
         s.frames_received = w.frames if w else 0
         s.last_frame_seq = w.last_seq if w else None
-        last = w.last_frame_at if w else None
-        s.last_frame_age_s = None if last is None else round(now - last, 3)
-        s.blank = w is not None and now >= w.blank_at
+        s.last_frame_age_s = w.age_s(now) if w else None
+        s.blank = w is not None and w.blank(now)
 
     # -- video call ------------------------------------------------------------------------------
     @command("call.start", CallStartArgs)
@@ -359,11 +295,8 @@ class CallingDevice(MediaSource):
         assert self.bus is not None
         topic = self.topics.stream(source.device, source.stream)
         await self.bus.subscribe(topic, self._on_frame, qos=0)
-        old, now = self._watching, self.clock.now()
-        interval_s = 1.0 / self.config.call_fps
-        self._watching = _Watch(
-            source, topic, since=now, blank_at=_after(now + self._blank_after(interval_s)), interval_s=interval_s
-        )
+        old, self._subscribed = self._watching, topic
+        self._watching = FrameWatch.begin(source, topic, now=self.clock.now(), fps=self.config.call_fps)
         self.state.source = source
         if old is not None and old.topic != topic:
             await self.bus.unsubscribe(old.topic)
@@ -377,7 +310,7 @@ class CallingDevice(MediaSource):
         self._arm_blank_timer()
 
     async def _unwatch(self) -> None:
-        old, self._watching = self._watching, None
+        old, self._watching, self._subscribed = self._watching, None, None
         if old is not None and self.bus is not None:
             await self.bus.unsubscribe(old.topic)
         await self._release_own_camera()
@@ -397,10 +330,6 @@ class CallingDevice(MediaSource):
             except CommandError:
                 log.debug("%s: own camera lease %s had already ended", self.id, lease)
 
-    @staticmethod
-    def _blank_after(interval_s: float) -> float:
-        return BLANK_AFTER_FRAME_INTERVALS * interval_s
-
     async def _on_frame(self, message: Message) -> None:
         """Count a frame of the shown source (quick: frames come at up to 60 per second)."""
         w = self._watching
@@ -412,12 +341,7 @@ class CallingDevice(MediaSource):
             log.debug("%s: ignoring a malformed frame on %s", self.id, message.topic)
             return
         now = self.clock.now()
-        w.frames += 1
-        w.last_seq = frame.seq
-        w.last_frame_at = now
-        if frame.fps > 0:
-            w.interval_s = 1.0 / frame.fps
-        w.blank_at = _after(now + self._blank_after(w.interval_s))
+        w.count(frame, now)
         self._arm_blank_timer()
         if w.frames == 1:
             await self.publish_state()
@@ -440,7 +364,7 @@ class CallingDevice(MediaSource):
         w = self._watching
         if w is None:
             return
-        if self.clock.now() >= w.blank_at:
+        if w.blank(self.clock.now()):
             await self.publish_state_if_changed()
         else:
             self._arm_blank_timer()
@@ -466,7 +390,7 @@ class CallingDevice(MediaSource):
         if not self._device_online.get(args.host, False):
             msg = f"hotspot {args.ssid!r} is not on the air: its host {args.host} is not online"
             raise CommandError(ErrorCode.REJECTED, msg)
-        self._hotspot = _Hotspot(args.ssid, args.host)
+        self._hotspot = JoinedHotspot(args.ssid, args.host)
         await self._network_changed(reason="")
         return {"uplink": self.state.uplink, "online": self.state.online}
 
@@ -551,17 +475,11 @@ class CallingDevice(MediaSource):
 
     def _reroute(self) -> bool:
         """Apply the uplink rule (module docstring); True if ``online`` changed."""
-        was_online = self.state.online
-        wifi, hotspot = self.state.wifi, self._hotspot
-        if wifi.link == "up" and wifi.ssid in self.config.known_wifi:
-            uplink: Uplink = "wifi"
-        elif hotspot is not None and self._device_online.get(hotspot.host, False):
-            uplink = "hotspot"
-        else:
-            uplink = "none"
-        self.state.uplink = uplink
-        self.state.online = uplink != "none"
-        self.state.hotspot_host = hotspot.host if uplink == "hotspot" and hotspot else None
+        was_online, hotspot = self.state.online, self._hotspot
+        path = uplink.choose(self.state.wifi, hotspot, known_wifi=self.config.known_wifi, online=self._device_online)
+        self.state.uplink = path
+        self.state.online = path != "none"
+        self.state.hotspot_host = hotspot.host if path == "hotspot" and hotspot else None
         return self.state.online != was_online
 
     async def _announce_online(self, reason: str) -> None:

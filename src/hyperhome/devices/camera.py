@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hyperhome.devices.base import Args, DeviceSpec, DeviceState, command
+from hyperhome.devices.components.labels import LABEL_PATTERN
 from hyperhome.devices.media import MediaSource
 from hyperhome.errors import CommandError, ErrorCode
 
@@ -67,7 +68,6 @@ def still_png(covered: bool) -> bytes:
 
 
 Trigger = Literal["motion", "person"]
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"
 
 
 class Clip(BaseModel):
@@ -109,7 +109,7 @@ class DetectionArgs(Args):
 
 
 class MotionArgs(Args):
-    zone: str | None = Field(None, pattern=NAME_PATTERN)
+    zone: str | None = Field(None, pattern=LABEL_PATTERN)
     """Where in the view the motion was (a named zone, e.g. ``doorstep``); null for anywhere."""
 
 
@@ -125,7 +125,7 @@ class PersonArgs(Args):
         }
     )
 
-    name: str | None = Field(None, pattern=NAME_PATTERN)
+    name: str | None = Field(None, pattern=LABEL_PATTERN)
     """Who it is, for a face the camera knows (implies ``known``)."""
     known: bool | None = None
     """A face the camera recognises; defaults to true when ``name`` is given, else false."""

@@ -1,11 +1,10 @@
 """Car: a Xiaomi SU7-like electric saloon. Trips with a live ETA, battery and range, cabin
 climate, cameras, a cabin display and five seat microphones.
 
-Trips (physics in physics/driving.py): ``drive.start`` puts the car in drive at a profile's
-average speed; position, speed and ETA follow in closed form and are published every simulated
-minute; ``arrived`` fires at the exact ETA, re-planned whenever traffic or a reroute changes it
-(``eta_changed`` when the ETA moves by a minute or more from the last one announced). Arrival
-parks the car. The gear is ``drive`` exactly while a trip is under way.
+Trips (components/navigation.py, physics/driving.py): ``drive.start`` puts the car in drive;
+position, speed and ETA follow in closed form and are published every simulated minute;
+``arrived`` fires at the exact ETA, re-planned whenever traffic or a reroute changes it
+(``eta_changed``). Arrival parks the car. The gear is ``drive`` exactly while a trip is under way.
 
 Energy. Defaults are the SU7 "standard" (rear-wheel drive, BYD LFP pack):
 
@@ -26,40 +25,18 @@ Energy. Defaults are the SU7 "standard" (rear-wheel drive, BYD LFP pack):
   range estimates at rest show); the climate's draw lowers the battery and so the range.
 - ``top_speed_kmh = 210``: the standard SU7's announced top speed (carlist.com, 2023).
 
-Cabin climate: the cabin is one thermal mass with an inverter heat pump, the same closed-form
-model as a room (physics/thermal.py) with a car's constants; an order-of-magnitude sketch, not
-measurements of an SU7:
-
-- ``cabin_ua_w_per_k = 65``: about 4.5 m2 of glazing (windscreen, side and rear windows, glass
-  roof) at U = 5.5 W/(m2 K) (single laminated glass with wind outside; single glazing is about
-  5.9 in the ASHRAE Handbook - Fundamentals, ch. 15) = 25 W/K; about 8 m2 of trimmed body at
-  2 W/(m2 K) = 16 W/K; 20 l/s of fresh air (10 l/s a person for two, the rate EN 16798-1 and
-  ASHRAE 62.1 use) = 0.02 * 1.2 * 1005 = 24 W/K.
-- ``cabin_capacitance_j_per_k = 8.0e4``: 3 m3 of air (3.6 kJ/K) plus the interior that follows
-  within minutes, about 50 kg of seats, dashboard and trim at about 1.5 kJ/(kg K).
-- ``cooling_capacity_w = heating_capacity_w = 5000``: a passenger-car air conditioner is sized
-  at about 4-6 kW of cooling. ``cop_cooling = 2.5``, ``cop_heating = 2.0``: automotive heat pumps
-  at 35 °C and near 0 °C outside run at about 2-3. ``blower_power_w = 150``: the cabin fan at
-  medium speed.
-
-Cross-check: holding 24 °C against 35 °C outside takes 65 * 11 / 2.5 + 150 = 0.44 kW; Xiaomi's
-80 % summer range claim on CLTC implies 2.6 kWh/100 km extra at 29 km/h, 0.76 kW, which also
-pays for the sun the model leaves out. Holding 22 °C at -7 °C: 65 * 29 / 2.0 + 150 = 1.1 kW.
-With these, a cabin at 35 °C on a 35 °C day cools to 24 °C in about 3 minutes.
-Per-zone set points (five seat zones) are kept for the seats; the one-mass model drives the
-cabin to their mean.
-
-Per-zone climate: ``climate_zones`` lists the seat zones whose climate is on (``climate.set``
-with ``power`` and ``zone`` switches one; without ``zone``, all five); ``climate_on`` is true
-while any is. The one-mass cabin is driven to the mean set point of the zones that are on.
+Cabin climate (components/cabin.py, physics/thermal.py): one thermal mass with an inverter heat
+pump, with a car's constants (the config defaults; components/cabin.py says where they come from).
+Per-zone climate (components/cabin.py): five seat zones, each on or off with its own set point;
+the one-mass cabin is driven to the mean set point of the zones that are on.
 
 Cameras ``front``, ``rear`` and ``cabin`` are media sources (nominal frame sizes: 1920x1080
 outside, 1280x720 cabin). When the car is parked and locked every stream ends and new viewers
-are refused. The display keeps its message and the last ``DISPLAY_HISTORY`` (5, a UI choice).
+are refused. The display keeps its message and the last few (components/display.py).
 ``internet`` is the car's cellular link (``simulate.internet``).
 
-Voice: ``hear`` is the test stimulus of someone speaking in a seat zone; speech levels run from
-54 dB(A) relaxed to 78 shouted at 1 m, 60 normal (ISO 9921:2003). The on-board assistant
+Voice (components/voice.py): ``hear`` is the test stimulus of someone speaking in a seat zone.
+The on-board assistant
 (car_assistant.py, docs/voice.md) handles the car's own functions itself, online or not, and
 answers with ``say`` in that zone (``voice`` and ``spoke`` events). While the car has internet
 it publishes every utterance (``handled`` tells whether it already answered) so the orchestrator
@@ -70,25 +47,26 @@ Without internet it publishes no utterance at all.
 
 from __future__ import annotations
 
-from statistics import fmean
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.broker.wire import ONLINE
 from hyperhome.devices import car_assistant
-from hyperhome.devices.base import (
-    Args,
-    DeviceConfig,
-    DeviceSpec,
-    DeviceState,
-    NoArgs,
-    Omittable,
-    command,
-    requires_one_of,
-)
+from hyperhome.devices.base import Args, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
 from hyperhome.devices.clock import iso
+from hyperhome.devices.components import cabin, display
+from hyperhome.devices.components.cabin import ZONES, ClimateSetArgs, SetPointC, Zone
+from hyperhome.devices.components.display import DisplayArgs, DisplayMessage
+from hyperhome.devices.components.navigation import (
+    DriveStartArgs,
+    Navigation,
+    ProfileName,
+    RerouteArgs,
+    TrafficFactorArgs,
+)
+from hyperhome.devices.components.voice import MAX_TEXT
 from hyperhome.devices.media import MediaSource
 from hyperhome.devices.physics import driving, thermal
 from hyperhome.errors import CommandError, ConfigError, ErrorCode
@@ -98,23 +76,6 @@ if TYPE_CHECKING:
     from hyperhome.broker.client import Message
     from hyperhome.broker.topics import Topics
     from hyperhome.devices.clock import Clock, TimerHandle
-
-Zone = Literal["driver", "front_passenger", "rear_left", "rear_center", "rear_right"]
-ZONES: tuple[Zone, ...] = ("driver", "front_passenger", "rear_left", "rear_center", "rear_right")
-Profile = Literal["city", "mixed", "highway"]
-ProfileName = Literal["city", "mixed", "highway", "custom"]
-Level = Literal["info", "warning", "alert"]
-SetPointC = Annotated[float, Field(ge=16, le=32)]
-DISPLAY_HISTORY = 5
-ETA_CHANGE_S = 60.0
-
-
-class DisplayMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str
-    level: Level
-    ts: str
 
 
 class CarState(DeviceState):
@@ -197,67 +158,17 @@ class CarConfig(DeviceConfig):
     """Electricity the blower draws while the climate control runs."""
 
 
-class DriveStartArgs(Args):
-    destination: str = Field(min_length=1, max_length=64)
-    """A named place (home, office, ...)."""
-    distance_km: float = Field(gt=0, le=2000)
-    """Length of the route."""
-    profile: Profile = "mixed"
-    """Average speed: city 30, mixed 45, highway 90 km/h."""
-    speed_kmh: float | None = Field(None, gt=0, le=210)
-    """Average speed instead of a profile's."""
-
-
-class RerouteArgs(Args):
-    distance_km: float = Field(gt=0, le=2000)
-    """Length of the new route from where the car is now."""
-    destination: str | None = Field(None, min_length=1, max_length=64)
-    """A new destination (default: the same)."""
-
-
-class TrafficArgs(Args):
-    factor: float = Field(gt=0, le=2)
-    """Speed relative to free flow: 0.5 halves it (the rest takes twice as long), 1 is free flow."""
-
-
-class ClimateSetArgs(Args):
-    """At least one of power and target_c; with zone, they apply to that seat zone only."""
-
-    model_config = ConfigDict(json_schema_extra=requires_one_of("power", "target_c"))
-
-    power: Omittable[bool] = None
-    """Switch the climate on or off: in every zone, or in zone only."""
-    target_c: Omittable[float] = Field(None, ge=16, le=32)
-    """Set point, °C: of every zone, or of zone only."""
-    zone: Zone | None = None
-    """The seat zone to set (default: all five)."""
-
-    @model_validator(mode="after")
-    def _something(self) -> ClimateSetArgs:
-        if self.power is None and self.target_c is None:
-            msg = "give power and/or target_c"
-            raise ValueError(msg)
-        return self
-
-
-class DisplayArgs(Args):
-    text: str = Field(min_length=1, max_length=200)
-    """The message."""
-    level: Level = "info"
-    """How it is shown: info, warning or alert."""
-
-
 class HearArgs(Args):
     zone: Zone
     """The seat zone whose microphone hears it."""
-    text: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
     """What was said (already transcribed)."""
     level_db: float = Field(60.0, ge=0, le=130)
     """Speech level at the microphone, dB(A): about 60 normal, 78 shouted."""
 
 
 class CarSayArgs(Args):
-    text: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
     """What to say."""
     zone: Zone | None = None
     """The seat zone to say it in (default: the whole cabin)."""
@@ -299,10 +210,7 @@ class Car(MediaSource):
 
     state: CarState
     config: CarConfig
-    shadow = (
-        "_battery_kwh", "_cabin_c", "_climate_kwh", "_odometer_km", "_trip", "_profile", "_base_speed_kmh",
-        "_announced_eta",
-    )  # fmt: skip
+    shadow = ("_battery_kwh", "_cabin_c", "_climate_kwh", "_odometer_km", "_nav")
 
     def __init__(self, spec: DeviceSpec, *, home: str, clock: Clock, topics: Topics | None = None) -> None:
         super().__init__(spec, home=home, clock=clock, topics=topics)
@@ -319,10 +227,7 @@ class Car(MediaSource):
         self._cabin_c = self.state.cabin_temp_c
         self._climate_kwh = self.state.climate_kwh
         self._odometer_km = self.state.odometer_km
-        self._trip: driving.Trip | None = None
-        self._profile: ProfileName | None = None
-        self._base_speed_kmh = 0.0
-        self._announced_eta: float | None = None
+        self._nav = Navigation()
         self._arrival: TimerHandle | None = None
         if self.state.climate_on and not self.state.climate_zones:
             self.state.climate_zones = list(ZONES)
@@ -334,16 +239,13 @@ class Car(MediaSource):
     # -- physics -----------------------------------------------------------------------------
     def _hvac(self) -> thermal.Hvac:
         s = self.state
-        zones = s.climate_zones or ZONES
-        target = fmean(s.zone_targets_c[z] for z in zones)
-        if abs(self._cabin_c - target) < 1e-9:
-            mode = "cool" if s.outdoor_temp_c > target else "heat"
-        else:
-            mode = "cool" if self._cabin_c > target else "heat"
-        return thermal.hvac_for(s.climate_on, mode, "auto", target, self._cabin_c, self.cabin)
+        return cabin.hvac(
+            on=s.climate_on, zones=s.climate_zones, targets_c=s.zone_targets_c, cabin_c=self._cabin_c,
+            outdoor_c=s.outdoor_temp_c, model=self.cabin,
+        )  # fmt: skip
 
     def advance(self, now: float, elapsed_s: float) -> None:
-        trip = self._trip
+        trip = self._nav.trip
         if trip is not None:
             km = trip.driven_km(now) - trip.driven_km(now - elapsed_s)
             self._odometer_km += km
@@ -359,7 +261,7 @@ class Car(MediaSource):
 
     def _refresh_state(self, now: float | None = None) -> None:
         """Write every derived field from the exact internal values (at ``now``, default the clock's)."""
-        s, trip = self.state, self._trip
+        s, trip = self.state, self._nav.trip
         s.gear = "park" if trip is None else "drive"
         s.odometer_km = round(self._odometer_km, 3)
         s.battery_kwh = round(self._battery_kwh, 3)
@@ -374,23 +276,24 @@ class Car(MediaSource):
             return
         now = self.clock.now() if now is None else now
         s.destination, s.trip_km = trip.destination, round(trip.distance_km, 3)
-        s.profile = self._profile
+        s.profile = self._nav.profile
         s.speed_kmh = round(trip.speed_kmh(now), 2)
-        s.traffic_factor = round(trip.speed_kmh(now) / self._base_speed_kmh, 3)
+        s.traffic_factor = round(trip.speed_kmh(now) / self._nav.base_speed_kmh, 3)
         s.driven_km, s.remaining_km = round(trip.driven_km(now), 3), round(trip.remaining_km(now), 3)
         s.eta = iso(trip.eta_s())
         s.minutes_to_arrival = round(max(0.0, trip.eta_s() - now) / 60.0, 1)
 
     # -- trips ---------------------------------------------------------------------------------
     def replan(self) -> None:
+        super().replan()
         self._plan_arrival()
 
     def _plan_arrival(self) -> None:
         if self._arrival is not None:
             self._arrival.cancel()
             self._arrival = None
-        if self._trip is not None:
-            self._arrival = self.at(self._trip.eta_s(), self._on_eta)
+        if self._nav.trip is not None:
+            self._arrival = self.at(self._nav.trip.eta_s(), self._on_eta)
 
     async def _on_eta(self) -> None:
         """At the ETA: advancing to now ends the trip (whichever advance sees it first reports it)."""
@@ -403,17 +306,10 @@ class Car(MediaSource):
         await self.emit("arrived", destination=trip.destination, distance_km=trip.distance_km, minutes=minutes)
 
     def _end_trip(self, *, location: str) -> None:
-        self._trip = None
-        self._profile = None
+        self._nav.end()
         self._plan_arrival()
         self.state.location = location
         self._secure_cameras()
-
-    def _require_trip(self) -> driving.Trip:
-        if self._trip is None:
-            msg = "no trip under way"
-            raise CommandError(ErrorCode.REJECTED, msg)
-        return self._trip
 
     def _check_range(self, km: float) -> None:
         if km > self.state.range_km:
@@ -421,36 +317,27 @@ class Car(MediaSource):
             raise CommandError(ErrorCode.REJECTED, msg)
 
     async def _replanned(self, trip: driving.Trip, reason: str) -> dict[str, Any]:
-        now = self.clock.now()
-        self._trip = trip
+        previous = self._nav.take(trip)
         self._plan_arrival()
-        self._refresh_state(now)
+        self._refresh_state(self.clock.now())
         eta = trip.eta_s()
-        previous = self._announced_eta
-        if previous is not None and abs(eta - previous) >= ETA_CHANGE_S:
-            self._announced_eta = eta
+        if previous is not None:
             await self.emit("eta_changed", eta=iso(eta), previous=iso(previous), reason=reason)
         return {"eta": iso(eta), "remaining_km": self.state.remaining_km}
 
     @command("drive.start", DriveStartArgs)
     async def drive_start(self, args: DriveStartArgs) -> dict[str, Any]:
         """Start a trip: gear drive at the profile's (or the given) average speed; ETA in the reply."""
-        if self._trip is not None:
-            msg = f"already driving to {self._trip.destination}: cancel or reroute instead"
-            raise CommandError(ErrorCode.REJECTED, msg)
-        self._check_range(args.distance_km)
+        if self._nav.trip is None:
+            self._check_range(args.distance_km)
         now = self.clock.now()
-        speed = min(args.speed_kmh or driving.PROFILE_SPEEDS_KMH[args.profile], self.config.top_speed_kmh)
-        self._trip = driving.Trip.begin(args.destination, args.distance_km, speed, now)
-        self._profile = "custom" if args.speed_kmh else args.profile
-        self._base_speed_kmh = speed
-        self._announced_eta = self._trip.eta_s()
+        trip = self._nav.begin(args, now=now, top_speed_kmh=self.config.top_speed_kmh)
         self.state.location = "road"
         self._plan_arrival()
         self._refresh_state(now)
-        eta = iso(self._trip.eta_s())
+        eta, speed = iso(trip.eta_s()), self._nav.base_speed_kmh
         await self.emit(
-            "departed", destination=args.destination, distance_km=args.distance_km, profile=self._profile,
+            "departed", destination=args.destination, distance_km=args.distance_km, profile=self._nav.profile,
             speed_kmh=speed, eta=eta,
         )  # fmt: skip
         return {"eta": eta, "speed_kmh": speed}
@@ -458,16 +345,17 @@ class Car(MediaSource):
     @command("drive.reroute", RerouteArgs)
     async def drive_reroute(self, args: RerouteArgs) -> dict[str, Any]:
         """Take a new route from here: distance_km still to go (and optionally a new destination)."""
-        trip = self._require_trip()
+        trip = self._nav.require()
         self._check_range(args.distance_km)
         return await self._replanned(trip.rerouted(self.clock.now(), args.distance_km, args.destination), "reroute")
 
-    @command("simulate.traffic", TrafficArgs)
-    async def simulate_traffic(self, args: TrafficArgs) -> dict[str, Any]:
+    @command("simulate.traffic", TrafficFactorArgs)
+    async def simulate_traffic(self, args: TrafficFactorArgs) -> dict[str, Any]:
         """Test stimulus: traffic changes the speed to factor x free flow for the rest of the trip."""
-        trip = self._require_trip()
-        speed = min(self._base_speed_kmh * args.factor, self.config.top_speed_kmh)
-        return await self._replanned(trip.at_speed(self.clock.now(), speed), "traffic")
+        top = self.config.top_speed_kmh
+        return await self._replanned(
+            self._nav.in_traffic(args.factor, now=self.clock.now(), top_speed_kmh=top), "traffic"
+        )
 
     @command("drive.cancel", NoArgs)
     async def drive_cancel(self, args: NoArgs) -> dict[str, Any]:
@@ -477,12 +365,12 @@ class Car(MediaSource):
     @command("park", NoArgs)
     async def park(self, args: NoArgs) -> dict[str, Any]:
         """Shift to park; during a trip this ends it where the car is (trip_cancelled)."""
-        if self._trip is None:
+        if self._nav.trip is None:
             return {"gear": "park"}
         return await self._cancel("parked")
 
     async def _cancel(self, reason: str) -> dict[str, Any]:
-        trip, now = self._require_trip(), self.clock.now()
+        trip, now = self._nav.require(), self.clock.now()
         self._end_trip(location="road")
         self._refresh_state(now)
         driven, remaining = round(trip.driven_km(now), 3), round(trip.remaining_km(now), 3)
@@ -506,10 +394,10 @@ class Car(MediaSource):
         return {"locked": False}
 
     def _secure_cameras(self) -> list[Any]:
-        return self.end_leases() if self.state.locked and self._trip is None else []
+        return self.end_leases() if self.state.locked and self._nav.trip is None else []
 
     def check_stream(self, stream: str, viewer: str) -> None:
-        if self.state.locked and self._trip is None:
+        if self.state.locked and self._nav.trip is None:
             msg = "the car is parked and locked: its cameras are off"
             raise CommandError(ErrorCode.REJECTED, msg)
 
@@ -531,9 +419,8 @@ class Car(MediaSource):
     def _set_climate(self, zones: tuple[Zone, ...], power: bool | None, target_c: float | None) -> None:
         s = self.state
         if power is not None:
-            on = set(s.climate_zones) | set(zones) if power else set(s.climate_zones) - set(zones)
-            s.climate_zones = [z for z in ZONES if z in on]
-            s.climate_on = bool(on)
+            s.climate_zones = cabin.zones_on(s.climate_zones, zones, power)
+            s.climate_on = bool(s.climate_zones)
         if target_c is not None:
             s.zone_targets_c = {**s.zone_targets_c, **dict.fromkeys(zones, target_c)}
 
@@ -548,7 +435,7 @@ class Car(MediaSource):
         """Show a message on the cabin display (kept, with the last few, in state)."""
         message = DisplayMessage(text=args.text, level=args.level, ts=self.clock.iso())
         self.state.display = message
-        self.state.display_history = [*self.state.display_history, message][-DISPLAY_HISTORY:]
+        self.state.display_history = display.kept(self.state.display_history, message)
         await self.emit("displayed", text=args.text, level=args.level)
         return {"shown": True}
 

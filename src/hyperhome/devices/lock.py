@@ -49,6 +49,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from pydantic.config import JsonDict
 
 from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
+from hyperhome.devices.components.labels import LABEL_PATTERN
 from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 PIN_ATTEMPTS = 5
 PIN_LOCKOUT_S = 300.0
 DRAIN_PCT_PER_ACTUATION = 100.0 / (2 * 5500)
-LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"
 PIN_PATTERN = r"^[0-9]{4,12}$"
 
 UnlockMethod = Literal["app", "pin", "fingerprint"]

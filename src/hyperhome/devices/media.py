@@ -19,7 +19,7 @@ A lease also ends when its viewer's ``$availability`` goes ``offline``. A kind c
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -57,7 +57,6 @@ class Lease:
 
 @dataclass
 class _Stream:
-    leases: dict[str, Lease] = field(default_factory=dict)
     seq: int = 0
     fps: float = 0.0
     timer: TimerHandle | None = None
@@ -67,6 +66,14 @@ class MediaSource(Device):
     """A device with cameras; see the module docstring."""
 
     streams: ClassVar[tuple[str, ...]] = ()
+    shadow: ClassVar[tuple[str, ...]] = ("_leases",)
+    """The viewer leases (a kind's own ``shadow`` adds to them): a failed command that started or
+    ended one puts them back (``replan``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.shadow = tuple(dict.fromkeys((*MediaSource.shadow, *cls.shadow)))
+
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {}
     still_image: ClassVar[bool] = False
     """The kind publishes its latest still image, retained, on ``still`` (docs/protocol.md,
@@ -75,6 +82,7 @@ class MediaSource(Device):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._streams: dict[str, _Stream] = {name: _Stream() for name in self.streams}
+        self._leases: dict[str, dict[str, Lease]] = {name: {} for name in self.streams}
         self._lease_ids = itertools.count(1)
 
     async def on_start(self) -> None:
@@ -90,12 +98,18 @@ class MediaSource(Device):
                 stream.timer = None
         await super().stop()
 
+    def replan(self) -> None:
+        """After a failed command put the leases back: each stream's frame rate follows them again."""
+        super().replan()
+        for name in self.streams:
+            self._retime(name)
+
     # -- hooks ---------------------------------------------------------------------------------
     def check_stream(self, stream: str, viewer: str) -> None:
         """Raise ``CommandError`` (``REJECTED`` or ``FORBIDDEN``) to refuse a viewer; default: allow."""
 
     def active_leases(self) -> list[Lease]:
-        return [lease for s in self._streams.values() for lease in s.leases.values()]
+        return [lease for leases in self._leases.values() for lease in leases.values()]
 
     # -- commands ------------------------------------------------------------------------------
     @command("stream.start", StreamStartArgs)
@@ -106,7 +120,7 @@ class MediaSource(Device):
             raise CommandError(ErrorCode.REJECTED, msg)
         self.check_stream(args.stream, args.viewer)
         lease = Lease(f"l-{next(self._lease_ids)}", args.stream, args.viewer, args.fps)
-        self._streams[args.stream].leases[lease.id] = lease
+        self._leases[args.stream][lease.id] = lease
         self._retime(args.stream)
         self.on_leases_changed()
         return {"lease": lease.id, "topic": self.topics.stream(self.id, args.stream), "fps": args.fps}
@@ -114,8 +128,8 @@ class MediaSource(Device):
     @command("stream.stop", StreamStopArgs)
     async def stream_stop(self, args: StreamStopArgs) -> dict[str, Any]:
         """End a viewer lease; the stream stops when its last lease ends."""
-        for name, stream in self._streams.items():
-            if stream.leases.pop(args.lease, None) is not None:
+        for name, leases in self._leases.items():
+            if leases.pop(args.lease, None) is not None:
                 self._retime(name)
                 self.on_leases_changed()
                 return {"lease": args.lease, "stopped": True}
@@ -138,10 +152,10 @@ class MediaSource(Device):
     def end_leases(self, *, stream: str | None = None, viewer: str | None = None) -> list[Lease]:
         """End every lease matching ``stream`` and/or ``viewer``; returns the ended leases."""
         ended = []
-        for name, s in self._streams.items():
-            for lease in list(s.leases.values()):
+        for name, leases in self._leases.items():
+            for lease in list(leases.values()):
                 if (stream is None or lease.stream == stream) and (viewer is None or lease.viewer == viewer):
-                    ended.append(s.leases.pop(lease.id))
+                    ended.append(leases.pop(lease.id))
             self._retime(name)
         if ended:
             self.on_leases_changed()
@@ -153,7 +167,7 @@ class MediaSource(Device):
     # -- frames --------------------------------------------------------------------------------
     def _retime(self, name: str) -> None:
         stream = self._streams[name]
-        fps = max((lease.fps for lease in stream.leases.values()), default=0.0)
+        fps = max((lease.fps for lease in self._leases[name].values()), default=0.0)
         if fps == stream.fps:
             return
         stream.fps = fps

@@ -194,7 +194,7 @@ class _Condition(_Model):
                 msg = "a flow has no events; wait for the orchestrator's (device: $orchestrator)"
                 raise ValueError(msg)
             if self.state is not None and not isinstance(self.state, str | list):
-                msg = "a flow's state is one of pending, running, succeeded, failed, cancelled (or a list)"
+                msg = f"a flow's state is one of {', '.join(FLOW_STATES)} (or a list)"
                 raise ValueError(msg)
         return self
 

@@ -5,8 +5,19 @@ trip home at a constant speed (in closed form).
 geofence rules (which events a move emits, in order) are ``geofence_events``: ``moved`` on every
 change of place; ``left_home`` when the location leaves ``home``; ``arrived_home`` when it
 becomes ``home``; ``approaching_home`` when the distance crosses the approach radius inward
-(from farther, or from an unknown distance; never on the way out of home). The phone's module
-docstring says where the constants come from.
+(from farther, or from an unknown distance; never on the way out of home).
+
+``distance_home_km`` is known for home (0), for coordinates when ``home_lat_lon`` is set
+(great-circle distance), for places listed in ``places_km``, or when given (``move
+{distance_km}``, ``simulate.approach``); else null. Coordinates within the arrival radius of home
+are home. ``simulate.approach {distance_km, speed_kmh?}`` puts the phone on the ``road`` that far
+from home; with a speed it then travels home at that speed (``TripHome``): the distance shrinks in
+closed form, ``approaching_home`` fires at the exact crossing moment and ``arrived_home`` on arrival.
+
+Constants: ``approach_radius_km = 2``, HyperHome issue 3's example radius for "approaching home";
+``arrival_radius_km = 0.1``, Android's geofencing guidance (developer.android.com, "Create and
+monitor geofences") recommends a radius of at least 100-150 m for reliable triggers;
+``EARTH_RADIUS_KM = 6371.0088``, the IUGG mean Earth radius, for great-circle distances.
 """
 
 from __future__ import annotations
@@ -16,7 +27,9 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
+
+from hyperhome.devices.base import Args
 
 HOME = "home"
 ROAD = "road"
@@ -114,3 +127,47 @@ class TripHome:
 
     def arrival_s(self) -> float:
         return self.start_s + self.start_km / self.speed_kmh * 3600.0
+
+
+class MoveArgs(Args):
+    """At home, distance_km is 0 or left out."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"location": {"const": HOME}}},
+            "then": {"properties": {"distance_km": {"anyOf": [{"const": 0}, {"type": "null"}]}}},
+        }
+    )
+
+    location: Location
+    """The place the phone is now at: a name or "lat,lon"."""
+    distance_km: float | None = Field(None, ge=0, le=20000)
+    """Its distance from home, if known (0 only for home)."""
+
+    @model_validator(mode="after")
+    def _home_is_here(self) -> MoveArgs:
+        if self.location == HOME and self.distance_km not in (None, 0):
+            msg = "home is 0 km from home"
+            raise ValueError(msg)
+        return self
+
+
+class ApproachArgs(Args):
+    distance_km: float = Field(gt=0, le=20000)
+    """The phone is on the road this far from home."""
+    speed_kmh: float | None = Field(None, gt=0, le=300)
+    """If given, it travels home at this speed from there."""
+
+
+def destination(
+    args: MoveArgs, *, home_lat_lon: str | None, places_km: dict[str, float], arrival_radius_km: float
+) -> tuple[str, float | None]:
+    """Where a ``move`` puts the phone and its distance from home (coordinates near home are home)."""
+    location, distance = args.location, args.distance_km
+    coords = parse_coords(location)
+    if distance is None:
+        distance = distance_home_km(location, coords, home_lat_lon=home_lat_lon, places_km=places_km)
+    near_home = coords is not None and distance is not None and distance <= arrival_radius_km
+    if location == HOME or near_home:
+        return HOME, 0.0
+    return location, distance

@@ -1,7 +1,9 @@
-"""Wi-Fi network names as args and state carry them (the rules are physics/radio.py's).
+"""Wi-Fi network names and passphrases as args and state carry them (the rules are physics/radio.py's).
 
-One ``Ssid`` for the phone's hotspot and the call app's network, so the two sides of a hotspot
-accept the same names (they had drifted to two copies with different error messages).
+One ``Ssid`` and one ``Passphrase`` for the phone's hotspot and the call app's network, so the two
+sides of a hotspot accept the same names and passwords (they had drifted to two copies each).
+Hotspot passwords are WPA2-Personal passphrases: 8 to 63 printable ASCII characters
+(IEEE 802.11i-2004, annex H.4); a ``Passphrase`` is a secret (never logged or shown).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from hyperhome.devices.base import SECRET
 from hyperhome.devices.physics import radio
 
 
@@ -29,3 +32,6 @@ Ssid = Annotated[
     AfterValidator(_ssid),
 ]
 """A network name: 1 to 32 octets of UTF-8 (IEEE 802.11), as a JSON Schema pattern can state it."""
+
+Passphrase = Annotated[str, SECRET, Field(pattern=radio.PASSPHRASE_PATTERN)]
+"""A WPA2-Personal passphrase: 8 to 63 printable ASCII characters (a secret)."""
