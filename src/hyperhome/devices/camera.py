@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hyperhome.devices.base import Args, DeviceSpec, DeviceState, command
 from hyperhome.devices.media import MediaSource
+from hyperhome.devices.miot import MiotDevice, MiotService
 from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
@@ -126,6 +127,21 @@ class Camera(MediaSource):
     summary = ("privacy", "detection", "viewers")
     State = CameraState
     capabilities = ("camera", "motion_detection", "person_detection", "privacy")
+    miot = MiotDevice(
+        type="camera",
+        code="0000A01C",
+        services=(
+            MiotService(
+                "camera-control",
+                properties={"privacy": "physical-cover", "detection": "motion-detection"},
+                actions={"privacy": "privacy", "detection": "detection"},
+            ),
+            MiotService(
+                "camera-detection",
+                events={"motion": "motion-detected", "person_detected": "people-detected"},
+            ),
+        ),
+    )
     streams = ("main",)
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {"main": MAIN_RESOLUTION}
     events: ClassVar[dict[str, str]] = {
