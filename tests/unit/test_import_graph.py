@@ -22,6 +22,7 @@ LAYERS = {
     "voice": 2,
     "devices": 3,
     "orchestrator": 4,
+    "conventions": 4,
     "home": 5,
     "scenarios": 6,
     "web": 7,

@@ -14,7 +14,7 @@ from paho.mqtt.client import topic_matches_sub
 
 from hyperhome.broker.credentials import Principal, Role
 from hyperhome.broker.filters import within
-from hyperhome.broker.topics import CLOCK, DEFAULT_ROOT, SYNC
+from hyperhome.broker.topics import CLOCK, DEFAULT_ROOT, SYNC, ZIGBEE2MQTT_BASE
 
 
 class Access(StrEnum):
@@ -34,6 +34,17 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
     pub, sub = Access.PUBLISH, Access.SUBSCRIBE
     sync_out = Rule(pub, f"{home}/{SYNC}/{principal.name}")
     sync_in = Rule(sub, f"{home}/{SYNC}/{CLOCK}")
+    z2m = ZIGBEE2MQTT_BASE
+    # what an app written for Zigbee2MQTT does, with a controller's login: read everything under
+    # the base topic, and send /set, /get and bridge requests (the bridge turns them into the
+    # devices' own commands, which the controller may send anyway)
+    zigbee2mqtt_app = [
+        Rule(sub, f"{z2m}/#"),
+        Rule(pub, f"{z2m}/+/set"),
+        Rule(pub, f"{z2m}/+/set/+"),
+        Rule(pub, f"{z2m}/+/get"),
+        Rule(pub, f"{z2m}/bridge/request/#"),
+    ]
     match principal.role:
         case Role.DEVICE:
             me = f"{home}/{principal.name}"
@@ -52,7 +63,17 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
         case Role.ORCHESTRATOR:
             return [Rule(pub, f"{home}/#"), Rule(sub, f"{home}/#")]
         case Role.CONTROLLER:
-            return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#"), sync_out]
+            return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#"), sync_out, *zigbee2mqtt_app]
+        case Role.ZIGBEE2MQTT:
+            # reads the home, drives its devices' cmd/ topics, and owns the Zigbee2MQTT topics
+            return [
+                *(Rule(sub, f"{home}/+/{leaf}") for leaf in ("$meta", "state", "$availability", "reply")),
+                Rule(pub, f"{home}/+/cmd/#"),
+                Rule(pub, f"{z2m}/#"),
+                Rule(sub, f"{z2m}/#"),
+                sync_out,
+                sync_in,
+            ]
         case Role.CLOCK:
             return [Rule(pub, f"{home}/{SYNC}/{CLOCK}"), Rule(sub, f"{home}/{SYNC}/+")]
 

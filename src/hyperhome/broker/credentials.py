@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, ORCHESTRATOR, check_id
+from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, ORCHESTRATOR, ZIGBEE2MQTT, check_id
 from hyperhome.broker.wire import format_validation_error
 from hyperhome.errors import ConfigError
 
@@ -37,9 +37,15 @@ class Role(StrEnum):
     ORCHESTRATOR = "orchestrator"
     CONTROLLER = "controller"
     CLOCK = "clock"
+    ZIGBEE2MQTT = "zigbee2mqtt"
 
 
-_ROLE_NAMES = {Role.ORCHESTRATOR: ORCHESTRATOR, Role.CONTROLLER: CONTROLLER, Role.CLOCK: CLOCK}
+_ROLE_NAMES = {
+    Role.ORCHESTRATOR: ORCHESTRATOR,
+    Role.CONTROLLER: CONTROLLER,
+    Role.CLOCK: CLOCK,
+    Role.ZIGBEE2MQTT: ZIGBEE2MQTT,
+}
 
 CONTROLLER_SEATS = 16
 """Controllers of one home that may be connected at once under HyperHome's logins (seats 1..16)."""
@@ -191,6 +197,8 @@ class HomeCredentials(BaseModel):
     orchestrator: Login
     clock: Login
     devices: dict[str, Login] = Field(default_factory=dict)
+    zigbee2mqtt: Login | None = None
+    """The Zigbee2MQTT bridge's login (``hyperhome up --zigbee2mqtt``), or None when it does not run."""
     tls: TlsFiles | None = None
     """Set when the broker is reached over TLS (``mqtts://``); paths are absolute."""
 
@@ -204,8 +212,10 @@ class HomeCredentials(BaseModel):
         port: int = 1883,
         root: str = DEFAULT_ROOT,
         password: str | None = None,
+        zigbee2mqtt: bool = False,
     ) -> HomeCredentials:
-        """Fresh random passwords for every client (or ``password`` for all of them)."""
+        """Fresh random passwords for every client (or ``password`` for all of them); a login for
+        the Zigbee2MQTT bridge when ``zigbee2mqtt``."""
         check_id(home, "home")
 
         def login(role: Role, device: str | None = None) -> Login:
@@ -221,6 +231,7 @@ class HomeCredentials(BaseModel):
             orchestrator=login(Role.ORCHESTRATOR),
             clock=login(Role.CLOCK),
             devices={check_id(d, "device"): login(Role.DEVICE, d) for d in devices},
+            zigbee2mqtt=login(Role.ZIGBEE2MQTT) if zigbee2mqtt else None,
         )
 
     def add_device(self, device: str, password: str | None = None) -> Login:
@@ -239,6 +250,8 @@ class HomeCredentials(BaseModel):
             (self.clock, Principal(home=self.home, role=Role.CLOCK)),
         ]
         out += [(login, Principal(home=self.home, role=Role.DEVICE, device=d)) for d, login in self.devices.items()]
+        if self.zigbee2mqtt is not None:
+            out.append((self.zigbee2mqtt, Principal(home=self.home, role=Role.ZIGBEE2MQTT)))
         out += controller_seats(self.home, self.controller)
         return out
 
@@ -351,5 +364,7 @@ class ClientLogins(BaseModel):
                 "orchestrator": plain(self.orchestrator),
                 "clock": plain(self.clock or self.orchestrator),
                 "devices": {device: plain(self.devices[device]) for device in creds.devices},
+                # the bridge drives devices and reads the home as a controller does
+                "zigbee2mqtt": plain(self.controller) if creds.zigbee2mqtt is not None else None,
             }
         )

@@ -27,6 +27,10 @@ ORCHESTRATOR = "$orchestrator"
 SYNC = "$sync"
 CONTROLLER = "$controller"
 CLOCK = "$clock"
+ZIGBEE2MQTT = "$zigbee2mqtt"
+"""The Zigbee2MQTT bridge's name (``hyperhome up --zigbee2mqtt``, conventions/zigbee2mqtt.py)."""
+ZIGBEE2MQTT_BASE = "zigbee2mqtt"
+"""Zigbee2MQTT's base topic, as apps written for it expect it."""
 
 Kind = Literal["$meta", "$availability", "state", "event", "cmd", "reply", "stream", "flow"]
 

@@ -31,6 +31,7 @@ from hyperhome.cli.common import (
     fail,
     run_until_done,
 )
+from hyperhome.conventions.zigbee2mqtt import BASE
 from hyperhome.devices.clock import Clock
 from hyperhome.errors import ConfigError, HyperHomeError
 from hyperhome.home.homefile import load_home, rules_of
@@ -68,6 +69,10 @@ def up(
             "--faults", help="Put a fault proxy in front of each device's link (POST /api/faults, docs/web.md)."
         ),
     ] = False,
+    zigbee2mqtt: Annotated[
+        bool,
+        typer.Option("--zigbee2mqtt", help="Also speak Zigbee2MQTT's topics (zigbee2mqtt/...; docs/conventions.md)."),
+    ] = False,
 ) -> None:
     """Bring a home up: broker, devices, orchestrator, web API and dashboard, until Ctrl-C.
 
@@ -85,7 +90,14 @@ def up(
     async def main(api: socket.socket | None) -> None:
         async with (
             Home(
-                plan, broker=choice, port=port, speed=speed, password=password, grammar=grammar or (), faults=faults
+                plan,
+                broker=choice,
+                port=port,
+                speed=speed,
+                password=password,
+                grammar=grammar or (),
+                faults=faults,
+                zigbee2mqtt=zigbee2mqtt or None,
             ) as running,
             contextlib.AsyncExitStack() as stack,
         ):
@@ -164,6 +176,7 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
             f"clock       {_describe_clock(running.clock)}\n"
             f"automations {len(rules_of(running.plan))} rules (hyperhome send '$orchestrator' automation.list)\n"
             + (_faults_line(running, url) if running.faults is not None else "")
+            + (f"zigbee2mqtt {BASE}/# as login {creds.zigbee2mqtt.username}\n" if creds.zigbee2mqtt else "")
             + f"credentials {creds_path} (mode 0600)\n"
             + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
             + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} {tls_options}"

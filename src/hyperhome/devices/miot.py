@@ -101,6 +101,12 @@ def _prop_schema(kind: type[Device], name: str) -> tuple[dict[str, Any], dict[st
     return schema["properties"][name], defs
 
 
+def field_schema(kind: type[Device], name: str) -> dict[str, Any]:
+    """The JSON Schema of one state field, a ``$ref`` or a nullable's one type resolved."""
+    prop, defs = _prop_schema(kind, name)
+    return _resolve(prop, defs)
+
+
 def _resolve(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in prop:
         target: dict[str, Any] = defs.get(prop["$ref"].rsplit("/", 1)[-1], {})
