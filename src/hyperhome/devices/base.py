@@ -544,7 +544,7 @@ class Device:
         """MIoT: read properties by ``siid``/``piid``; ``results`` holds ``{siid, piid, code, value}`` each
         (code 0, or -4003 for no such property)."""
         self._advance()
-        return {"results": miot_spec.get_properties(self, [p.model_dump() for p in args.params])}
+        return {"results": miot_spec.get_properties(self, [p.model_dump() for p in args.params], SW_VERSION)}
 
     @command("set_properties", SetPropertiesArgs)
     async def set_properties(self, args: SetPropertiesArgs) -> dict[str, Any]:

@@ -216,15 +216,13 @@ Dispatch = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 Params = Sequence[Mapping[str, Any]]
 
 
-def _value(device: Device, name: str) -> Any:
+def _value(device: Device, name: str, sw_version: str) -> Any:
     if name.startswith("$"):
-        from hyperhome.devices.base import SW_VERSION  # base imports this module
-
         info = {
             "$manufacturer": MANUFACTURER,
             "$model": f"hyperhome.{device.kind}",
             "$serial-number": device.id,
-            "$firmware-revision": SW_VERSION,
+            "$firmware-revision": sw_version,
         }
         return info[name]
     value = getattr(device.state, name)
@@ -244,7 +242,7 @@ def _ids(item: Mapping[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
-def get_properties(device: Device, params: Params) -> list[dict[str, Any]]:
+def get_properties(device: Device, params: Params, sw_version: str) -> list[dict[str, Any]]:
     """One result per requested property, in order: ``{siid, piid, code, value}``."""
     table = spec_of(type(device)).properties
     out = []
@@ -253,7 +251,7 @@ def get_properties(device: Device, params: Params) -> list[dict[str, Any]]:
         if name is None:
             out.append({**_ids(item, "piid"), "code": NOT_FOUND})
         else:
-            out.append({**_ids(item, "piid"), "code": OK, "value": _value(device, name)})
+            out.append({**_ids(item, "piid"), "code": OK, "value": _value(device, name, sw_version)})
     return out
 
 
