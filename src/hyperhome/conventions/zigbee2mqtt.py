@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import inspect
 import itertools
+import json
 import logging
 import re
 import secrets
@@ -580,3 +581,63 @@ class Zigbee2MqttBridge:
         if transaction is not None:
             response["transaction"] = transaction
         await self._publish(f"{BASE}/bridge/response/{name}", response)
+
+
+# -- docs/conventions.md ---------------------------------------------------------------------------
+def _access(bits: int) -> str:
+    return "".join(letter for bit, letter in ((STATE, "s"), (SET, "w"), (GET, "g")) if bits & bit) or "-"
+
+
+def _values(expose: dict[str, Any]) -> str:
+    if expose["type"] == "enum":
+        return ", ".join(f"`{v}`" for v in expose["values"])
+    if expose["type"] == "binary":
+        return f"on `{json.dumps(expose['value_on'])}`, off `{json.dumps(expose['value_off'])}`"
+    if expose["type"] == "numeric":
+        low, high = expose.get("value_min"), expose.get("value_max")
+        if low is not None and high is not None:
+            span = f"{low} to {high}"
+        elif low is not None or high is not None:
+            span = f">= {low}" if low is not None else f"<= {high}"
+        else:
+            span = ""
+        return " ".join(p for p in (span, expose.get("unit", "")) if p)
+    return ""
+
+
+def _set_becomes(kind: type[Device], expose: dict[str, Any]) -> str:
+    if not expose["access"] & SET:
+        return ""
+    prop = expose["property"]
+    derived = view_of(kind).derived.get(prop)
+    if derived is not None:
+        return "fields " + ", ".join(f"`{f}`" for f in _derived_fields(kind, prop))
+    write = writes(kind)[prop]
+    if write.arg is None:
+        return f"`{write.command}` / `{write.when_false}`"
+    return f"`{write.command} {{{write.arg}}}`"
+
+
+def _derived_fields(kind: type[Device], prop: str) -> list[str]:
+    by_type = _fields_by_miot_type(kind)
+    if prop == "system_mode":
+        return [by_type["on"], by_type["mode"]]
+    return [by_type["lock-state"]]
+
+
+def docs_tables() -> list[str]:
+    """Per kind: each expose with its type, property, access (s = state, w = /set, g = /get), values."""
+    out: list[str] = []
+    for name, kind in sorted(catalog.KINDS.items()):
+        out += [f"### Zigbee2MQTT: `{name}`", "", f"Model `hyperhome.{name}`, vendor `{VENDOR}`.", ""]
+        out += ["| expose | type | property | access | values | `/set` becomes |", "|---|---|---|---|---|---|"]
+        for expose in view_of(kind).exposes:
+            rows = [(expose["type"], f) for f in expose["features"]] if "features" in expose else [("", expose)]
+            for specific, item in rows:
+                kind_of = f"{specific}: {item['type']}" if specific else item["type"]
+                out.append(
+                    f"| `{item['name']}` | {kind_of} | `{item['property']}` | {_access(item['access'])} "
+                    f"| {_values(item)} | {_set_becomes(kind, item)} |"
+                )
+        out.append("")
+    return out
