@@ -197,3 +197,20 @@ async def test_the_lock_a_refused_set_and_bridge_requests(home: Home, app: App) 
     await home.devices["speaker"].stop()
     offline = await app.wait("zigbee2mqtt/Living room speaker/availability", after=mark)
     assert offline == {"state": "offline"}
+
+
+async def test_in_virtual_time_the_bridge_is_a_barrier_member_and_time_still_moves(broker_kind: str) -> None:
+    """The bridge takes part in the virtual clock's barrier like any in-process client: a scenario
+    with ``zigbee2mqtt: true`` runs, and what the bridge publishes for a command is there at once."""
+    plan = load_home("demo").model_copy(update={"zigbee2mqtt": True})
+    async with Home(plan, broker=broker_kind) as home, home.controller() as ctl:
+        assert home.zigbee2mqtt is not None
+        seen: list[tuple[str, bytes]] = []
+        await ctl.bus.subscribe("zigbee2mqtt/#", lambda m: seen.append((m.topic, m.payload)))
+        await ctl.send("living-ac", "set", {"power": True, "target_c": 24})
+        await home.clock.sleep(600)
+        mirrored = [json.loads(p) for t, p in seen if t == "zigbee2mqtt/Living room AC"]
+        assert mirrored
+        assert mirrored[-1]["power"] is True
+        assert mirrored[-1]["room_temp_c"] < 31.0  # ten simulated minutes of cooling, mirrored
+        assert home.zigbee2mqtt.states["living-ac"]["power"] is True
