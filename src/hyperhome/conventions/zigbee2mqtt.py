@@ -469,8 +469,10 @@ class Zigbee2MqttBridge:
         self.metas[device] = meta
         self._rename()
         await self._publish(f"{BASE}/bridge/devices", self.devices(), retain=True)
-        if device in self.online:
+        if device in self.online:  # arrived before the description
             await self._publish_availability(device)
+        if device in self.states:
+            await self._publish_state(device)
 
     async def _on_state(self, message: Message) -> None:
         device = self._device_of(message)
