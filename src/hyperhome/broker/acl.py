@@ -14,7 +14,7 @@ from paho.mqtt.client import topic_matches_sub
 
 from hyperhome.broker.credentials import Principal, Role
 from hyperhome.broker.filters import within
-from hyperhome.broker.topics import CLOCK, DEFAULT_ROOT, SYNC, discovery_hub, discovery_node
+from hyperhome.broker.topics import CLOCK, DEFAULT_ROOT, SYNC, ZIGBEE2MQTT_BASE, discovery_hub, discovery_node
 
 
 class Access(StrEnum):
@@ -35,6 +35,17 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
     sync_out = Rule(pub, f"{home}/{SYNC}/{principal.name}")
     sync_in = Rule(sub, f"{home}/{SYNC}/{CLOCK}")
     ha = principal.discovery_prefix
+    z2m = ZIGBEE2MQTT_BASE
+    # what an app written for Zigbee2MQTT does, with a controller's login: read everything under
+    # the base topic, and send /set, /get and bridge requests (the bridge turns them into the
+    # devices' own commands, which the controller may send anyway)
+    zigbee2mqtt_app = [
+        Rule(sub, f"{z2m}/#"),
+        Rule(pub, f"{z2m}/+/set"),
+        Rule(pub, f"{z2m}/+/set/+"),
+        Rule(pub, f"{z2m}/+/get"),
+        Rule(pub, f"{z2m}/bridge/request/#"),
+    ]
     match principal.role:
         case Role.DEVICE:
             me = f"{home}/{principal.name}"
@@ -83,7 +94,17 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
                 *(Rule(access, f"{prefix}/{levels}/config") for levels in ("+/+", "+/+/+") for access in (pub, sub)),
             ]
         case Role.CONTROLLER:
-            return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#"), sync_out]
+            return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#"), sync_out, *zigbee2mqtt_app]
+        case Role.ZIGBEE2MQTT:
+            # reads the home, drives its devices' cmd/ topics, and owns the Zigbee2MQTT topics
+            return [
+                *(Rule(sub, f"{home}/+/{leaf}") for leaf in ("$meta", "state", "$availability", "reply")),
+                Rule(pub, f"{home}/+/cmd/#"),
+                Rule(pub, f"{z2m}/#"),
+                Rule(sub, f"{z2m}/#"),
+                sync_out,
+                sync_in,
+            ]
         case Role.CLOCK:
             return [Rule(pub, f"{home}/{SYNC}/{CLOCK}"), Rule(sub, f"{home}/{SYNC}/+")]
 

@@ -28,7 +28,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, HOME_ASSISTANT, ORCHESTRATOR, check_id
+from hyperhome.broker.topics import (
+    CLOCK,
+    CONTROLLER,
+    DEFAULT_ROOT,
+    HOME_ASSISTANT,
+    ORCHESTRATOR,
+    ZIGBEE2MQTT,
+    check_id,
+)
 from hyperhome.broker.wire import format_validation_error
 from hyperhome.errors import ConfigError
 
@@ -39,6 +47,7 @@ class Role(StrEnum):
     CONTROLLER = "controller"
     CLOCK = "clock"
     HOME_ASSISTANT = "home_assistant"
+    ZIGBEE2MQTT = "zigbee2mqtt"
 
 
 _ROLE_NAMES = {
@@ -46,6 +55,7 @@ _ROLE_NAMES = {
     Role.CONTROLLER: CONTROLLER,
     Role.CLOCK: CLOCK,
     Role.HOME_ASSISTANT: HOME_ASSISTANT,
+    Role.ZIGBEE2MQTT: ZIGBEE2MQTT,
 }
 
 CONTROLLER_SEATS = 16
@@ -219,6 +229,8 @@ class HomeCredentials(BaseModel):
     orchestrator: Login
     clock: Login
     devices: dict[str, Login] = Field(default_factory=dict)
+    zigbee2mqtt: Login | None = None
+    """The Zigbee2MQTT bridge's login (``hyperhome up --zigbee2mqtt``), or None when it does not run."""
     tls: TlsFiles | None = None
     """Set when the broker is reached over TLS (``mqtts://``); paths are absolute."""
     home_assistant: HomeAssistantLogin | None = None
@@ -234,8 +246,10 @@ class HomeCredentials(BaseModel):
         port: int = 1883,
         root: str = DEFAULT_ROOT,
         password: str | None = None,
+        zigbee2mqtt: bool = False,
     ) -> HomeCredentials:
-        """Fresh random passwords for every client (or ``password`` for all of them)."""
+        """Fresh random passwords for every client (or ``password`` for all of them); a login for
+        the Zigbee2MQTT bridge when ``zigbee2mqtt``."""
         check_id(home, "home")
 
         def login(role: Role, device: str | None = None) -> Login:
@@ -251,6 +265,7 @@ class HomeCredentials(BaseModel):
             orchestrator=login(Role.ORCHESTRATOR),
             clock=login(Role.CLOCK),
             devices={check_id(d, "device"): login(Role.DEVICE, d) for d in devices},
+            zigbee2mqtt=login(Role.ZIGBEE2MQTT) if zigbee2mqtt else None,
         )
 
     def add_device(self, device: str, password: str | None = None) -> Login:
@@ -281,6 +296,8 @@ class HomeCredentials(BaseModel):
             (login, Principal(home=self.home, role=Role.DEVICE, device=d, discovery_prefix=prefix))
             for d, login in self.devices.items()
         ]
+        if self.zigbee2mqtt is not None:
+            out.append((self.zigbee2mqtt, Principal(home=self.home, role=Role.ZIGBEE2MQTT)))
         out += controller_seats(self.home, self.controller)
         if ha is not None:
             who = Principal(
@@ -398,5 +415,7 @@ class ClientLogins(BaseModel):
                 "orchestrator": plain(self.orchestrator),
                 "clock": plain(self.clock or self.orchestrator),
                 "devices": {device: plain(self.devices[device]) for device in creds.devices},
+                # the bridge drives devices and reads the home as a controller does
+                "zigbee2mqtt": plain(self.controller) if creds.zigbee2mqtt is not None else None,
             }
         )

@@ -207,4 +207,6 @@ def _at_url(choice: BrokerChoice, creds: HomeCredentials) -> HomeCredentials:
         login = Login(username=choice.username, password=choice.password or "")
         update |= {"controller": login, "orchestrator": login, "clock": login}
         update["devices"] = dict.fromkeys(creds.devices, login)
+        if creds.zigbee2mqtt is not None:
+            update["zigbee2mqtt"] = login
     return creds.model_copy(update=update)

@@ -30,6 +30,10 @@ CLOCK = "$clock"
 HOME_ASSISTANT = "$home_assistant"
 DEFAULT_HA_PREFIX = "homeassistant"
 """Home Assistant's MQTT discovery prefix (its ``discovery_prefix``), changeable with ``--home-assistant-prefix``."""
+ZIGBEE2MQTT = "$zigbee2mqtt"
+"""The Zigbee2MQTT bridge's name (``hyperhome up --zigbee2mqtt``, conventions/zigbee2mqtt.py)."""
+ZIGBEE2MQTT_BASE = "zigbee2mqtt"
+"""Zigbee2MQTT's base topic, as apps written for it expect it."""
 
 Kind = Literal["$meta", "$availability", "state", "event", "cmd", "reply", "stream", "flow"]
 

@@ -72,6 +72,9 @@ class Meta(WireModel):
     commands: dict[str, dict[str, Any]] = Field(default_factory=dict)
     streams: list[str] = Field(default_factory=list)
     events: list[str] = Field(default_factory=list)
+    miot: dict[str, Any] | None = None
+    """The device's Mi Home (MIoT) description: its ``urn:miot-spec-v2:device:...`` type and the
+    siid/piid of each state field, siid/aiid of each command, siid/eiid of each event."""
 
     def secret_keys(self, command: str) -> frozenset[str] | None:
         """The keys of ``command``'s args that are secrets (``writeOnly``); None for a command not described."""

@@ -32,6 +32,7 @@ from hyperhome.cli.common import (
     fail,
     run_until_done,
 )
+from hyperhome.conventions.zigbee2mqtt import BASE
 from hyperhome.devices.clock import Clock
 from hyperhome.errors import ConfigError, HyperHomeError
 from hyperhome.home.homefile import load_home, rules_of
@@ -80,6 +81,10 @@ def up(
         str,
         typer.Option("--home-assistant-prefix", help="Home Assistant's discovery prefix (implies --home-assistant)."),
     ] = DEFAULT_HA_PREFIX,
+    zigbee2mqtt: Annotated[
+        bool,
+        typer.Option("--zigbee2mqtt", help="Also speak Zigbee2MQTT's topics (zigbee2mqtt/...; docs/conventions.md)."),
+    ] = False,
 ) -> None:
     """Bring a home up: broker, devices, orchestrator, web API and dashboard, until Ctrl-C.
 
@@ -109,6 +114,7 @@ def up(
                 grammar=grammar or (),
                 faults=faults,
                 home_assistant=ha_prefix if wants_ha else None,
+                zigbee2mqtt=zigbee2mqtt or None,
             ) as running,
             contextlib.AsyncExitStack() as stack,
         ):
@@ -188,6 +194,7 @@ def _print_up(running: Home, creds_path: Path, url: str | None = None) -> None:
             f"automations {len(rules_of(running.plan))} rules (hyperhome send '$orchestrator' automation.list)\n"
             + (_faults_line(running, url) if running.faults is not None else "")
             + _home_assistant_line(running, creds_path)
+            + (f"zigbee2mqtt {BASE}/# as login {creds.zigbee2mqtt.username}\n" if creds.zigbee2mqtt else "")
             + f"credentials {creds_path} (mode 0600)\n"
             + (f"dashboard   [bold]{url}[/] (API docs at {url}docs)\n\n" if url else "\n")
             + f"watch:  mosquitto_sub -h {creds.host} -p {creds.port} {tls_options}"

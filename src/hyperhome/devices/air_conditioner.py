@@ -16,6 +16,7 @@ from hyperhome.devices.base import (
     Timestamp,
     command,
 )
+from hyperhome.devices.miot import MiotDevice, MiotService
 from hyperhome.devices.physics import thermal
 from hyperhome.errors import CommandError, ErrorCode
 
@@ -106,6 +107,23 @@ class AirConditioner(Device):
     State = AcState
     Config = AcConfig
     capabilities = ("climate",)
+    miot = MiotDevice(
+        type="air-conditioner",
+        code="0000A004",
+        services=(
+            MiotService(
+                "air-conditioner",
+                properties={"power": "on", "mode": "mode", "target_c": "target-temperature"},
+                actions={"power": "power"},
+                events={"target_reached": "target-reached"},
+            ),
+            MiotService("fan-control", properties={"fan": "fan-level"}),
+            MiotService(
+                "environment", properties={"room_temp_c": "temperature", "outdoor_temp_c": "outdoor-temperature"}
+            ),
+            MiotService("electricity", properties={"energy_kwh": "power-consumption"}),
+        ),
+    )
     events: ClassVar[dict[str, str]] = {
         "target_reached": "the room reached the target temperature: target_c, room_temp_c, minutes",
     }

@@ -55,6 +55,7 @@ from hyperhome.broker.commands import CommandEndpoint
 from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.topics import Topics, check_id
 from hyperhome.broker.wire import OFFLINE, ONLINE, Meta, dumps, format_validation_error
+from hyperhome.devices import miot as miot_spec
 from hyperhome.errors import CommandError, ConfigError, ErrorCode, NotConnectedError
 from hyperhome.tasks import TaskOwner
 
@@ -244,6 +245,41 @@ def _whole_numbers(value: Any) -> Any:
     return value
 
 
+class PropertyRef(Args):
+    siid: int = Field(ge=1, le=255)
+    """The service instance id (``$meta.miot``)."""
+    piid: int = Field(ge=1, le=255)
+    """The property instance id within the service."""
+    did: Omittable[str] = Field(None, max_length=64)
+    """The caller's device id, echoed in the result (MIoT requests carry one)."""
+
+
+class PropertyValue(PropertyRef):
+    value: Any
+    """The new value: an enum property takes the number of its option (``value-list``)."""
+
+
+class GetPropertiesArgs(Args):
+    params: list[PropertyRef] = Field(min_length=1, max_length=64)
+    """The properties to read: ``[{"siid": 2, "piid": 1}]``."""
+
+
+class SetPropertiesArgs(Args):
+    params: list[PropertyValue] = Field(min_length=1, max_length=64)
+    """The properties to write: ``[{"siid": 2, "piid": 1, "value": true}]``."""
+
+
+class ActionArgs(Args):
+    siid: int = Field(ge=1, le=255)
+    """The service instance id."""
+    aiid: int = Field(ge=1, le=255)
+    """The action instance id within the service."""
+    did: Omittable[str] = Field(None, max_length=64)
+    """The caller's device id, echoed in the result."""
+    in_: list[Any] = Field(default_factory=list, alias="in", max_length=16)
+    """The action's arguments, in the order ``$meta.miot.actions.{command}.in`` lists them."""
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """A device as it was before a command: its state and its shadow attributes (deep copies)."""
@@ -261,6 +297,12 @@ class Device:
     capabilities: ClassVar[tuple[str, ...]] = ()
     events: ClassVar[dict[str, str]] = {}
     streams: ClassVar[tuple[str, ...]] = ()
+    miot: ClassVar[miot_spec.MiotDevice | None] = None
+    """The kind's MIoT device type and standard services (``devices/miot.py``); None: a type
+    named after the kind, one service holding everything."""
+    switches: ClassVar[dict[str, tuple[str, str]]] = {}
+    """Bool state fields written through a pair of commands without args (when true, when
+    false), for the conventions that write state (``devices/writes.py``)."""
     summary: ClassVar[tuple[str, ...]] = ()
     """The few state fields that say how the device is at a glance (``hyperhome devices``), a
     dotted path into an object field (``wifi.ssid``); empty: the first four."""
@@ -324,6 +366,7 @@ class Device:
             commands={name: args_schema(spec.args) for name, spec in self.commands.items()},
             streams=list(self.streams),
             events=list(self.events),
+            miot=miot_spec.spec_of(type(self)).meta,
         )
 
     # -- life cycle --------------------------------------------------------------------------
@@ -493,6 +536,29 @@ class Device:
             raise
         self._state_changed = self.state != before.state
         return result or {}
+
+    # -- MIoT (devices/miot.py) ---------------------------------------------------------------
+    @command("get_properties", GetPropertiesArgs)
+    async def get_properties(self, args: GetPropertiesArgs) -> dict[str, Any]:
+        """MIoT: read properties by ``siid``/``piid``; ``results`` holds ``{siid, piid, code, value}`` each
+        (code 0, or -4003 for no such property)."""
+        self._advance()
+        return {"results": miot_spec.get_properties(self, [p.model_dump() for p in args.params], SW_VERSION)}
+
+    @command("set_properties", SetPropertiesArgs)
+    async def set_properties(self, args: SetPropertiesArgs) -> dict[str, Any]:
+        """MIoT: write properties by ``siid``/``piid``, each through the device's own command for it;
+        ``results`` holds ``{siid, piid, code}`` each (0, -4002 read-only, -4003 none, -4005 bad
+        value, -4004 refused, with a ``message``)."""
+        params = [p.model_dump() for p in args.params]
+        return {"results": await miot_spec.set_properties(self, params, self._dispatch)}
+
+    @command("action", ActionArgs)
+    async def action(self, args: ActionArgs) -> dict[str, Any]:
+        """MIoT: run the command behind ``siid``/``aiid`` with ``in`` as its args in order; replies
+        ``{siid, aiid, code, out, result}`` (code 0, -4003 no such action, -4006 bad in, -4004 refused)."""
+        item = args.model_dump(include={"siid", "aiid", "did"})
+        return await miot_spec.action(self, item, list(args.in_), self._dispatch)
 
     def snapshot(self) -> Snapshot:
         """The device as it is now, for ``restore``: ``state`` and the ``shadow`` attributes."""

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hyperhome.devices.base import Args, DeviceSpec, DeviceState, command
 from hyperhome.devices.components.labels import LABEL_PATTERN
 from hyperhome.devices.media import MediaSource
+from hyperhome.devices.miot import MiotDevice, MiotService
 from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
@@ -147,6 +148,21 @@ class Camera(MediaSource):
     summary = ("privacy", "detection", "viewers")
     State = CameraState
     capabilities = ("camera", "motion_detection", "person_detection", "privacy")
+    miot = MiotDevice(
+        type="camera",
+        code="0000A01C",
+        services=(
+            MiotService(
+                "camera-control",
+                properties={"privacy": "physical-cover", "detection": "motion-detection"},
+                actions={"privacy": "privacy", "detection": "detection"},
+            ),
+            MiotService(
+                "camera-detection",
+                events={"motion": "motion-detected", "person_detected": "people-detected"},
+            ),
+        ),
+    )
     streams = ("main",)
     resolutions: ClassVar[dict[str, tuple[int, int]]] = {"main": MAIN_RESOLUTION}
     still_image = True

@@ -13,6 +13,8 @@ from typing import Any
 
 from hyperhome.devices.base import Device, args_schema
 from hyperhome.devices.catalog import KINDS
+from hyperhome.devices.miot import spec_of
+from hyperhome.devices.units import unit_of
 
 HEADER = """# Device kinds
 
@@ -79,29 +81,6 @@ def _fields_table(schema: dict[str, Any], *, no_default: str = "null") -> list[s
     return [*rows, ""]
 
 
-_UNITS = (  # a name's unit suffix, longest first (STYLE.md: units in names)
-    ("_kwh_per_100km", "kWh/100 km"),
-    ("_pct_per_h", "%/h"),
-    ("_j_per_k", "J/K"),
-    ("_w_per_k", "W/K"),
-    ("_mb_per_h", "MB/h"),
-    ("_kmh", "km/h"),
-    ("_kwh", "kWh"),
-    ("_pct", "%"),
-    ("_km", "km"),
-    ("_db", "dB"),
-    ("_fps", "frames/s"),
-    ("_w", "W"),
-    ("_s", "s"),
-    ("_c", "°C"),
-)
-
-
-def unit_of(name: str) -> str:
-    """The unit a field's name carries (``cooling_capacity_w``: W), or "" for none."""
-    return next((unit for suffix, unit in _UNITS if name.endswith(suffix)), "")
-
-
 def _config_table(kind: type[Device]) -> list[str]:
     """The keys a home file may set under the device's ``config:``, with units and defaults."""
     config = kind.Config
@@ -119,6 +98,37 @@ def _config_table(kind: type[Device]) -> list[str]:
     return [*rows, ""]
 
 
+def miot_table(kind: type[Device]) -> list[str]:
+    """The kind's MIoT ids (``devices/miot.py``): one row per state field, command and event."""
+    meta = spec_of(kind).meta
+    services = {s["siid"]: s["type"] for s in meta["services"]}
+    rows = [
+        f"Type `{meta['type']}`; `siid 1` is `device-information` (piid 1 manufacturer, 2 model, "
+        "3 serial number = the device id, 4 firmware revision). Read and write with the "
+        "`get_properties`, `set_properties` and `action` commands.",
+        "",
+        "| member | siid (service) | id | MIoT type | format | access |",
+        "|---|---|---|---|---|---|",
+    ]
+    for group, key in (("properties", "piid"), ("actions", "aiid"), ("events", "eiid")):
+        for name, entry in meta[group].items():
+            siid = entry["siid"]
+            fmt = entry.get("format", "")
+            if "value-list" in entry:
+                fmt += " " + ", ".join(f"{v['value']}={v['description']}" for v in entry["value-list"])
+            elif "value-range" in entry:
+                fmt += " [{}, {}, {}]".format(*entry["value-range"])
+            elif entry.get("json"):
+                fmt += " (its JSON)"
+            if "in" in entry:
+                fmt = "in: " + ", ".join(entry["in"]) if entry["in"] else "in: (none)"
+            what = {"properties": "state", "actions": "command", "events": "event"}[group]
+            access = ", ".join(entry.get("access", []))
+            where = f"{siid} ({services[siid]}) | {key} {entry[key]}"
+            rows.append(f"| {what} `{name}` | {where} | `{entry['type']}` | {fmt} | {access} |")
+    return [*rows, ""]
+
+
 def render_kind(kind: type[Device]) -> list[str]:
     module = sys.modules[kind.__module__]
     summary = inspect.cleandoc(module.__doc__ or "").split("\n\n")[0].replace("\n", " ")
@@ -133,7 +143,13 @@ def render_kind(kind: type[Device]) -> list[str]:
     out += ["### Commands", ""]
     for name, spec in sorted(kind.commands.items()):
         schema = args_schema(spec.args)
-        out += [f"#### `{name}`", "", spec.doc or "", "", *_fields_table(schema, no_default="optional")]
+        out += [
+            f"#### `{name}`",
+            "",
+            inspect.cleandoc(spec.doc).replace("\n", " "),
+            "",
+            *_fields_table(schema, no_default="optional"),
+        ]
         if schema.get("description"):
             out += [inspect.cleandoc(schema["description"]).replace("\n", " "), ""]
     out += ["### Events", ""]
@@ -142,6 +158,7 @@ def render_kind(kind: type[Device]) -> list[str]:
         out += [f"| `{name}` | {text} |" for name, text in kind.events.items()]
     else:
         out.append("(none)")
+    out += ["", "### Mi Home (MIoT) ids", "", *miot_table(kind)]
     return [*out, ""]
 
 

@@ -50,6 +50,7 @@ from pydantic.config import JsonDict
 
 from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceSpec, DeviceState, NoArgs, command
 from hyperhome.devices.components.labels import LABEL_PATTERN
+from hyperhome.devices.miot import MiotDevice, MiotService
 from hyperhome.errors import CommandError, ErrorCode
 
 if TYPE_CHECKING:
@@ -191,6 +192,25 @@ class Lock(Device):
     State = LockState
     Config = LockConfig
     capabilities = ("lock", "door_sensor", "battery")
+    switches: ClassVar[dict[str, tuple[str, str]]] = {"locked": ("lock", "unlock")}
+    miot = MiotDevice(
+        type="lock",
+        code="0000A038",
+        services=(
+            MiotService(
+                "lock",
+                properties={"locked": "lock-state", "jammed": "jammed"},
+                actions={"lock": "lock", "unlock": "unlock"},
+                events={"locked": "lock-event", "unlocked": "unlock-event", "jammed": "jam-event"},
+            ),
+            MiotService(
+                "door",
+                properties={"door_open": "status"},
+                events={"door_opened": "door-opened", "door_closed": "door-closed", "tamper": "tamper-alarm"},
+            ),
+            MiotService("battery", properties={"battery_pct": "battery-level"}),
+        ),
+    )
     events: ClassVar[dict[str, str]] = {
         "unlocked": "the bolt was withdrawn: by (app, pin, fingerprint, key), who (user, PIN holder, finger; or null)",
         "locked": "the bolt was thrown: by (app, auto, key)",

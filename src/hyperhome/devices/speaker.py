@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field, model_validator
 
 from hyperhome.devices.base import Args, Device, DeviceConfig, DeviceState, Omittable, command
+from hyperhome.devices.miot import MiotDevice, MiotService
 from hyperhome.errors import CommandError, ErrorCode
 
 MAX_LEVEL_DB = 130.0
@@ -93,6 +94,19 @@ class Speaker(Device):
     State = SpeakerState
     Config = SpeakerConfig
     capabilities = ("voice", "audio")
+    miot = MiotDevice(
+        type="speaker",
+        code="0000A015",
+        services=(
+            MiotService("speaker", properties={"volume_pct": "volume", "muted": "mute"}),
+            MiotService(
+                "intelligent-speaker",
+                properties={"microphone": "microphone", "last_spoken": "text-content"},
+                actions={"say": "play-text"},
+                events={"utterance": "wake-up", "spoke": "play-text"},
+            ),
+        ),
+    )
     events: ClassVar[dict[str, str]] = {
         "utterance": "someone said something the speaker heard: text, level_db",
         "spoke": "the speaker said something: text, volume_pct",

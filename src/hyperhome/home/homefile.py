@@ -12,6 +12,7 @@ devices:
     state: {room_temp_c: 31, outdoor_temp_c: 35}
   - {id: phone, kind: phone, owner: alice}
 automations: rules.yaml    # or a list of rules inline (docs/automations.md)
+zigbee2mqtt: true          # also speak Zigbee2MQTT's topics (docs/conventions.md)
 voice: {grammar: [my-words.yaml]}   # extra voice grammar files (docs/voice.md)
 home_assistant: true       # Home Assistant MQTT discovery (docs/home-assistant.md)
 ```
@@ -64,6 +65,9 @@ class HomeFile(BaseModel):
     root: str = DEFAULT_ROOT
     residents: list[str] = Field(default_factory=list)
     devices: list[DeviceSpec] = Field(min_length=1)
+    zigbee2mqtt: bool = Field(
+        False, description="Speak Zigbee2MQTT's topics too (docs/conventions.md); `hyperhome up --zigbee2mqtt`."
+    )
     voice: VoiceSettings = Field(default_factory=VoiceSettings, description="The voice assistant (docs/voice.md).")
     home_assistant: bool = Field(
         False, description="Every device publishes Home Assistant discovery configs (docs/home-assistant.md)."

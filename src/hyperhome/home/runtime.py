@@ -30,6 +30,7 @@ from hyperhome.broker.restart import Restartable, WhileDown
 from hyperhome.broker.sync import SyncBarrier
 from hyperhome.broker.topics import DEFAULT_HA_PREFIX, Topics
 from hyperhome.conventions import homeassistant
+from hyperhome.conventions.zigbee2mqtt import Zigbee2MqttBridge
 from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
 from hyperhome.devices.clock import Clock, VirtualClock, make_clock
@@ -56,6 +57,7 @@ class Home:
     scaled real time (1 = real time). ``broker`` is ``embedded``, ``mosquitto`` or a URL.
     ``grammar``: voice grammar files merged after the home file's (docs/voice.md).
     ``faults``: each device connects through its own fault proxy (``self.faults``).
+    ``zigbee2mqtt``: run the Zigbee2MQTT bridge (``self.zigbee2mqtt``); None: as the home file says.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class Home:
         grammar: Sequence[str | Path] = (),
         faults: bool = False,
         home_assistant: str | None = None,
+        zigbee2mqtt: bool | None = None,
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
@@ -89,6 +92,8 @@ class Home:
         self.orchestrator: Orchestrator | None = None
         self._with_faults = faults
         self.faults: HomeFaults | None = None
+        self._with_zigbee2mqtt = plan.zigbee2mqtt if zigbee2mqtt is None else zigbee2mqtt
+        self.zigbee2mqtt: Zigbee2MqttBridge | None = None
         self.broker: Restartable | None = None
         """The broker this home started (``None`` on a broker given by URL)."""
         self.ha_prefix = home_assistant or (DEFAULT_HA_PREFIX if plan.home_assistant else None)
@@ -114,7 +119,11 @@ class Home:
     async def _start(self) -> None:
         plan, stack = self.plan, self._stack
         creds = HomeCredentials.generate(
-            plan.home, [d.id for d in plan.devices], root=plan.root, password=self._password
+            plan.home,
+            [d.id for d in plan.devices],
+            root=plan.root,
+            password=self._password,
+            zigbee2mqtt=self._with_zigbee2mqtt,
         )
         if self.ha_prefix is not None and self.choice.enforces_contract:
             creds.add_home_assistant(self.ha_prefix, homeassistant.commands(plan.devices), password=self._password)
@@ -139,6 +148,9 @@ class Home:
         for spec in plan.devices:
             self.devices[spec.id] = catalog.kind(spec.kind)(spec, home=plan.home, clock=self.clock, topics=self.topics)
         await _all_or_none([self.start_device(d) for d in self.devices.values()])
+        if creds.zigbee2mqtt is not None:
+            bridge = Zigbee2MqttBridge(self.connect, creds.zigbee2mqtt, self.topics)
+            self.zigbee2mqtt = await stack.enter_async_context(bridge)
         if self._with_orchestrator:
             connect: Connector = self.connect
             hub = None
