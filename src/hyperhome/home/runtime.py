@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,9 @@ class Home:
     scaled real time (1 = real time). ``broker`` is ``embedded``, ``mosquitto`` or a URL.
     ``grammar``: voice grammar files merged after the home file's (docs/voice.md).
     ``faults``: each device connects through its own fault proxy (``self.faults``).
+    ``credentials``: the home's logins, made by the caller (a fleet makes every home's before
+    its broker starts) instead of fresh ones. ``connector``: how the home's clients connect in
+    real time (a fleet counts their messages); ``MqttConnector`` by default.
     """
 
     def __init__(
@@ -65,6 +68,8 @@ class Home:
         orchestrator: bool = True,
         grammar: Sequence[str | Path] = (),
         faults: bool = False,
+        credentials: HomeCredentials | None = None,
+        connector: Callable[[Endpoint], MqttConnector] | None = None,
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
@@ -82,6 +87,8 @@ class Home:
         self.devices: dict[str, Device] = {}
         self.orchestrator: Orchestrator | None = None
         self._with_faults = faults
+        self._given_credentials = credentials
+        self._connector = connector
         self.faults: HomeFaults | None = None
         self.broker: Restartable | None = None
         """The broker this home started (``None`` on a broker given by URL)."""
@@ -101,7 +108,7 @@ class Home:
 
     async def _start(self) -> None:
         plan, stack = self.plan, self._stack
-        creds = HomeCredentials.generate(
+        creds = self._given_credentials or HomeCredentials.generate(
             plan.home, [d.id for d in plan.devices], root=plan.root, password=self._password
         )
         ready, self.broker = await stack.enter_async_context(launch_broker(self.choice, [creds], port=self._port))
@@ -115,7 +122,10 @@ class Home:
             self.barrier = await stack.enter_async_context(barrier)
             self.clock.add_barrier(self.barrier)
             stack.callback(self.clock.remove_barrier, self.barrier)
-        self.connect = MqttConnector(endpoint, self.barrier)
+        if self._connector is not None and self.barrier is None:
+            self.connect = self._connector(endpoint)
+        else:
+            self.connect = MqttConnector(endpoint, self.barrier)
         if self._with_faults:
             faults = HomeFaults(endpoint, [d.id for d in plan.devices], self.clock)
             self.faults = await stack.enter_async_context(faults)
