@@ -149,17 +149,25 @@ def check(options: FleetOptions) -> None:
 
 def our_homes(options: FleetOptions) -> list[tuple[int, str]]:
     """This run's homes (index, id): all of them, or this ``--shard``'s share."""
-    indices = range(options.homes)
-    if options.shard is not None:
-        index, count = options.shard
-        indices = indices[index::count]
-    return [(i, homes.home_id(options.template, i)) for i in indices]
+    every = [(i, homes.home_id(options.template, i)) for i in range(options.homes)]
+    if options.shard is None:
+        return every
+    index, count = options.shard
+    parts = split(every, count)
+    return parts[index] if index < len(parts) else []
 
 
 def split(items: list[tuple[int, str]], parts: int) -> list[list[tuple[int, str]]]:
-    """Round robin, so that each part has the same mix of join kinds (fleet/plan.py)."""
-    shards = [items[k::parts] for k in range(parts)]
-    return [s for s in shards if s]
+    """Consecutive blocks of nearly equal size: the join kinds go round over consecutive homes
+    (fleet/plan.py), so each block has the same mix (every N-th home would not, when N and the
+    number of kinds have a common factor: all calls in one shard)."""
+    size, extra = divmod(len(items), parts)
+    out, first = [], 0
+    for k in range(parts):
+        last = first + size + (1 if k < extra else 0)
+        out.append(items[first:last])
+        first = last
+    return [s for s in out if s]
 
 
 def days_end_s(options: FleetOptions) -> float:
