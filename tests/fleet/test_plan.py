@@ -39,8 +39,10 @@ def test_a_home_s_plan_does_not_depend_on_the_fleet_or_its_shards() -> None:
 def test_homes_join_their_day_before_each_kind_of_episode_in_turn() -> None:
     plans = _fleet(1, 2 * len(JOIN_ORDER))
     for plan in plans:
-        first = plan.episodes[0] if plan.episodes[0].kind != "weather" else next(
-            e for e in plan.episodes if e.kind != "weather"
+        first = (
+            plan.episodes[0]
+            if plan.episodes[0].kind != "weather"
+            else next(e for e in plan.episodes if e.kind != "weather")
         )
         assert first.kind == JOIN_ORDER[plan.index % len(JOIN_ORDER)]
         assert 0 < first.start - plan.joined <= 40

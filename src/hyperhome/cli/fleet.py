@@ -16,7 +16,17 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from hyperhome.cli.common import BrokerOpt, CaFileOpt, CertFileOpt, HomeOpt, KeyFileOpt, LoginsOpt, broker_choice, console, fail
+from hyperhome.cli.common import (
+    BrokerOpt,
+    CaFileOpt,
+    CertFileOpt,
+    HomeOpt,
+    KeyFileOpt,
+    LoginsOpt,
+    broker_choice,
+    console,
+    fail,
+)
 from hyperhome.durations import parse_duration
 from hyperhome.errors import ConfigError, HyperHomeError
 from hyperhome.home.homefile import load_home
@@ -25,17 +35,30 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
 def fleet(
-    homes: Annotated[int, typer.Option("--homes", help="How many homes, each a copy of --home with its own id.", min=1)] = 10,
+    homes: Annotated[
+        int, typer.Option("--homes", help="How many homes, each a copy of --home with its own id.", min=1)
+    ] = 10,
     home: HomeOpt = "demo",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the homes' days: the same seed, the same days.")] = 1,
-    days: Annotated[int, typer.Option("--days", help="Simulated days each home lives (from when it joins).", min=1)] = 1,
-    speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per wall second (1: real time).", min=0.001)] = 1.0,
+    days: Annotated[
+        int, typer.Option("--days", help="Simulated days each home lives (from when it joins).", min=1)
+    ] = 1,
+    speed: Annotated[
+        float, typer.Option("--speed", help="Simulated seconds per wall second (1: real time).", min=0.001)
+    ] = 1.0,
     duration: Annotated[
-        str | None, typer.Option("--duration", help="Stop after this wall time (90s, 2m, 1h); default: when the days end.")
+        str | None,
+        typer.Option("--duration", help="Stop after this wall time (90s, 2m, 1h); default: when the days end."),
     ] = None,
     ramp: Annotated[float, typer.Option("--ramp", help="Homes started per second, over all workers.", min=0.01)] = 50.0,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Worker processes (or Ray actors), each a shard of homes.", min=1, show_default="one per core")
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Worker processes (or Ray actors), each a shard of homes.",
+            min=1,
+            show_default="one per core",
+        ),
     ] = None,
     broker: BrokerOpt = "mosquitto",
     logins: LoginsOpt = None,
@@ -54,9 +77,15 @@ def fleet(
         ),
     ] = None,
     ray: Annotated[
-        str | None, typer.Option("--ray", help="auto or a Ray address: one actor per shard on a Ray cluster (pip install 'hyperhome[fleet]').")
+        str | None,
+        typer.Option(
+            "--ray",
+            help="auto or a Ray address: one actor per shard on a Ray cluster (pip install 'hyperhome[fleet]').",
+        ),
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the totals and per-worker figures as JSON here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the totals and per-worker figures as JSON here.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No live progress, only the summary.")] = False,
 ) -> None:
     """Run a fleet of homes against one broker: each home's devices, automations, voice and flows
@@ -118,7 +147,8 @@ def _shard(text: str) -> tuple[int, int]:
         msg = f"--shard takes I/N, two whole numbers (e.g. 0/4), not {text!r}"
         raise ConfigError(msg) from None
     if count < 1:
-        raise ConfigError(f"--shard {text}: N must be at least 1")
+        msg_0 = f"--shard {text}: N must be at least 1"
+        raise ConfigError(msg_0)
     return index, count
 
 
@@ -182,19 +212,32 @@ def live_view(p: Any) -> Group:
         "",
         f"msgs/s in [bold]{p.rates['msgs_in']:,.0f}[/] out [bold]{p.rates['msgs_out']:,.0f}[/]",
         f"commands {t['commands']:,}, error replies [bold]{t['error_replies'] + t['error_replies_seen']}[/]",
-        f"flows started {t['flows_started']:,} / succeeded {t['flows_succeeded']:,} / failed [bold]{t['flows_failed']}[/]",
+        f"flows started {t['flows_started']:,} / succeeded {t['flows_succeeded']:,} "
+        f"/ failed [bold]{t['flows_failed']}[/]",
     )
     workers = Table("worker", "host", "pid", "homes", "online", "cores", "RSS MB", title_justify="left")
     for w in p.workers:
-        workers.add_row(w["worker"], w["host"], str(w["pid"]), f"{w['homes_up']}/{w['homes']}",
-                        f"{w['devices_online']}/{w['devices']}", f"{w['cores']:.2f}", f"{w['rss_mb']:.0f}")
+        workers.add_row(
+            w["worker"],
+            w["host"],
+            str(w["pid"]),
+            f"{w['homes_up']}/{w['homes']}",
+            f"{w['devices_online']}/{w['devices']}",
+            f"{w['cores']:.2f}",
+            f"{w['rss_mb']:.0f}",
+        )
     return Group(head, workers)
 
 
 def summary(result: Any) -> Table:
     t = result.total
     s = result.settings
-    table = Table("figure", "value", title=f"fleet: {s['homes_here']:,} homes of {s['template']}, {s['broker']}", title_justify="left")
+    table = Table(
+        "figure",
+        "value",
+        title=f"fleet: {s['homes_here']:,} homes of {s['template']}, {s['broker']}",
+        title_justify="left",
+    )
     rows = [
         ("wall time", f"{result.elapsed_s:.1f} s (speed x{s['speed']:g})"),
         ("homes up", f"{t['homes_up']:,} / {t['homes']:,}"),
@@ -203,7 +246,10 @@ def summary(result: Any) -> Table:
         ("state republishes done / due", f"{t['beats_done']:,} / {t['beats_due']:,}"),
         ("publish lag p99", f"{t['lag_p99_ms']:g} ms"),
         ("commands (driver)", f"{t['commands']:,}"),
-        ("error replies (driver / all seen)", f"{t['error_replies']} / {t['error_replies_seen']} of {t['replies_seen']:,}"),
+        (
+            "error replies (driver / all seen)",
+            f"{t['error_replies']} / {t['error_replies_seen']} of {t['replies_seen']:,}",
+        ),
         ("flows started / succeeded / failed", f"{t['flows_started']} / {t['flows_succeeded']} / {t['flows_failed']}"),
         ("flows by kind", ", ".join(f"{k} {v}" for k, v in t["flow_kinds"].items()) or "-"),
         ("publishes failed", f"{t['publish_failed']}"),
@@ -213,7 +259,10 @@ def summary(result: Any) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     for w in result.workers:
-        table.add_row(f"worker {w['worker']}", f"{w['host']} pid {w['pid']}: {w['homes_up']} homes, cpu {w['cpu_s']:.1f} s, RSS {w['rss_mb']:.0f} MB")
+        table.add_row(
+            f"worker {w['worker']}",
+            f"{w['host']} pid {w['pid']}: {w['homes_up']} homes, cpu {w['cpu_s']:.1f} s, RSS {w['rss_mb']:.0f} MB",
+        )
     for error in t["errors"][:5]:
         table.add_row("[red]error[/]", error)
     return table

@@ -149,15 +149,20 @@ def day_episodes(seed: int, index: int, day: int, template: HomeFile) -> tuple[l
     rng = random.Random(f"{seed}/{index}/{day}")
     r = roles(template)
     midnight = FIRST_DAY + day * DAY_S
-    at = lambda hours: midnight + hours * 3600  # noqa: E731
+
+    def at(hours: float) -> float:
+        return midnight + hours * 3600
+
     episodes: list[Episode] = []
     mean_c, swing_c = rng.uniform(26, 31), rng.uniform(4, 8)
     weather_to = [*r.acs, *r.cars.values()]
     if weather_to:
         for hour in range(24):
             t = at(hour) + 1
-            steps = tuple(Step(t, d, "simulate.outdoor", {"outdoor_temp_c": outdoor_c(mean_c, swing_c, t)}) for d in weather_to)
-            episodes.append(Episode("weather", steps))
+            hourly = tuple(
+                Step(t, d, "simulate.outdoor", {"outdoor_temp_c": outdoor_c(mean_c, swing_c, t)}) for d in weather_to
+            )
+            episodes.append(Episode("weather", hourly))
     home_at: str | None = None
     leave_at, back_at = at(rng.uniform(7.5, 9.0)), at(rng.uniform(17.0, 19.0))
     facts: dict[str, Any] = {"out": {}, "back": {}, "weather": (mean_c, swing_c)}
@@ -165,7 +170,9 @@ def day_episodes(seed: int, index: int, day: int, template: HomeFile) -> tuple[l
         home_at = r.speaker or r.phones[0][1]
         for _ in range(rng.randint(0, 2)):  # morning, before leaving
             t = rng.uniform(at(6.5), leave_at - 120)
-            episodes.append(Episode("voice", (Step(t, home_at, "hear", {"text": rng.choice(VOICE_REQUESTS), "level_db": 60}),)))
+            episodes.append(
+                Episode("voice", (Step(t, home_at, "hear", {"text": rng.choice(VOICE_REQUESTS), "level_db": 60}),))
+            )
     for resident, phone in r.phones:
         out = facts["out"][phone] = leave_at + rng.uniform(0, 600)
         km = r.office_km[phone]
@@ -187,7 +194,12 @@ def day_episodes(seed: int, index: int, day: int, template: HomeFile) -> tuple[l
         car = r.cars.get(resident)
         if car is not None:
             steps.append(
-                Step(start + 5, car, "drive.start", {"destination": "home", "distance_km": km, "speed_kmh": round(kmh, 1)})
+                Step(
+                    start + 5,
+                    car,
+                    "drive.start",
+                    {"destination": "home", "distance_km": km, "speed_kmh": round(kmh, 1)},
+                )
             )
         if r.lock is not None:
             steps.append(Step(arrive + rng.uniform(30, 90), r.lock, "simulate.door", {"open": True}))
@@ -223,8 +235,12 @@ def day_episodes(seed: int, index: int, day: int, template: HomeFile) -> tuple[l
                 "call",
                 (
                     Step(t, call, "call.start", {"with": rng.choice(CALLERS)}),
-                    Step(rear, ORCHESTRATOR, "camera_handoff", {**handoff, "source": {"device": phone, "stream": "rear"}}),
-                    Step(back, ORCHESTRATOR, "camera_handoff", {**handoff, "source": {"device": call, "stream": "front"}}),
+                    Step(
+                        rear, ORCHESTRATOR, "camera_handoff", {**handoff, "source": {"device": phone, "stream": "rear"}}
+                    ),
+                    Step(
+                        back, ORCHESTRATOR, "camera_handoff", {**handoff, "source": {"device": call, "stream": "front"}}
+                    ),
                     Step(back + rng.uniform(30, 90), call, "call.end"),
                 ),
             )
@@ -232,7 +248,9 @@ def day_episodes(seed: int, index: int, day: int, template: HomeFile) -> tuple[l
     if home_at is not None:
         for _ in range(rng.randint(1, 3)):  # evening, at home
             t = rng.uniform(at(19.5), at(22.5))
-            episodes.append(Episode("voice", (Step(t, home_at, "hear", {"text": rng.choice(VOICE_REQUESTS), "level_db": 60}),)))
+            episodes.append(
+                Episode("voice", (Step(t, home_at, "hear", {"text": rng.choice(VOICE_REQUESTS), "level_db": 60}),))
+            )
     episodes.sort(key=lambda e: e.start)
     return episodes, facts
 

@@ -65,6 +65,8 @@ class FleetOptions:
     state_every_s: float = 10.0
     shard: tuple[int, int] | None = None
     ray: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    """The fleet secret the logins' passwords are derived from (default: a fresh one)."""
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Progress:
     workers: list[dict[str, Any]]
     lag_p99_ms: float
     """Publish lag p99 of the last tick (all workers)."""
+    broker: tuple[str, int]
+    """Where the fleet's broker is (host, port)."""
 
 
 @dataclass
@@ -126,7 +130,8 @@ def check(options: FleetOptions) -> None:
     """ConfigError for options that cannot work, before anything starts."""
     devices = options.homes * len(options.template.devices)
     if options.homes < 1:
-        raise ConfigError("--homes must be at least 1")
+        msg = "--homes must be at least 1"
+        raise ConfigError(msg)
     if options.broker.kind == "embedded" and devices > EMBEDDED_MAX_DEVICES:
         msg = (
             f"the embedded broker routes in Python in this process: at most {EMBEDDED_MAX_DEVICES} devices "
@@ -142,9 +147,14 @@ def check(options: FleetOptions) -> None:
             msg = "--shard runs one share of a fleet whose other shares run elsewhere: give them one --broker URL"
             raise ConfigError(msg)
         if options.ray is not None:
-            raise ConfigError("--shard and --ray are two ways of placing shards: use one")
+            msg_0 = "--shard and --ray are two ways of placing shards: use one"
+            raise ConfigError(msg_0)
+        if options.homes < count:
+            msg = f"--shard {index}/{count}: {options.homes} homes cannot make {count} shares"
+            raise ConfigError(msg)
     if options.workers < 1:
-        raise ConfigError("--workers must be at least 1")
+        msg_0 = "--workers must be at least 1"
+        raise ConfigError(msg_0)
 
 
 def our_homes(options: FleetOptions) -> list[tuple[int, str]]:
@@ -190,7 +200,7 @@ async def fleet_broker(options: FleetOptions, ours: list[tuple[int, str]]) -> As
             tls=choice.tls,
         )
         return
-    secret = homes.new_secret()
+    secret = options.secret or homes.new_secret()
     creds = [homes.credentials(options.template, home, secret) for _, home in ours]
     raise_open_files_limit(len(ours) * (len(options.template.devices) + 3) + 256)
     async with launch_broker(choice, creds) as (ready, _broker):
@@ -262,8 +272,8 @@ def _add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _live(snap: dict[str, Any]) -> dict[str, Any]:
     """What is not a sum over lives: what the worker has now."""
-    keep = ("worker", "pid", "host", "uptime_s", "rss_mb", "devices_online", "homes", "devices", "homes_up")
-    return {k: snap[k] for k in keep}
+    keep = ("worker", "pid", "host", "node", "uptime_s", "rss_mb", "devices_online", "homes", "devices", "homes_up")
+    return {k: snap[k] for k in keep if k in snap}
 
 
 async def run_fleet(
@@ -322,7 +332,16 @@ async def run_fleet(
                 for name, value in rates.items():
                     peak[f"{name}_per_s"] = round(max(peak.get(f"{name}_per_s", 0.0), value), 1)
                 lag = p99_ms(change["lag"]) if before is not None else current["lag_p99_ms"]
-                progress(Progress(elapsed, current, rates, _with_cores(accounts.workers(), before_at, now), lag))
+                progress(
+                    Progress(
+                        elapsed,
+                        current,
+                        rates,
+                        _with_cores(accounts.workers(), before_at, now),
+                        lag,
+                        (broker.host, broker.port),
+                    )
+                )
                 before, before_at = current, now
         finally:
             accounts.update(await pool.stop())
@@ -332,8 +351,13 @@ async def run_fleet(
 
 
 def _empty() -> dict[str, Any]:
-    return {**dict.fromkeys((*COUNTERS, "devices_online"), 0), "lag": [0] * len(EDGES_MS), "lag_p99_ms": 0.0,
-            "flow_kinds": {}, "errors": []}
+    return {
+        **dict.fromkeys((*COUNTERS, "devices_online"), 0),
+        "lag": [0] * len(EDGES_MS),
+        "lag_p99_ms": 0.0,
+        "flow_kinds": {},
+        "errors": [],
+    }
 
 
 _cpu_seen: dict[str, tuple[float, float]] = {}
@@ -352,7 +376,7 @@ def _with_cores(workers: list[dict[str, Any]], _since: float, now: float) -> lis
 
 
 def _ray_workers(address: str) -> Workers:
-    from hyperhome.fleet.on_ray import RayWorkers  # noqa: PLC0415 (Ray is an optional extra)
+    from hyperhome.fleet.on_ray import RayWorkers
 
     return RayWorkers(address)
 

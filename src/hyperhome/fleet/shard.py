@@ -103,7 +103,7 @@ class CountingConnector(MqttConnector):
 
     stats: Stats = field(default_factory=Stats)
 
-    def __call__(self, login: Login, **kwargs: Any) -> BusClient:  # type: ignore[override]
+    def __call__(self, login: Login, **kwargs: Any) -> BusClient:
         bus = _CountingBus(self.endpoint, login, barrier=self.barrier, **kwargs)
         bus.stats = self.stats
         bus.add_tap(bus.count_in)
@@ -242,7 +242,9 @@ class Shard:
             if reply.get("ok") is False:
                 self.stats.add("error_replies_seen")
                 error = reply.get("error") or {}
-                self.stats.error(f"{message.topic}: {reply.get('command')}: {error.get('code')}: {error.get('message')}")
+                self.stats.error(
+                    f"{message.topic}: {reply.get('command')}: {error.get('code')}: {error.get('message')}"
+                )
 
     def _on_flow(self, driven: _Driven, topics: Topics, message: Message) -> None:
         ref = topics.parse(message.topic)
@@ -341,4 +343,3 @@ def _logins(creds: HomeCredentials, broker: BrokerSpec) -> HomeCredentials:
             }
         )
     return creds
-
