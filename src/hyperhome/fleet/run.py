@@ -81,6 +81,8 @@ class Progress:
     """Publish lag p99 of the last tick (all workers)."""
     broker: tuple[str, int]
     """Where the fleet's broker is (host, port)."""
+    broker_pid: int | None = None
+    """The managed Mosquitto's process (None for the others)."""
 
 
 @dataclass
@@ -186,12 +188,16 @@ def days_end_s(options: FleetOptions) -> float:
 
 
 @contextlib.asynccontextmanager
-async def fleet_broker(options: FleetOptions, ours: list[tuple[int, str]]) -> AsyncIterator[BrokerSpec]:
+async def fleet_broker(
+    options: FleetOptions, ours: list[tuple[int, str]]
+) -> AsyncIterator[tuple[BrokerSpec, int | None]]:
+    """The fleet's broker: started here for these homes' logins, or the one at the URL; and the
+    managed Mosquitto's pid."""
     choice = options.broker
     if choice.kind == "url":
         assert choice.host is not None
         assert choice.port is not None
-        yield BrokerSpec(
+        spec = BrokerSpec(
             host=choice.host,
             port=choice.port,
             username=choice.username,
@@ -199,12 +205,14 @@ async def fleet_broker(options: FleetOptions, ours: list[tuple[int, str]]) -> As
             logins=choice.logins,
             tls=choice.tls,
         )
+        yield spec, None
         return
     secret = options.secret or homes.new_secret()
     creds = [homes.credentials(options.template, home, secret) for _, home in ours]
     raise_open_files_limit(len(ours) * (len(options.template.devices) + 3) + 256)
-    async with launch_broker(choice, creds) as (ready, _broker):
-        yield BrokerSpec(host=ready[0].host, port=ready[0].port, secret=secret)
+    async with launch_broker(choice, creds) as (ready, broker):
+        pid = getattr(broker, "pid", None)
+        yield BrokerSpec(host=ready[0].host, port=ready[0].port, secret=secret), pid
 
 
 def specs_for(options: FleetOptions, broker: BrokerSpec, ours: list[tuple[int, str]]) -> list[ShardSpec]:
@@ -306,7 +314,7 @@ async def run_fleet(
     end_s = days_end_s(options)
     if options.duration_s is not None:
         end_s = min(end_s, options.duration_s)
-    async with fleet_broker(options, ours) as broker:
+    async with fleet_broker(options, ours) as (broker, broker_pid):
         specs = specs_for(options, broker, ours)
         pool = workers or (_ray_workers(options.ray) if options.ray is not None else Processes())
         accounts = _Accounts()
@@ -340,6 +348,7 @@ async def run_fleet(
                         _with_cores(accounts.workers(), before_at, now),
                         lag,
                         (broker.host, broker.port),
+                        broker_pid,
                     )
                 )
                 before, before_at = current, now
