@@ -17,7 +17,6 @@ from rich.live import Live
 from rich.table import Table
 
 from hyperhome.cli.common import (
-    BrokerOpt,
     CaFileOpt,
     CertFileOpt,
     HomeOpt,
@@ -60,7 +59,15 @@ def fleet(
             show_default="one per core",
         ),
     ] = None,
-    broker: BrokerOpt = "mosquitto",
+    broker: Annotated[
+        str,
+        typer.Option(
+            "--broker",
+            envvar="HYPERHOME_BROKER",
+            help="mosquitto (managed child), embedded (a small fleet only), or a URL mqtt://user:pass@host:port "
+            "or mqtts://... (also from $HYPERHOME_BROKER, which keeps a password off the command line).",
+        ),
+    ] = "mosquitto",
     logins: LoginsOpt = None,
     ca_file: CaFileOpt = None,
     cert_file: CertFileOpt = None,
