@@ -298,6 +298,7 @@ async def run_fleet(
         "template": options.template.home,
         "homes": options.homes,
         "homes_here": len(ours),
+        "home_ids": [ours[0][1], ours[-1][1]] if ours else [],
         "devices_here": len(ours) * len(options.template.devices),
         "workers": options.workers,
         "seed": options.seed,
