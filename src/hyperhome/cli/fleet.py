@@ -75,6 +75,15 @@ def fleet(
     state_every: Annotated[
         str, typer.Option("--state-every", help="Each device republishes its state this often, wall time (0: never).")
     ] = "10s",
+    fps: Annotated[
+        float,
+        typer.Option(
+            "--fps",
+            help="Camera frames a video call gets per wall second at most (the bulk of the messages).",
+            min=0.1,
+            max=30,
+        ),
+    ] = 30.0,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -114,6 +123,7 @@ def fleet(
             ramp=ramp,
             duration_s=_seconds(duration, "--duration") if duration else None,
             state_every_s=_seconds(state_every, "--state-every"),
+            max_fps=fps,
             shard=_shard(shard) if shard else None,
             ray=ray,
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from hyperhome.broker.credentials import HomeCredentials, Login
 from hyperhome.broker.topics import check_id
+from hyperhome.devices import catalog
 from hyperhome.errors import ConfigError
 from hyperhome.fleet.plan import HomePlan
 from hyperhome.home.homefile import HomeFile
@@ -59,12 +60,15 @@ def credentials(template: HomeFile, home: str, secret: str) -> HomeCredentials:
     )
 
 
-def home_file(template: HomeFile, plan: HomePlan) -> HomeFile:
-    """The template as home ``plan.home``, its devices starting in the state of the plan's moment."""
-    devices = [
-        spec.model_copy(update={"state": {**spec.state, **plan.start_state.get(spec.id, {})}})
-        for spec in template.devices
-    ]
+def home_file(template: HomeFile, plan: HomePlan, *, call_fps: float | None = None) -> HomeFile:
+    """The template as home ``plan.home``, its devices starting in the state of the plan's moment;
+    ``call_fps``: the frame rate (simulated) of every calling device's own camera in a call."""
+    devices = []
+    for spec in template.devices:
+        update: dict[str, Any] = {"state": {**spec.state, **plan.start_state.get(spec.id, {})}}
+        if call_fps is not None and "call_fps" in catalog.kind(spec.kind).Config.model_fields:
+            update["config"] = {**spec.config, "call_fps": round(call_fps, 3)}
+        devices.append(spec.model_copy(update=update))
     name = f"{template.name or template.home} #{plan.index}"
     return template.model_copy(update={"home": plan.home, "name": name, "devices": devices})
 

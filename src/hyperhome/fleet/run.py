@@ -63,6 +63,7 @@ class FleetOptions:
     ramp: float = 50.0
     duration_s: float | None = None
     state_every_s: float = 10.0
+    max_fps: float = 30.0
     shard: tuple[int, int] | None = None
     ray: str | None = None
     secret: str | None = field(default=None, repr=False)
@@ -229,6 +230,7 @@ def specs_for(options: FleetOptions, broker: BrokerSpec, ours: list[tuple[int, s
             speed=options.speed,
             ramp=options.ramp / len(parts),
             state_every_s=options.state_every_s,
+            max_fps=options.max_fps,
             broker=broker,
         )
         for k, part in enumerate(parts)
@@ -307,6 +309,7 @@ async def run_fleet(
         "ramp_homes_per_s": options.ramp,
         "duration_s": options.duration_s,
         "state_every_s": options.state_every_s,
+        "max_fps": options.max_fps,
         "broker": options.broker.describe(),
         "shard": None if options.shard is None else f"{options.shard[0]}/{options.shard[1]}",
         "ray": options.ray,

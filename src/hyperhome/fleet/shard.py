@@ -85,6 +85,8 @@ class ShardSpec(BaseModel):
     """Homes started per second by this shard."""
     state_every_s: float = 10.0
     """Wall seconds between one device's state republishes (0: none)."""
+    max_fps: float = Field(MAX_FPS, gt=0, le=MAX_FPS)
+    """Camera frames a call gets per wall second at most, whatever the speed."""
     broker: BrokerSpec
 
 
@@ -209,7 +211,7 @@ class Shard:
         creds = _logins(homes.credentials(self.template, plan.home, b.secret or ""), b)
         choice = BrokerChoice("url", b.host, b.port, tls=b.tls)
         return Home(
-            homes.home_file(self.template, plan),
+            homes.home_file(self.template, plan, call_fps=self._fps()),
             broker=choice,
             speed=self.spec.speed,
             start=plan.joined,
@@ -275,11 +277,14 @@ class Shard:
             await clock.sleep_until(step.at)
             await self._step(driven, self._scaled(step))
 
+    def _fps(self, wanted: float = MAX_FPS) -> float:
+        """Simulated frames per second that come at most ``max_fps`` a wall second, whatever the speed."""
+        return round(max(0.1, min(wanted, self.spec.max_fps) / self.spec.speed), 3)
+
     def _scaled(self, step: Step) -> Step:
-        """Camera frames come at most ``MAX_FPS`` a wall second, whatever the speed."""
         if step.flow == "camera_handoff":
-            fps = max(0.5, min(MAX_FPS, float(step.args.get("fps", MAX_FPS)) / self.spec.speed))
-            return Step(step.at, step.device, step.command, {**step.args, "fps": round(fps, 2)})
+            fps = self._fps(float(step.args.get("fps", MAX_FPS)))
+            return Step(step.at, step.device, step.command, {**step.args, "fps": fps})
         return step
 
     async def _step(self, driven: _Driven, step: Step) -> None:
