@@ -278,7 +278,9 @@ def summary(result: Any) -> Table:
     for w in result.workers:
         table.add_row(
             f"worker {w['worker']}",
-            f"{w['host']} pid {w['pid']}: {w['homes_up']} homes, cpu {w['cpu_s']:.1f} s, RSS {w['rss_mb']:.0f} MB",
+            f"{w['host']} pid {w['pid']}"
+            + (f" Ray node {w['node'][:8]}" if w.get("node") else "")
+            + f": {w['homes_up']} homes, cpu {w['cpu_s']:.1f} s, RSS {w['rss_mb']:.0f} MB",
         )
     for error in t["errors"][:5]:
         table.add_row("[red]error[/]", error)
