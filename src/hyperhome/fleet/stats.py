@@ -63,7 +63,6 @@ COUNTERS = (
     "flows_succeeded",
     "flows_failed",
     "flows_cancelled",
-    "steps_skipped",
     "restarts",
 )
 
