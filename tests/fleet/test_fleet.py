@@ -1,6 +1,6 @@
 """``hyperhome fleet`` as a user runs it: 20 homes in 2 worker processes, on both brokers.
 
-Scaled real time (x10) for a short window. What must have happened follows from the plan of
+Scaled real time (x10, x6 on the embedded broker) for a short window. What must have happened follows from the plan of
 days (the same seed gives the same plan): every call handed back to its own camera inside the
 window is two ``camera_handoff`` flows succeeded, every tablet back on home Wi-Fi inside it one
 ``network_share`` flow succeeded.
@@ -19,19 +19,22 @@ from hyperhome.fleet.plan import plan_home
 from hyperhome.home.homefile import load_home
 from tests.processes import one_error, run_hyperhome
 
-HOMES, WORKERS, SPEED, SEED = 20, 2, 10.0, 1
+HOMES, WORKERS, SEED = 20, 2, 1
+SPEED = {"mosquitto": 10.0, "embedded": 6.0}
+"""A flow's bounds are simulated seconds (5 s for a device's answer): amqtt, routing in Python in
+the fleet's own process, gets more wall time for them."""
 WINDOW_S = 42.0
 MARGIN_S = 8.0
 """Wall seconds before the window's end by which a step must be due to be counted on: start-up, the ramp."""
 
 
-def due_in_window() -> dict[str, int]:
+def due_in_window(speed: float) -> dict[str, int]:
     """Flows that must have succeeded, from the plan alone."""
     demo = load_home("demo")
     expected = {"camera_handoff": 0, "network_share": 0}
     for index in range(HOMES):
         plan = plan_home(SEED, index, homes.home_id(demo, index), demo)
-        horizon = plan.joined + (WINDOW_S - MARGIN_S) * SPEED
+        horizon = plan.joined + (WINDOW_S - MARGIN_S) * speed
         for episode in plan.episodes:
             last = episode.steps[-1]
             if episode.kind == "call" and episode.steps[2].at < horizon:
@@ -49,7 +52,7 @@ async def test_a_small_fleet_lives_its_days_with_no_error(
 ) -> None:
     if broker == "mosquitto":
         request.getfixturevalue("mosquitto_available")
-    expected = due_in_window()
+    expected = due_in_window(SPEED[broker])
     assert expected["camera_handoff"] >= 2
     assert expected["network_share"] >= 1
     out = tmp_path / "fleet.json"
@@ -62,7 +65,7 @@ async def test_a_small_fleet_lives_its_days_with_no_error(
         "--broker",
         broker,
         "--speed",
-        str(SPEED),
+        str(SPEED[broker]),
         "--seed",
         str(SEED),
         "--duration",
