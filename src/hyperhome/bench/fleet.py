@@ -28,6 +28,7 @@ from typing import Any
 
 from hyperhome.bench.report import BenchError, BenchResult, Progress, cpu_seconds, figures_table, quiet, rss_kb
 from hyperhome.broker.launch import BrokerChoice
+from hyperhome.errors import HyperHomeError
 from hyperhome.fleet import run as fleet_run
 from hyperhome.fleet.stats import p99_ms
 from hyperhome.home.homefile import load_home
@@ -62,7 +63,7 @@ async def run(
         progress(f"fleet: {homes:,} homes ({homes * per_home:,} devices) on mosquitto, {window_s:g} s window")
         try:
             steps.append(await _step(home, homes, workers or os.cpu_count() or 1, period_s, window_s))
-        except BenchError as exc:
+        except HyperHomeError as exc:  # it could not even start (the broker, a worker): it does not hold
             steps.append({"devices": homes * per_home, "holds": False, "error": str(exc)})
     held = [s["devices"] for s in steps if s["holds"]]
     _marginal(steps)
