@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from hyperhome import __version__
-from hyperhome.cli import devices, home, scenarios
+from hyperhome.cli import devices, fleet, home, scenarios
 from hyperhome.cli.bench import bench
 from hyperhome.cli.common import Command, Commands, console
 
@@ -45,6 +45,7 @@ app.command(cls=Command)(devices.send)
 app.command("scenarios", cls=Command)(scenarios.scenarios_cmd)
 app.command(cls=Command)(scenarios.run)
 app.command("bench", cls=Command)(bench)
+app.command(cls=Command)(fleet.fleet)
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ class BenchName(StrEnum):
     OVERHEAD = "overhead"
     BROKER = "broker"
     RELIABILITY = "reliability"
+    FLEET = "fleet"
     ALL = "all"
 
 
@@ -51,8 +52,9 @@ ORDER = (
     BenchName.HANDOFF,
     BenchName.RELIABILITY,
     BenchName.DENSITY,
+    BenchName.FLEET,
 )
-"""``all`` runs the quick ones first and density, the slowest, last."""
+"""``all`` runs the quick ones first and density and fleet, the slowest, last."""
 
 
 def bench(
@@ -60,7 +62,7 @@ def bench(
         BenchName,
         typer.Argument(
             metavar="NAME",
-            help="handoff, virtual-time, density, overhead, broker, reliability, or all.",
+            help="handoff, virtual-time, density, overhead, broker, reliability, fleet, or all.",
             case_sensitive=False,
         ),
     ],
@@ -98,6 +100,14 @@ def bench(
     gc_freeze: Annotated[
         bool, typer.Option("--gc-freeze", help="density: gc.freeze() after start-up (not what `up` does yet).")
     ] = False,
+    fleet_devices: Annotated[
+        str,
+        typer.Option("--fleet-devices", help="fleet: device counts to try (in homes of 9), comma-separated."),
+    ] = "2000,5000,10000,20000",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="fleet: worker processes.", min=1, show_default="one per core"),
+    ] = None,
     messages: Annotated[int, typer.Option("--messages", help="overhead: publishes per loop.", min=1)] = 2000,
     seconds: Annotated[float, typer.Option("--seconds", help="broker: seconds per phase.", min=0.1)] = 5.0,
     rate: Annotated[float, typer.Option("--rate", help="broker: msgs/s of the fixed-rate phase.", min=1)] = 200.0,
@@ -141,6 +151,7 @@ def bench(
     try:
         choices = _choices(texts, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
         sizes = _sizes(devices)
+        fleet_sizes = _sizes(fleet_devices, "--fleet-devices")
     except (HyperHomeError, ValueError) as exc:
         raise _fail(str(exc)) from None
     names: list[BenchName] = list(ORDER) if name is BenchName.ALL else [name]
@@ -148,6 +159,8 @@ def bench(
         "switches": switches,
         "via": via,
         "sizes": sizes,
+        "fleet_sizes": fleet_sizes,
+        "workers": workers,
         "period": period,
         "window": window,
         "gc_freeze": gc_freeze,
@@ -161,7 +174,7 @@ def bench(
         "link_faults": link_faults,
     }
     # what the JSON records: the same options, under the names the figures use
-    renamed = {"sizes": "devices", "period": "period_s", "window": "window_s"}
+    renamed = {"sizes": "devices", "fleet_sizes": "fleet_devices", "period": "period_s", "window": "window_s"}
     settings: dict[str, Any] = {
         "benches": [str(n) for n in names],
         "brokers": [c.describe() for c in choices],
@@ -206,6 +219,16 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], o: dict[
                     period_s=o["period"],
                     window_s=o["window"],
                     freeze_heap=o["gc_freeze"],
+                    progress=say,
+                )
+            case BenchName.FLEET:
+                from hyperhome.bench import fleet
+
+                result = await fleet.run(
+                    devices=o["fleet_sizes"],
+                    workers=o["workers"],
+                    period_s=o["period"],
+                    window_s=o["window"],
                     progress=say,
                 )
             case BenchName.OVERHEAD:
@@ -269,14 +292,14 @@ def _default_brokers() -> list[str]:
     return ["embedded", "mosquitto"]
 
 
-def _sizes(text: str) -> list[int]:
+def _sizes(text: str, option: str = "--devices") -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        msg = f"--devices takes whole numbers separated by commas, e.g. 1000,5000 (not {text!r})"
+        msg = f"{option} takes whole numbers separated by commas, e.g. 1000,5000 (not {text!r})"
         raise ValueError(msg) from None
     if not sizes or min(sizes) < 1:
-        msg = "--devices needs one or more counts, each at least 1"
+        msg = f"{option} needs one or more counts, each at least 1"
         raise ValueError(msg)
     return sizes
 

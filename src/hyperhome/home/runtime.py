@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,9 @@ class Home:
     ``grammar``: voice grammar files merged after the home file's (docs/voice.md).
     ``faults``: each device connects through its own fault proxy (``self.faults``).
     ``zigbee2mqtt``: run the Zigbee2MQTT bridge (``self.zigbee2mqtt``); None: as the home file says.
+    ``credentials``: the home's logins, made by the caller (a fleet makes every home's before
+    its broker starts) instead of fresh ones. ``connector``: how the home's clients connect in
+    real time (a fleet counts their messages); ``MqttConnector`` by default.
     """
 
     def __init__(
@@ -74,6 +77,8 @@ class Home:
         faults: bool = False,
         home_assistant: str | None = None,
         zigbee2mqtt: bool | None = None,
+        credentials: HomeCredentials | None = None,
+        connector: Callable[[Endpoint], MqttConnector] | None = None,
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
@@ -91,6 +96,8 @@ class Home:
         self.devices: dict[str, Device] = {}
         self.orchestrator: Orchestrator | None = None
         self._with_faults = faults
+        self._given_credentials = credentials
+        self._connector = connector
         self.faults: HomeFaults | None = None
         self._with_zigbee2mqtt = plan.zigbee2mqtt if zigbee2mqtt is None else zigbee2mqtt
         self.zigbee2mqtt: Zigbee2MqttBridge | None = None
@@ -118,7 +125,7 @@ class Home:
 
     async def _start(self) -> None:
         plan, stack = self.plan, self._stack
-        creds = HomeCredentials.generate(
+        creds = self._given_credentials or HomeCredentials.generate(
             plan.home,
             [d.id for d in plan.devices],
             root=plan.root,
@@ -138,7 +145,10 @@ class Home:
             self.barrier = await stack.enter_async_context(barrier)
             self.clock.add_barrier(self.barrier)
             stack.callback(self.clock.remove_barrier, self.barrier)
-        self.connect = MqttConnector(endpoint, self.barrier)
+        if self._connector is not None and self.barrier is None:
+            self.connect = self._connector(endpoint)
+        else:
+            self.connect = MqttConnector(endpoint, self.barrier)
         if self._with_faults:
             faults = HomeFaults(endpoint, [d.id for d in plan.devices], self.clock)
             self.faults = await stack.enter_async_context(faults)
