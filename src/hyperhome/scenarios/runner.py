@@ -475,8 +475,8 @@ class _Run:
             return not wrong, f"{device} state {describe_checks(checks)}", self._fields(wrong)
         assert cond.flow is not None
         flow_id = self.flow_id(cond.flow)
-        found = self.rec.flows.get(flow_id)
-        status = None if found is None else found.model_dump(mode="json")
+        flow = self.rec.flows.get(flow_id)
+        status = None if flow is None else flow.model_dump(mode="json")
         if status is not None:
             self.last["flow"] = status
         states = cond.flow_states
