@@ -23,7 +23,7 @@ async def test_every_status_a_flow_publishes_round_trips_through_flow_status_byt
     flow_id = await mini.ctl.start_flow("wait", {"device": "phone", "wait_s": 2.5, "user": "alice"})
     final = await mini.ctl.wait_flow(flow_id, timeout_s=60)
 
-    assert final["state"] == "succeeded"
+    assert final.state == "succeeded"
     assert len(raw) >= 3  # pending/running, the step started and ended, the end
     for payload in raw:
         data = json.loads(payload)
@@ -32,16 +32,16 @@ async def test_every_status_a_flow_publishes_round_trips_through_flow_status_byt
         assert decode(FlowStatus, payload).to_payload() == payload
     assert (
         json.loads(raw[-1])
-        == final
+        == final.model_dump(mode="json")
         == {
             "id": flow_id,
             "kind": "wait",
             "state": "succeeded",
             "args": {"device": "phone", "wait_s": 2.5},
             "user": "alice",
-            "steps": [{"name": "wait", "state": "done", "ts": final["steps"][0]["ts"], "detail": {}}],
-            "started": final["started"],
-            "ended": final["ended"],
+            "steps": [{"name": "wait", "state": "done", "ts": final.steps[0].ts, "detail": {}}],
+            "started": final.started,
+            "ended": final.ended,
             "error": None,
             "result": {"waited_s": 2.5},
         }
