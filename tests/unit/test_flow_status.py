@@ -70,3 +70,22 @@ def test_fields_a_later_orchestrator_adds_pass_through_and_out_again() -> None:
 def test_the_terminal_states_are_the_three_a_flow_ends_in() -> None:
     assert {s.value for s in TERMINAL_STATES} == {"succeeded", "failed", "cancelled"}
     assert [s.terminal for s in FlowState] == [False, False, True, True, True]
+
+
+async def test_a_controller_holds_each_status_as_flow_status_and_ignores_a_malformed_one(mini: MiniHome) -> None:  # noqa: F811
+    topics = mini.ctl.topics
+    good = {"id": "f-ok", "kind": "wait", "state": "running", "steps": [{"name": "wait"}], "later": 1}
+    await mini.ctl.bus.publish(topics.flow("f-ok"), dumps(good), retain=True)
+    await mini.ctl.bus.publish(topics.flow("f-bad"), dumps({"id": "f-bad", "state": "exploded"}), retain=True)
+    await mini.ctl.synced()
+
+    assert "f-bad" not in mini.ctl.flows
+    status = mini.ctl.flows["f-ok"]
+    assert isinstance(status, FlowStatus)
+    assert (status.state, status.state.terminal, status.steps[0].name, status.steps[0].state) == (
+        FlowState.RUNNING,
+        False,
+        "wait",
+        "running",
+    )
+    assert status.model_dump(mode="json")["later"] == 1  # what a later orchestrator adds passes through
