@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from hyperhome.broker.client import BusClient, Message
+from hyperhome.broker.wire import FlowStatus
 from hyperhome.devices.base import DeviceSpec
 from hyperhome.home.homefile import HomeFile, load_home
 from hyperhome.home.runtime import Home
@@ -26,8 +27,8 @@ def plan() -> HomeFile:
     return home
 
 
-def handed_off(status: dict[str, Any]) -> bool:
-    return bool(status.get("result")) and "max_gap_frames" in status["result"]
+def handed_off(status: FlowStatus) -> bool:
+    return "max_gap_frames" in (status.result or {})
 
 
 async def start_call(controller: Controller) -> None:
@@ -42,13 +43,14 @@ async def test_handoff_shows_the_phone_and_reports_first_frame_and_gap(home: Hom
     await start_call(controller)
     flow_id = await handoff(controller, PHONE_REAR)
     status = await controller.wait_flow(flow_id, handed_off, timeout_s=10)
-    assert status["state"] == "running"  # it supervises the call now
-    result = status["result"]
+    assert status.state == "running"  # it supervises the call now
+    assert status.result is not None, status
+    result = status.result
     assert result["first_frame_s"] <= 0.1
     assert result["max_gap_frames"] <= 1.5, result
     assert result["source"] == PHONE_REAR
     assert result["previous"] == TABLET_FRONT
-    steps = [s["name"] for s in status["steps"]]
+    steps = [s.name for s in status.steps]
     assert steps[:5] == ["lease_source", "switch_sink", "first_frame", "release_previous", "measure"]
     await home.clock.sleep(2)
     await controller.synced()
@@ -68,24 +70,25 @@ async def test_switching_back_replaces_the_flow_and_releases_the_phone(home: Hom
     await controller.wait_flow(first, handed_off, timeout_s=10)
     back = await handoff(controller, TABLET_FRONT)
     status = await controller.wait_flow(back, timeout_s=10)
-    assert status["state"] == "succeeded", status
-    assert status["result"]["previous"] == PHONE_REAR
-    assert status["result"]["max_gap_frames"] <= 1.5
+    assert status.state == "succeeded", status
+    assert (status.result or {})["previous"] == PHONE_REAR
+    assert (status.result or {})["max_gap_frames"] <= 1.5
     old = await controller.wait_flow(first, timeout_s=10)
-    assert old["state"] == "succeeded"
-    assert old["result"]["ended_because"] == "replaced"
-    assert old["result"]["replaced_by"] == back
+    assert old.state == "succeeded"
+    assert (old.result or {})["ended_because"] == "replaced"
+    assert (old.result or {})["replaced_by"] == back
     await home.clock.sleep(1)
     await controller.synced()
     assert controller.registry.devices["phone"].state["streaming"] == {}  # type: ignore[index]
     assert controller.registry.devices["tablet"].state["source"] == TABLET_FRONT  # type: ignore[index]
 
 
-async def fell_back_in_time(home: Home, controller: Controller, status: dict[str, Any]) -> None:
-    assert status["state"] == "failed", status
-    assert "phone went offline" in status["error"]
-    assert "fell back to tablet/front" in status["error"]
-    assert status["result"]["fallback_s"] <= 2.0
+async def fell_back_in_time(home: Home, controller: Controller, status: FlowStatus) -> None:
+    assert status.state == "failed", status
+    assert status.error is not None
+    assert "phone went offline" in status.error
+    assert "fell back to tablet/front" in status.error
+    assert (status.result or {})["fallback_s"] <= 2.0
     await home.clock.sleep(1)
     await controller.synced()
     tablet = controller.registry.devices["tablet"].state
@@ -104,7 +107,8 @@ async def test_phone_dropping_after_the_handoff_falls_back_to_the_front_camera(
     await drop_link(home, "phone")
     status = await controller.wait_flow(flow_id, timeout_s=10)
     await fell_back_in_time(home, controller, status)
-    assert "after the handoff" in status["error"]
+    assert status.error is not None
+    assert "after the handoff" in status.error
 
 
 async def test_phone_stopping_mid_handoff_falls_back_to_the_front_camera(home: Home, controller: Controller) -> None:
@@ -121,8 +125,8 @@ async def test_cancelling_a_handoff_returns_to_the_front_camera(home: Home, cont
     await controller.wait_flow(flow_id, handed_off, timeout_s=10)
     await controller.cancel_flow(flow_id)
     status = await controller.wait_flow(flow_id, timeout_s=10)
-    assert status["state"] == "cancelled"
-    assert status["error"] == "cancelled by request"
+    assert status.state == "cancelled"
+    assert status.error == "cancelled by request"
     await home.clock.sleep(1)
     await controller.synced()
     assert controller.registry.devices["tablet"].state["source"] == TABLET_FRONT  # type: ignore[index]
@@ -140,9 +144,10 @@ async def test_a_refused_lease_changes_nothing_the_call_shows(home: Home, contro
     await controller.bus.subscribe(home.topics.state("tablet"), lambda m: tablet_states.append(m.json()))
     flow_id = await handoff(controller, {"device": "car", "stream": "front"})
     status = await controller.wait_flow(flow_id, timeout_s=10)
-    assert status["state"] == "failed"
-    assert status["error"].startswith("car refused stream.start: the car is parked and locked"), status["error"]
-    assert [(s["name"], s["state"]) for s in status["steps"]] == [("lease_source", "failed")]
+    assert status.state == "failed"
+    assert status.error is not None
+    assert status.error.startswith("car refused stream.start: the car is parked and locked"), status.error
+    assert [(s.name, s.state) for s in status.steps] == [("lease_source", "failed")]
     car_front = home.topics.stream("car", "front")
     reached: list[str] = []
     tablet_bus = home.devices["tablet"].bus
@@ -184,16 +189,16 @@ async def test_handoff_refusals(controller: Controller) -> None:
 async def test_remote_camera_runs_until_the_car_is_parked_and_locked(home: Home, controller: Controller) -> None:
     await controller.send("car", "drive.start", {"destination": "home", "distance_km": 5})
     flow_id = await controller.start_flow("remote_camera", {"viewer": "phone", "car": "car", "stream": "rear"})
-    status = await controller.wait_flow(flow_id, lambda s: bool(s.get("result")), timeout_s=5)
-    assert status["result"]["topic"] == controller.topics.stream("car", "rear")
+    status = await controller.wait_flow(flow_id, lambda s: bool(s.result), timeout_s=5)
+    assert (status.result or {})["topic"] == controller.topics.stream("car", "rear")
     await home.clock.sleep(5)
     status = controller.flows[flow_id]
-    assert status["state"] == "running"
+    assert status.state == "running"
     await controller.send("car", "park")
     await controller.send("car", "lock")
     status = await controller.wait_flow(flow_id, timeout_s=5)
-    assert status["state"] == "succeeded"
-    assert status["result"]["ended_because"] == "parked_and_locked"
+    assert status.state == "succeeded"
+    assert (status.result or {})["ended_because"] == "parked_and_locked"
     await controller.synced()
     assert controller.registry.devices["car"].state["streaming"] == []  # type: ignore[index]
 
@@ -208,10 +213,10 @@ async def test_remote_camera_is_forbidden_to_other_peoples_devices(controller: C
 async def test_remote_camera_cancel_stops_the_lease(home: Home, controller: Controller) -> None:
     await controller.send("car", "drive.start", {"destination": "home", "distance_km": 5})
     flow_id = await controller.start_flow("remote_camera", {"viewer": "phone", "stream": "front"})
-    await controller.wait_flow(flow_id, lambda s: bool(s.get("result")), timeout_s=5)
+    await controller.wait_flow(flow_id, lambda s: bool(s.result), timeout_s=5)
     await controller.cancel_flow(flow_id)
     status = await controller.wait_flow(flow_id, timeout_s=5)
-    assert status["state"] == "cancelled"
+    assert status.state == "cancelled"
     await home.clock.sleep(1)
     await controller.synced()
     assert controller.registry.devices["car"].state["streaming"] == []  # type: ignore[index]
@@ -220,21 +225,21 @@ async def test_remote_camera_cancel_stops_the_lease(home: Home, controller: Cont
 async def test_remote_camera_ends_when_the_viewer_goes_offline(home: Home, controller: Controller) -> None:
     await controller.send("car", "drive.start", {"destination": "home", "distance_km": 5})
     flow_id = await controller.start_flow("remote_camera", {"viewer": "phone"})
-    await controller.wait_flow(flow_id, lambda s: bool(s.get("result")), timeout_s=5)
+    await controller.wait_flow(flow_id, lambda s: bool(s.result), timeout_s=5)
     await home.devices["phone"].stop()
     status = await controller.wait_flow(flow_id, timeout_s=5)
-    assert status["state"] == "succeeded"
-    assert status["result"]["ended_because"] == "viewer_offline"
+    assert status.state == "succeeded"
+    assert (status.result or {})["ended_because"] == "viewer_offline"
 
 
 async def test_an_intent_starts_a_flow_for_the_owner(home: Home, controller: Controller) -> None:
     await controller.send("car", "drive.start", {"destination": "home", "distance_km": 5})
     await controller.send("phone", "tap", {"intent": "remote_camera", "args": {"viewer": "phone", "stream": "rear"}})
     await home.clock.sleep(0.5)
-    running = [s for s in controller.flows.values() if s["kind"] == "remote_camera"]
+    running = [s for s in controller.flows.values() if s.kind == "remote_camera"]
     assert len(running) == 1
-    assert running[0]["user"] == "alice"
-    assert running[0]["state"] == "running"
+    assert running[0].user == "alice"
+    assert running[0].state == "running"
 
 
 async def test_a_device_may_only_ask_on_behalf_of_its_owner(home: Home, controller: Controller) -> None:
@@ -257,7 +262,7 @@ async def test_a_device_may_only_ask_on_behalf_of_its_owner(home: Home, controll
         await refused.wait()
     assert refusals[0]["device"] == "laptop"
     assert refusals[0]["reason"] == "laptop may only ask on behalf of its owner (it has none), not 'alice'"
-    assert not [s for s in controller.flows.values() if s["kind"] == "precool"]
+    assert not [s for s in controller.flows.values() if s.kind == "precool"]
 
 
 async def test_flow_status_is_retained_for_a_fresh_controller(home: Home, controller: Controller) -> None:
@@ -267,8 +272,8 @@ async def test_flow_status_is_retained_for_a_fresh_controller(home: Home, contro
     async with home.controller() as fresh:
         await fresh.synced()
         status = fresh.flows[flow_id]
-    assert status["kind"] == "camera_handoff"
-    assert status["state"] == "running"
-    assert status["user"] == "alice"
-    assert status["args"]["source"] == PHONE_REAR
-    assert status["result"]["first_frame_s"] is not None
+    assert status.kind == "camera_handoff"
+    assert status.state == "running"
+    assert status.user == "alice"
+    assert status.args["source"] == PHONE_REAR
+    assert (status.result or {})["first_frame_s"] is not None

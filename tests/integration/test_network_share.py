@@ -14,6 +14,7 @@ import aiomqtt
 import pytest
 
 from hyperhome.broker.credentials import Login
+from hyperhome.broker.wire import FlowStatus
 from hyperhome.devices.base import DeviceSpec
 from hyperhome.home.homefile import HomeFile, load_home
 from hyperhome.home.runtime import Home
@@ -39,16 +40,16 @@ def state(controller: Controller, device: str) -> dict[str, Any]:
     return view.state
 
 
-def sharing(status: dict[str, Any]) -> bool:
-    return any(s["name"] == "share" for s in status["steps"])
+def sharing(status: FlowStatus) -> bool:
+    return any(s.name == "share" for s in status.steps)
 
 
 async def share_started_by_the_tablet(home: Home, controller: Controller) -> str:
     """The tablet walks into a café with an unknown Wi-Fi: it asks for the share by itself."""
     await controller.send("tablet", "simulate.wifi", CAFE)
     await home.clock.sleep(1)
-    (flow,) = [s for s in controller.flows.values() if s["kind"] == "network_share"]
-    flow_id: str = flow["id"]
+    (flow,) = [s for s in controller.flows.values() if s.kind == "network_share"]
+    flow_id: str = flow.id
     await controller.wait_flow(flow_id, sharing, timeout_s=10)
     await controller.synced()
     return flow_id
@@ -59,7 +60,7 @@ async def test_away_from_home_wifi_the_tablet_is_online_through_the_phone_and_it
 ) -> None:
     flow_id = await share_started_by_the_tablet(home, controller)
     status = controller.flows[flow_id]
-    assert (status["user"], status["args"]["tablet"], status["result"]["phone"]) == ("alice", "tablet", "phone")
+    assert (status.user, status.args["tablet"], (status.result or {})["phone"]) == ("alice", "tablet", "phone")
     tablet = state(controller, "tablet")
     assert (tablet["online"], tablet["uplink"], tablet["hotspot_host"]) == (True, "hotspot", "phone")
     phone = state(controller, "phone")
@@ -73,10 +74,10 @@ async def test_away_from_home_wifi_the_tablet_is_online_through_the_phone_and_it
     await controller.send("tablet", "simulate.wifi", HOME_WIFI)  # home again
 
     status = await controller.wait_flow(flow_id, timeout_s=10)
-    assert status["state"] == "succeeded", status["error"]
-    assert status["result"]["ended_because"] == "tablet_on_known_wifi"
-    assert status["result"]["used_mb"] == 450.0  # 600 MB/h for 40 min, plus 50 MB
-    assert [s["name"] for s in status["steps"]] == ["start_hotspot", "join", "share", "stop"]
+    assert status.state == "succeeded", status.error
+    assert (status.result or {})["ended_because"] == "tablet_on_known_wifi"
+    assert (status.result or {})["used_mb"] == 450.0  # 600 MB/h for 40 min, plus 50 MB
+    assert [s.name for s in status.steps] == ["start_hotspot", "join", "share", "stop"]
     await controller.synced()
     phone = state(controller, "phone")
     assert phone["data_used_mb"] == 450.0  # counted on the phone's modem
@@ -180,9 +181,10 @@ class TestPhoneLowOnBattery:
         await controller.send("tablet", "simulate.traffic", {"mb_per_h": 600})
         started = home.clock.now()
 
-        status = await controller.wait_flow(flow["id"], timeout_s=3600)
-        assert status["state"] == "succeeded", status["error"]
-        result = status["result"]
+        status = await controller.wait_flow(flow.id, timeout_s=3600)
+        assert status.state == "succeeded", status.error
+        assert status.result is not None, status
+        result = status.result
         assert result["ended_because"] == "phone_battery_low"
         assert result["phone_battery_pct"] == 15.0
         assert home.clock.now() - started == pytest.approx(5 / 13 * 3600, abs=1.5)
@@ -213,8 +215,8 @@ async def test_phone_going_offline_takes_the_tablet_offline_and_fails_the_share(
     flow_id = await share_started_by_the_tablet(home, controller)
     await home.devices["phone"].stop()
     status = await controller.wait_flow(flow_id, timeout_s=10)
-    assert status["state"] == "failed"
-    assert status["error"] == "phone went offline: tablet lost its connection through the hotspot"
+    assert status.state == "failed"
+    assert status.error == "phone went offline: tablet lost its connection through the hotspot"
     await controller.synced()
     tablet = state(controller, "tablet")
     assert (tablet["online"], tablet["uplink"]) == (False, "none")
@@ -226,7 +228,7 @@ async def test_cancelling_stops_the_hotspot_and_the_tablet_forgets_it(
     flow_id = await share_started_by_the_tablet(home, controller)
     await controller.cancel_flow(flow_id)
     status = await controller.wait_flow(flow_id, timeout_s=10)
-    assert (status["state"], status["error"]) == ("cancelled", "cancelled by request")
+    assert (status.state, status.error) == ("cancelled", "cancelled by request")
     await home.clock.sleep(1)
     await controller.synced()
     assert state(controller, "phone")["hotspot"]["on"] is False
@@ -236,7 +238,7 @@ async def test_cancelling_stops_the_hotspot_and_the_tablet_forgets_it(
     await controller.send("tablet", "simulate.wifi", {"ssid": "cafe-guest", "link": "down"})
     await controller.send("tablet", "simulate.wifi", CAFE)
     await home.clock.sleep(1)
-    again = [s for s in controller.flows.values() if s["id"] != flow_id]
+    again = [s for s in controller.flows.values() if s.id != flow_id]
     assert again == []  # no asking loop: only a Wi-Fi loss that takes it offline makes it ask by itself
 
 
@@ -248,8 +250,8 @@ async def test_the_hotspot_turned_off_on_the_phone_ends_the_share_and_says_so_on
     await home.clock.sleep(600)
     await controller.send("phone", "hotspot.stop")  # Alice turns it off in the phone's settings
     status = await controller.wait_flow(flow_id, timeout_s=10)
-    assert (status["state"], status["result"]["ended_because"]) == ("succeeded", "hotspot_stopped")
-    assert status["result"]["used_mb"] == 60.0  # from the phone's hotspot_stopped event
+    assert (status.state, (status.result or {})["ended_because"]) == ("succeeded", "hotspot_stopped")
+    assert (status.result or {})["used_mb"] == 60.0  # from the phone's hotspot_stopped event
     await controller.synced()
     assert state(controller, "tablet")["online"] is False
     assert (
@@ -261,7 +263,7 @@ async def test_the_tablet_going_offline_ends_the_share_and_the_hotspot(home: Hom
     flow_id = await share_started_by_the_tablet(home, controller)
     await home.devices["tablet"].stop()
     status = await controller.wait_flow(flow_id, timeout_s=10)
-    assert (status["state"], status["result"]["ended_because"]) == ("succeeded", "tablet_offline")
+    assert (status.state, (status.result or {})["ended_because"]) == ("succeeded", "tablet_offline")
     await controller.synced()
     assert state(controller, "phone")["hotspot"] == {"on": False, "ssid": None, "clients": []}
 
@@ -308,8 +310,8 @@ async def test_a_hotspot_left_on_with_nobody_on_it_is_restarted_with_new_credent
 ) -> None:
     by_hand = await controller.send("phone", "hotspot.start", {})
     flow_id = await share_started_by_the_tablet(home, controller)
-    (start,) = controller.flows[flow_id]["steps"][:1]
-    assert start["detail"]["restarted"] is True
+    (start,) = controller.flows[flow_id].steps[:1]
+    assert start.detail["restarted"] is True
     (sent,) = recorder.json_on("/phone/cmd/hotspot.start")[1:]
     assert sent["args"]["password"] != by_hand["password"]
     assert state(controller, "tablet")["uplink"] == "hotspot"
@@ -339,13 +341,13 @@ class TestTwoDevicesOnOnePhone:
         await controller.send("laptop", "simulate.wifi", {"link": "down"})
         laptop_share = await controller.start_flow("network_share", {"tablet": "laptop", "user": "alice"})
         status = await controller.wait_flow(laptop_share, sharing, timeout_s=10)
-        assert status["steps"][0]["detail"]["shared"] is True
+        assert status.steps[0].detail["shared"] is True
         await controller.synced()
         assert [c["id"] for c in state(controller, "phone")["hotspot"]["clients"]] == ["tablet", "laptop"]
         assert state(controller, "laptop")["uplink"] == "hotspot"
 
         await controller.send("tablet", "simulate.wifi", HOME_WIFI)
-        assert (await controller.wait_flow(tablet_share, timeout_s=10))["state"] == "succeeded"
+        assert (await controller.wait_flow(tablet_share, timeout_s=10)).state == "succeeded"
         await controller.synced()
         phone = state(controller, "phone")
         assert phone["hotspot"]["on"] is True  # the laptop still uses it
@@ -353,6 +355,6 @@ class TestTwoDevicesOnOnePhone:
 
         await controller.send("laptop", "simulate.wifi", HOME_WIFI)
         done = await controller.wait_flow(laptop_share, timeout_s=10)
-        assert done["result"]["ended_because"] == "tablet_on_known_wifi"
+        assert (done.result or {})["ended_because"] == "tablet_on_known_wifi"
         await controller.synced()
         assert state(controller, "phone")["hotspot"]["on"] is False

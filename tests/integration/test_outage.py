@@ -20,6 +20,7 @@ import pytest
 
 from hyperhome.broker.client import BusClient, Message
 from hyperhome.broker.topics import ORCHESTRATOR
+from hyperhome.broker.wire import FlowStatus
 from hyperhome.devices.clock import iso, parse_time
 from hyperhome.errors import NotConnectedError
 from hyperhome.home.homefile import HomeFile
@@ -86,11 +87,11 @@ async def test_flows_come_through_a_broker_restart_with_their_statuses_republish
     events = await _flow_events(controller)
     quick = {"ac": "bedroom-ac", "target_c": 29, "start_now": True, "user": "alice"}
     done = await controller.start_flow("precool", quick)
-    assert (await controller.wait_flow(done, timeout_s=3600))["state"] == "succeeded"
+    assert (await controller.wait_flow(done, timeout_s=3600)).state == "succeeded"
     arrive = home.clock.now() + 2 * 3600
     running = await controller.start_flow("precool", {"target_c": 24, "arrive_at": iso(arrive), "user": "alice"})
     await home.clock.sleep(600)
-    assert controller.flows[running]["state"] == "running"
+    assert controller.flows[running].state == "running"
 
     await home.restart_broker(down_s=0.2)
     await _all_back(home)
@@ -98,12 +99,12 @@ async def test_flows_come_through_a_broker_restart_with_their_statuses_republish
 
     # the broker lost every retained message; the orchestrator published them again
     async with _fresh(home) as fresh:
-        assert fresh.flows[done]["state"] == "succeeded"
-        assert fresh.flows[running]["state"] == "running"
-        assert [s["name"] for s in fresh.flows[running]["steps"]] == ["plan"]
+        assert fresh.flows[done].state == "succeeded"
+        assert fresh.flows[running].state == "running"
+        assert [s.name for s in fresh.flows[running].steps] == ["plan"]
     status = await controller.wait_flow(running, timeout_s=3 * 3600)
-    assert status["state"] == "succeeded", status["error"]
-    assert parse_time(status["result"]["started_at"]) == parse_time(status["result"]["planned_start"])
+    assert status.state == "succeeded", status.error
+    assert parse_time((status.result or {})["started_at"]) == parse_time((status.result or {})["planned_start"])
     assert (await events.ended_for(running))["state"] == "succeeded"
 
 
@@ -117,8 +118,8 @@ async def test_a_precool_whose_start_falls_in_an_outage_starts_the_ac_once_the_b
         estimate = await ctl.send("living-ac", "estimate", {"target_c": 24, "mode": "cool"})
         arrive = home.clock.now() + estimate["minutes"] * 60 + 1.5 * speed  # the start 1.5 s (wall) from now
         flow_id = await ctl.start_flow("precool", {"target_c": 24, "arrive_at": iso(arrive), "user": "alice"})
-        planned = await ctl.wait_flow(flow_id, lambda s: "planned_start" in (s["result"] or {}), timeout_s=WAIT_S)
-        start = parse_time(planned["result"]["planned_start"])
+        planned = await ctl.wait_flow(flow_id, lambda s: "planned_start" in (s.result or {}), timeout_s=WAIT_S)
+        start = parse_time((planned.result or {})["planned_start"])
         assert orchestrator_flow_step(home, flow_id) == ("plan", "done")
 
         async def past_the_planned_start() -> None:
@@ -127,9 +128,9 @@ async def test_a_precool_whose_start_falls_in_an_outage_starts_the_ac_once_the_b
 
         await home.restart_broker(down_s=0.5, while_down=past_the_planned_start)
 
-        started = await ctl.wait_flow(flow_id, lambda s: "started_at" in (s["result"] or {}), timeout_s=WAIT_S)
-        assert (started["state"], _step_state(started, "start_ac")) == ("running", "done")
-        assert parse_time(started["result"]["started_at"]) > start  # late by the outage, not lost
+        started = await ctl.wait_flow(flow_id, lambda s: "started_at" in (s.result or {}), timeout_s=WAIT_S)
+        assert (started.state, _step_state(started, "start_ac")) == ("running", "done")
+        assert parse_time((started.result or {})["started_at"]) > start  # late by the outage, not lost
         await ctl.synced()
         assert ctl.registry.devices["living-ac"].state["power"] is True  # type: ignore[index]
 
@@ -138,7 +139,7 @@ async def test_a_precool_whose_start_falls_in_an_outage_starts_the_ac_once_the_b
         assert (ended["state"], ended["error"]) == ("cancelled", "cancelled by request")
         async with home.controller(in_sim_time=False) as fresh:
             await fresh.synced()
-            assert fresh.flows[flow_id]["state"] == "cancelled"  # retained on the restarted broker
+            assert fresh.flows[flow_id].state == "cancelled"  # retained on the restarted broker
         async with asyncio.timeout(WAIT_S):  # the clean-up switched the AC off again
             await ctl.registry.wait_for(lambda r: (r.devices["living-ac"].state or {}).get("power") is False)
 
@@ -150,8 +151,8 @@ def orchestrator_flow_step(home: Home, flow_id: str) -> tuple[str, str]:
     return step.name, step.state
 
 
-def _step_state(status: dict[str, Any], name: str) -> str | None:
-    states = [s["state"] for s in status["steps"] if s["name"] == name]
+def _step_state(status: FlowStatus, name: str) -> str | None:
+    states = [s.state for s in status.steps if s.name == name]
     return states[-1] if states else None
 
 
@@ -161,13 +162,13 @@ async def test_the_hotspot_of_a_phone_that_was_offline_at_clean_up_is_stopped_wh
 ) -> None:
     await controller.send("tablet", "simulate.wifi", {"ssid": "cafe-guest", "link": "up"})  # asks for a share
     await home.clock.sleep(1)
-    (flow,) = [s for s in controller.flows.values() if s["kind"] == "network_share"]
-    shared = await controller.wait_flow(flow["id"], lambda s: _step_state(s, "share") is not None, timeout_s=10)
-    assert shared["state"] == "running"
+    (flow,) = [s for s in controller.flows.values() if s.kind == "network_share"]
+    shared = await controller.wait_flow(flow.id, lambda s: _step_state(s, "share") is not None, timeout_s=10)
+    assert shared.state == "running"
     phone = home.devices["phone"]
     await phone.stop()  # offline: the share fails, and its clean-up cannot reach the phone now
-    status = await controller.wait_flow(flow["id"], timeout_s=10)
-    assert status["state"] == "failed"
+    status = await controller.wait_flow(flow.id, timeout_s=10)
+    assert status.state == "failed"
     assert home.orchestrator is not None
     assert [letter.command for letter in home.orchestrator.mailbox.waiting("phone")] == [
         "hotspot.release",

@@ -41,7 +41,7 @@ async def test_a_flow_command_sent_again_with_its_id_starts_one_flow_and_gets_th
     flow_id = json.loads(answers[0])["result"]["flow_id"]
     started = recorder.json_on(f"{ORCHESTRATOR}/event/flow_started")
     assert [(e["flow_id"], e["kind"]) for e in started] == [(flow_id, "camera_handoff")]
-    assert [s["id"] for s in controller.flows.values() if s["kind"] == "camera_handoff"] == [flow_id]
+    assert [s.id for s in controller.flows.values() if s.kind == "camera_handoff"] == [flow_id]
 
 
 async def test_a_device_command_sent_again_with_its_id_is_applied_once_and_gets_the_same_reply(
@@ -69,4 +69,4 @@ async def test_an_id_reused_for_other_args_is_refused_and_changes_nothing(
     assert other.error is not None
     assert other.error.code == "bad_request"
     assert [e["text"] for e in recorder.json_on("speaker/event/spoke")] == ["hello"]
-    assert controller.flows[flow.result["flow_id"]]["state"] == "running"
+    assert controller.flows[flow.result["flow_id"]].state == "running"

@@ -43,7 +43,7 @@ def state(controller: Controller, device: str) -> dict[str, Any]:
 
 def running(controller: Controller, kind: str) -> list[str]:
     """Flows of ``kind`` that have not ended (pending or running)."""
-    return [s["id"] for s in controller.flows.values() if s["kind"] == kind and s["state"] in ("pending", "running")]
+    return [s.id for s in controller.flows.values() if s.kind == kind and s.state in ("pending", "running")]
 
 
 # -- camera_handoff: the call device -------------------------------------------------------------
@@ -57,15 +57,15 @@ async def test_camera_handoff_refuses_while_one_switches_the_call_and_replaces_o
     assert message == (
         f"camera_handoff {first} is still switching the call on tablet to phone/rear: wait until it shows, or cancel it"
     )
-    await controller.wait_flow(first, lambda s: "max_gap_frames" in (s.get("result") or {}), timeout_s=10)
+    await controller.wait_flow(first, lambda s: "max_gap_frames" in (s.result or {}), timeout_s=10)
     again = await refused(controller, "camera_handoff", handoff)
     assert again == f"the call on tablet already shows phone/rear (camera_handoff {first})"
 
     back = await controller.start_flow("camera_handoff", {**handoff, "source": TABLET_FRONT})
     old = await controller.wait_flow(first, timeout_s=10)
-    assert old["state"] == "succeeded"
-    assert (old["result"]["ended_because"], old["result"]["replaced_by"]) == ("replaced", back)
-    assert (await controller.wait_flow(back, timeout_s=10))["state"] == "succeeded"
+    assert old.state == "succeeded"
+    assert ((old.result or {})["ended_because"], (old.result or {})["replaced_by"]) == ("replaced", back)
+    assert (await controller.wait_flow(back, timeout_s=10)).state == "succeeded"
 
 
 # -- precool: the AC ---------------------------------------------------------------------------------
@@ -93,8 +93,8 @@ async def test_precool_a_new_plan_of_the_same_user_replaces_the_running_one_and_
     arrive = iso(home.clock.now() + 3600)
     replan = await controller.start_flow("precool", {"target_c": 23, "arrive_at": arrive, "user": "alice"})
     old = await controller.wait_flow(first, timeout_s=10)
-    assert (old["state"], old["error"]) == ("cancelled", f"replaced by {replan}")
-    assert (old["result"]["ended_because"], old["result"]["replaced_by"]) == ("replaced", replan)
+    assert (old.state, old.error) == ("cancelled", f"replaced by {replan}")
+    assert ((old.result or {})["ended_because"], (old.result or {})["replaced_by"]) == ("replaced", replan)
     await home.clock.sleep(1)
     await controller.synced()
     assert state(controller, "living-ac")["power"] is True  # handed over, not switched off
@@ -129,12 +129,12 @@ async def test_remote_camera_the_same_camera_is_refused_another_one_replaces_it(
 ) -> None:
     front = {"viewer": "phone", "car": "car", "stream": "front", "user": "alice"}
     first = await controller.start_flow("remote_camera", front)
-    await controller.wait_flow(first, lambda s: bool(s.get("result")), timeout_s=10)
+    await controller.wait_flow(first, lambda s: bool(s.result), timeout_s=10)
     assert await refused(controller, "remote_camera", front) == f"phone already shows car/front (remote_camera {first})"
     rear = await controller.start_flow("remote_camera", {**front, "stream": "rear"})
     old = await controller.wait_flow(first, timeout_s=10)
-    assert old["state"] == "succeeded"
-    assert (old["result"]["ended_because"], old["result"]["replaced_by"]) == ("replaced", rear)
+    assert old.state == "succeeded"
+    assert ((old.result or {})["ended_because"], (old.result or {})["replaced_by"]) == ("replaced", rear)
     await home.clock.sleep(1)
     await controller.synced()
     assert state(controller, "car")["streaming"] == ["rear"]
@@ -148,7 +148,7 @@ async def test_network_share_a_second_share_of_the_tablet_is_refused_naming_the_
     await controller.send("tablet", "simulate.wifi", {"ssid": "cafe-guest", "link": "up"})  # it asks by itself
     await home.clock.sleep(1)
     (first,) = running(controller, "network_share")
-    await controller.wait_flow(first, lambda s: any(step["name"] == "share" for step in s["steps"]), timeout_s=10)
+    await controller.wait_flow(first, lambda s: any(step.name == "share" for step in s.steps), timeout_s=10)
     message = await refused(controller, "network_share", {"tablet": "tablet", "user": "alice"})
     assert message == f"tablet already shares phone's connection (network_share {first})"
     assert running(controller, "network_share") == [first]

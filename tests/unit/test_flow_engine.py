@@ -84,10 +84,10 @@ async def test_a_flow_runs_to_success_with_a_retained_status(mini: MiniHome) -> 
     flow_id = await mini.ctl.start_flow("wait", {"device": "phone", "wait_s": 3, "user": "alice"})
     assert flow_id == "f-1"
     status = await mini.ctl.wait_flow(flow_id)
-    assert status["state"] == "succeeded"
-    assert status["result"] == {"waited_s": 3}
-    assert status["user"] == "alice"
-    assert [(s["name"], s["state"]) for s in status["steps"]] == [("wait", "done")]
+    assert status.state == "succeeded"
+    assert status.result == {"waited_s": 3}
+    assert status.user == "alice"
+    assert [(s.name, s.state) for s in status.steps] == [("wait", "done")]
 
 
 async def test_refusals_carry_the_wire_codes(mini: MiniHome) -> None:
@@ -110,9 +110,9 @@ async def test_a_device_going_offline_interrupts_the_flow_with_a_reason(mini: Mi
     assert mini.phone.bus is not None
     mini.broker.drop(mini.phone.bus.client_id, refuse=True)  # its link is cut, and stays cut
     status = await mini.ctl.wait_flow(flow_id, timeout_s=5)
-    assert status["state"] == "failed"
-    assert status["error"] == "phone went offline"
-    assert status["steps"][0]["state"] == "failed"
+    assert status.state == "failed"
+    assert status.error == "phone went offline"
+    assert status.steps[0].state == "failed"
     assert flow_id in Wait.cleaned
     refused = await mini.ctl.request("$orchestrator", "wait", {"device": "phone"})
     assert refused.error is not None
@@ -124,8 +124,8 @@ async def test_cancel_cleans_up_and_ends_cancelled(mini: MiniHome) -> None:
     await mini.clock.sleep(1)
     await mini.ctl.cancel_flow(flow_id)
     status = await mini.ctl.wait_flow(flow_id, timeout_s=5)
-    assert status["state"] == "cancelled"
-    assert status["error"] == "cancelled by request"
+    assert status.state == "cancelled"
+    assert status.error == "cancelled by request"
     assert flow_id in Wait.cleaned
 
 
@@ -133,16 +133,16 @@ async def test_handoff_on_the_memory_bus_and_fallback_when_the_phone_drops(mini:
     await mini.ctl.send("tablet", "call.start")
     args = {"call_device": "tablet", "source": {"device": "phone", "stream": "rear"}}
     flow_id = await mini.ctl.start_flow("camera_handoff", args)
-    status = await mini.ctl.wait_flow(flow_id, lambda s: bool(s["result"]), timeout_s=10)
-    assert status["result"]["first_frame_s"] == 0.0
-    assert status["result"]["max_gap_frames"] == pytest.approx(1.0, abs=0.05)
+    status = await mini.ctl.wait_flow(flow_id, lambda s: bool(s.result), timeout_s=10)
+    assert (status.result or {})["first_frame_s"] == 0.0
+    assert (status.result or {})["max_gap_frames"] == pytest.approx(1.0, abs=0.05)
     assert mini.tablet.state.source is not None
     assert mini.tablet.state.source.device == "phone"
     assert mini.phone.bus is not None
     mini.broker.drop(mini.phone.bus.client_id, refuse=True)  # its link is cut, and stays cut
     status = await mini.ctl.wait_flow(flow_id, timeout_s=5)
-    assert status["state"] == "failed"
-    assert status["error"] == "phone went offline after the handoff; fell back to tablet/front in 0.0 s"
+    assert status.state == "failed"
+    assert status.error == "phone went offline after the handoff; fell back to tablet/front in 0.0 s"
     await mini.clock.sleep(1)
     assert mini.tablet.state.source is not None
     assert mini.tablet.state.source.device == "tablet"

@@ -74,7 +74,7 @@ from hyperhome.broker.credentials import HomeCredentials, Login
 from hyperhome.broker.identity import client_id_of_login
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import Frame
+from hyperhome.broker.wire import FlowState, FlowStatus, Frame
 from hyperhome.errors import ConfigError
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home
@@ -301,9 +301,9 @@ class _Switcher:
             await self.ctl.send(self.phone, "stream.stop", {"lease": lease}, timeout_s=REPLY_TIMEOUT_S)
 
 
-def _handed_off(status: dict[str, Any]) -> bool:
+def _handed_off(status: FlowStatus) -> bool:
     """The flow reported its result (after its own measuring second), or ended."""
-    return status.get("result") is not None or status.get("state") != "running"
+    return status.result is not None or status.state != FlowState.RUNNING
 
 
 async def _first_frame(first: asyncio.Future[float], switch: _Switch) -> float:

@@ -24,7 +24,7 @@ from hyperhome.broker.client import Bus, Connector, Message
 from hyperhome.broker.credentials import Login, client_id_of
 from hyperhome.broker.identity import claim_seat
 from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR, Topics
-from hyperhome.broker.wire import TERMINAL_STATES, FlowStatus, OrchestratorMeta, Reply, decode
+from hyperhome.broker.wire import FlowStatus, OrchestratorMeta, Reply, decode
 from hyperhome.orchestrator.registry import Registry
 from hyperhome.orchestrator.requests import DEFAULT_REPLY_TIMEOUT_S, Requester, clock_bound
 
@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_REPLY_TIMEOUT_S", "Controller", "ended"]
 
 
-def ended(status: dict[str, Any]) -> bool:
+def ended(status: FlowStatus) -> bool:
     """Whether a flow status (as ``Controller.flows`` holds it) is in a terminal state."""
-    return status.get("state") in TERMINAL_STATES
+    return status.state.terminal
 
 
 class Controller:
@@ -55,9 +55,9 @@ class Controller:
     ) -> None:
         self.topics = topics
         self.registry = Registry(topics)
-        self.flows: dict[str, dict[str, Any]] = {}
-        """Status of every flow the orchestrator published (retained), by flow id: each validated
-        as ``FlowStatus`` (a malformed one is ignored), kept as its JSON (``model_dump``)."""
+        self.flows: dict[str, FlowStatus] = {}
+        """Status of every flow the orchestrator published (retained), by flow id, as the wire
+        type ``FlowStatus`` (a malformed one is ignored); ``model_dump(mode="json")`` gives its JSON."""
         self.orchestrator_meta: OrchestratorMeta | None = None
         """The orchestrator's retained ``$meta`` (the flow kinds it runs), once it arrived."""
         self._meta_changed = asyncio.Event()
@@ -167,10 +167,10 @@ class Controller:
     async def wait_flow(
         self,
         flow_id: str,
-        until: Callable[[dict[str, Any]], bool] | None = None,
+        until: Callable[[FlowStatus], bool] | None = None,
         *,
         timeout_s: float = 60.0,
-    ) -> dict[str, Any]:
+    ) -> FlowStatus:
         """Wait (in simulated time, when the controller has a clock) until the flow's status
         satisfies ``until`` (default: it ended); returns that status."""
         done = until or ended
@@ -194,7 +194,7 @@ class Controller:
             except ValueError as exc:  # PayloadError, ValidationError
                 log.warning("ignoring a malformed status of flow %s: %s", ref.name, exc)
                 return
-            self.flows[ref.name] = status.model_dump(mode="json")
+            self.flows[ref.name] = status
         self._flows_changed.set()
 
     # -- the orchestrator ---------------------------------------------------------------------

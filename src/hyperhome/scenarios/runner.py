@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hyperhome.broker.faults import BrokerFault
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import TERMINAL_STATES
+from hyperhome.broker.wire import FlowStatus
 from hyperhome.devices.clock import VirtualClock
 from hyperhome.durations import format_duration
 from hyperhome.errors import ConfigError, NotConnectedError
@@ -227,7 +227,8 @@ class Recorder:
         self.t0 = clock.now()
         self.entries: list[dict[str, Any]] = []
         self.states: dict[str, dict[str, Any]] = {}
-        self.flows: dict[str, dict[str, Any]] = {}
+        self.flows: dict[str, FlowStatus] = {}
+        """Each flow's latest status, by flow id, as the wire type (a malformed one is not recorded)."""
         self.changed = asyncio.Event()
         self.recording = False
 
@@ -253,11 +254,16 @@ class Recorder:
             if live and changes:
                 self._add(ref.device, "state", "state", changes)
         elif ref.kind == "flow" and ref.name is not None:
+            try:
+                status = FlowStatus.model_validate(data)
+            except ValueError:  # ValidationError
+                return
             previous = self.flows.get(ref.name)
-            self.flows[ref.name] = data
+            self.flows[ref.name] = status
+            now = clean(status.model_dump(mode="json"))
             # a status republished as it was (after a broker restart) is no news
-            if live and (previous is None or clean(previous) != clean(data)):
-                self._add(ref.device, "flow", ref.name, clean(data))
+            if live and (previous is None or clean(previous.model_dump(mode="json")) != now):
+                self._add(ref.device, "flow", ref.name, now)
         elif ref.kind == "event" and ref.name is not None and live:
             self._add(ref.device, "event", ref.name, clean(data))
         elif ref.kind == "reply" and live and str(data.get("id", "")).startswith("s"):
@@ -469,7 +475,8 @@ class _Run:
             return not wrong, f"{device} state {describe_checks(checks)}", self._fields(wrong)
         assert cond.flow is not None
         flow_id = self.flow_id(cond.flow)
-        status = self.rec.flows.get(flow_id)
+        flow = self.rec.flows.get(flow_id)
+        status = None if flow is None else flow.model_dump(mode="json")
         if status is not None:
             self.last["flow"] = status
         states = cond.flow_states
@@ -515,9 +522,9 @@ class _Run:
         """A flow that ended in another state than awaited will not get there: fail now."""
         if cond.flow is None:
             return
-        status = self.rec.flows.get(self.flow_id(cond.flow)) or {}
-        if status.get("state") in TERMINAL_STATES:
-            raise StepFailed(result[1], f"the flow ended {status.get('state')}: {result[2]}")
+        status = self.rec.flows.get(self.flow_id(cond.flow))
+        if status is not None and status.state.terminal:
+            raise StepFailed(result[1], f"the flow ended {status.state}: {result[2]}")
 
 
 # -- entry points ---------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 from fastapi import Body, Depends, Request
-from pydantic import ValidationError
 
 from hyperhome.broker.faults import FaultControl
 from hyperhome.broker.topics import NAME_PATTERN, Topics
@@ -128,14 +127,6 @@ def device_out(view: DeviceView, *, live: bool = True) -> DeviceOut:
         meta=meta,
         state=view.state,
     )
-
-
-def flow_out(raw: dict[str, Any]) -> FlowStatus | None:
-    try:
-        return FlowStatus.model_validate(raw)
-    except ValidationError:
-        log.warning("ignoring a malformed flow status: %s", raw)
-        return None
 
 
 def missing(what: str, name: str, detail: str | None = None) -> NoReturn:

@@ -160,8 +160,8 @@ async def _one_restart(choice: BrokerChoice) -> tuple[list[str], int, float | No
         estimate = await ctl.send("living-ac", "estimate", {"target_c": 24, "mode": "cool"})
         arrive = home.clock.now() + estimate["minutes"] * 60 + 1.0 * SPEED  # the AC's start 1 s (wall) from now
         flow_id = await ctl.start_flow("precool", {"target_c": 24, "arrive_at": iso(arrive), "user": "alice"})
-        planned = await ctl.wait_flow(flow_id, lambda s: "planned_start" in (s["result"] or {}), timeout_s=WAIT_S)
-        start = parse_time(planned["result"]["planned_start"])
+        planned = await ctl.wait_flow(flow_id, lambda s: "planned_start" in (s.result or {}), timeout_s=WAIT_S)
+        start = parse_time((planned.result or {})["planned_start"])
 
         async def past_the_planned_start() -> None:
             await home.clock.sleep_until(start + 1)
@@ -174,7 +174,7 @@ async def _one_restart(choice: BrokerChoice) -> tuple[list[str], int, float | No
         else:
             back_s -= back
         try:
-            await ctl.wait_flow(flow_id, lambda s: "started_at" in (s["result"] or {}), timeout_s=WAIT_S)
+            await ctl.wait_flow(flow_id, lambda s: "started_at" in (s.result or {}), timeout_s=WAIT_S)
         except TimeoutError:
             problems.append("the AC was not started after the outage")
         try:

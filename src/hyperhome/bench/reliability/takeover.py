@@ -42,7 +42,7 @@ from hyperhome.bench.report import Progress, quiet
 from hyperhome.broker.credentials import ClientLogins, FileLogin, HomeCredentials, Login, client_id_of
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
-from hyperhome.broker.wire import OFFLINE
+from hyperhome.broker.wire import OFFLINE, FlowState, FlowStatus
 from hyperhome.errors import ConfigError
 from hyperhome.home.homefile import load_home
 from hyperhome.home.runtime import Home
@@ -153,10 +153,11 @@ async def takeover_matrix(
             await ctl.synced()
             figures.offline_notices = watch.notices
             figures.failures += [f"offline notice on {topic}" for topic in watch.topics]
-            status = ctl.flows.get(flow_id, {})
-            figures.handoff_intact = status.get("state") == "running"
+            status = ctl.flows.get(flow_id)
+            figures.handoff_intact = status is not None and status.state == FlowState.RUNNING
             if not figures.handoff_intact:
-                figures.failures.append(f"the camera handoff is {status.get('state')}: {status.get('error')}")
+                seen = "gone" if status is None else f"{status.state}: {status.error}"
+                figures.failures.append(f"the camera handoff is {seen}")
     figures.elapsed_s = time.perf_counter() - started
     progress(f"takeover matrix on {figures.broker}: {figures.attempts} attempts, {figures.refused} refused")
     return figures
@@ -249,14 +250,14 @@ async def _handoff(ctl: Controller) -> str:
     source = {"device": "phone", "stream": "rear"}
     flow_id = await ctl.start_flow("camera_handoff", {"call_device": "tablet", "source": source, "user": "alice"})
     status = await ctl.wait_flow(flow_id, _handed_off_or_ended, timeout_s=HANDOFF_TIMEOUT_S)
-    if status.get("state") != "running":
-        msg = f"the camera handoff did not start: {status.get('state')} ({status.get('error')})"
+    if status.state != FlowState.RUNNING:
+        msg = f"the camera handoff did not start: {status.state} ({status.error})"
         raise ConfigError(msg)
     return flow_id
 
 
-def _handed_off_or_ended(status: dict[str, Any]) -> bool:
-    return bool(status.get("result")) or ended(status)
+def _handed_off_or_ended(status: FlowStatus) -> bool:
+    return bool(status.result) or ended(status)
 
 
 class _OfflineWatch:

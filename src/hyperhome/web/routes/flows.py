@@ -21,7 +21,6 @@ from hyperhome.web.state import (
     check_name,
     errors_doc,
     flow_order,
-    flow_out,
     missing,
     request_command,
     require_bus,
@@ -33,8 +32,7 @@ router = APIRouter(tags=["flows"], route_class=WireJsonRoute)  # bodies read by 
 @router.get("/api/flows", response_model=list[FlowStatus])
 async def flows(web: Web) -> list[FlowStatus]:
     """Every flow status the orchestrator published (retained), newest first."""
-    found = [flow_out(raw) for raw in web.ctl.flows.values()]
-    return sorted((f for f in found if f is not None), key=flow_order, reverse=True)
+    return sorted(web.ctl.flows.values(), key=flow_order, reverse=True)
 
 
 @router.post(
@@ -62,16 +60,14 @@ async def start_flow(web: Linked, response: Response, kind: str, args: Args = No
     response.headers["Location"] = f"/api/flows/{flow_id}"
     first: FlowStatus | None = None
     with contextlib.suppress(TimeoutError):
-        raw = await web.ctl.wait_flow(flow_id, lambda _: True, timeout_s=web.settings.reply_timeout_s)
-        first = flow_out(raw)
+        first = await web.ctl.wait_flow(flow_id, lambda _: True, timeout_s=web.settings.reply_timeout_s)
     return FlowStarted(flow_id=flow_id, reply=reply, status=first)
 
 
 @router.get("/api/flows/{flow_id}", response_model=FlowStatus, responses=errors_doc(404))
 async def flow(web: Web, flow_id: str) -> FlowStatus:
     """A flow's status: state, steps, result or error."""
-    raw = web.ctl.flows.get(flow_id)
-    found = flow_out(raw) if raw is not None else None
+    found = web.ctl.flows.get(flow_id)
     if found is None:
         missing("flow", flow_id)
     return found
@@ -86,11 +82,7 @@ async def cancel_flow(web: Linked, flow_id: str) -> FlowStatus:
     if not reply.ok:
         raise CommandError.from_reply(reply)
     try:
-        raw = await web.ctl.wait_flow(flow_id, ended, timeout_s=web.settings.flow_end_timeout_s)
+        return await web.ctl.wait_flow(flow_id, ended, timeout_s=web.settings.flow_end_timeout_s)
     except TimeoutError:
         msg = f"{flow_id} was cancelled but did not end within {web.settings.flow_end_timeout_s:g} s"
         raise ApiError(HTTPStatus.GATEWAY_TIMEOUT, "timeout", msg) from None
-    found = flow_out(raw)
-    if found is None:
-        missing("flow", flow_id)
-    return found

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketState
 from hyperhome.broker.wire import format_validation_error, loads
 from hyperhome.web.events import FilterError, Subscriber, parse_filter
 from hyperhome.web.models import WsControl
-from hyperhome.web.state import WebState, all_devices, bus_state, clock_out, flow_out
+from hyperhome.web.state import WebState, all_devices, bus_state, clock_out
 
 router = APIRouter()
 WS_TICK_S = 1.0
@@ -74,8 +74,7 @@ def _hello(web: WebState, sub: Subscriber, *, snapshot: bool) -> dict[str, Any]:
     }
     if snapshot:
         hello["devices"] = [d.model_dump(mode="json") for d in all_devices(web)]
-        flows = (flow_out(raw) for raw in web.ctl.flows.values())
-        hello["flows"] = [f.model_dump(mode="json") for f in flows if f is not None]
+        hello["flows"] = [f.model_dump(mode="json") for f in web.ctl.flows.values()]
         hello["orchestrator"] = web.orchestrator if web.bus_connected else None
         hello["bus"] = bus_state(web)
         if web.link.clock is not None:
