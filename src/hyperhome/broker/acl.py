@@ -53,6 +53,8 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
             return [Rule(pub, f"{home}/#"), Rule(sub, f"{home}/#")]
         case Role.CONTROLLER:
             return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#"), sync_out]
+        case Role.INTEGRATION:  # a system under test: what a real controller app may do, no more
+            return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#")]
         case Role.CLOCK:
             return [Rule(pub, f"{home}/{SYNC}/{CLOCK}"), Rule(sub, f"{home}/{SYNC}/+")]
 

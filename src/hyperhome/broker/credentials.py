@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, ORCHESTRATOR, check_id
+from hyperhome.broker.topics import CLOCK, CONTROLLER, DEFAULT_ROOT, INTEGRATION, ORCHESTRATOR, check_id
 from hyperhome.broker.wire import format_validation_error
 from hyperhome.errors import ConfigError
 
@@ -37,9 +37,15 @@ class Role(StrEnum):
     ORCHESTRATOR = "orchestrator"
     CONTROLLER = "controller"
     CLOCK = "clock"
+    INTEGRATION = "integration"
 
 
-_ROLE_NAMES = {Role.ORCHESTRATOR: ORCHESTRATOR, Role.CONTROLLER: CONTROLLER, Role.CLOCK: CLOCK}
+_ROLE_NAMES = {
+    Role.ORCHESTRATOR: ORCHESTRATOR,
+    Role.CONTROLLER: CONTROLLER,
+    Role.CLOCK: CLOCK,
+    Role.INTEGRATION: INTEGRATION,
+}
 
 CONTROLLER_SEATS = 16
 """Controllers of one home that may be connected at once under HyperHome's logins (seats 1..16)."""
@@ -190,6 +196,8 @@ class HomeCredentials(BaseModel):
     controller: Login
     orchestrator: Login
     clock: Login
+    integration: Login | None = None
+    """The system under test's own login (``{home}.$integration``: a controller app's rights)."""
     devices: dict[str, Login] = Field(default_factory=dict)
     tls: TlsFiles | None = None
     """Set when the broker is reached over TLS (``mqtts://``); paths are absolute."""
@@ -220,6 +228,7 @@ class HomeCredentials(BaseModel):
             controller=login(Role.CONTROLLER),
             orchestrator=login(Role.ORCHESTRATOR),
             clock=login(Role.CLOCK),
+            integration=login(Role.INTEGRATION),
             devices={check_id(d, "device"): login(Role.DEVICE, d) for d in devices},
         )
 
@@ -238,6 +247,8 @@ class HomeCredentials(BaseModel):
             (self.orchestrator, Principal(home=self.home, role=Role.ORCHESTRATOR)),
             (self.clock, Principal(home=self.home, role=Role.CLOCK)),
         ]
+        if self.integration is not None:
+            out.append((self.integration, Principal(home=self.home, role=Role.INTEGRATION)))
         out += [(login, Principal(home=self.home, role=Role.DEVICE, device=d)) for d, login in self.devices.items()]
         out += controller_seats(self.home, self.controller)
         return out

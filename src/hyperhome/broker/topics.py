@@ -27,6 +27,8 @@ ORCHESTRATOR = "$orchestrator"
 SYNC = "$sync"
 CONTROLLER = "$controller"
 CLOCK = "$clock"
+INTEGRATION = "$integration"
+"""The login of a system under test (a user's service): a controller app's rights (docs/test-your-code.md)."""
 
 Kind = Literal["$meta", "$availability", "state", "event", "cmd", "reply", "stream", "flow"]
 

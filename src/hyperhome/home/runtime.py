@@ -7,6 +7,11 @@ async with Home(load_home("demo")) as home:          # embedded broker, virtual 
         await home.clock.sleep(3600)                 # an hour, in well under a second
 ```
 
+``manual=True`` runs a ``ManualClock``: time stands still until ``home.clock.advance(...)``, and
+after each step the home waits for quiet counting outside clients too, seen by a watcher: a
+controller-seat connection outside the barrier subscribed to the home's topics (``clock.saw``).
+The orchestrator then also answers ``$clock/cmd/advance`` (orchestrator/clockcmd.py).
+
 ``faults=True`` puts a fault proxy in front of each device's connection (``home.faults``,
 ``home/faults.py``); the orchestrator and controllers connect to the broker directly.
 """
@@ -19,20 +24,22 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperhome.broker.client import Endpoint, MqttConnector
+from hyperhome.broker.client import BusClient, Endpoint, Message, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
+from hyperhome.broker.identity import claim_seat
 from hyperhome.broker.launch import BrokerChoice, launch_broker
 from hyperhome.broker.restart import Restartable, WhileDown
 from hyperhome.broker.sync import SyncBarrier
-from hyperhome.broker.topics import Topics
+from hyperhome.broker.topics import SYNC, Topics
 from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
-from hyperhome.devices.clock import Clock, VirtualClock, make_clock
+from hyperhome.devices.clock import DEFAULT_SETTLE_S, Clock, ManualClock, VirtualClock, make_clock
 from hyperhome.errors import ConfigError
 from hyperhome.home.faults import HomeFaults
 from hyperhome.home.grammarfile import load_grammar
 from hyperhome.home.homefile import rules_of
 from hyperhome.orchestrator.automations import Automations
+from hyperhome.orchestrator.clockcmd import ClockCommands
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
 from hyperhome.orchestrator.voice import VoiceService
@@ -65,12 +72,16 @@ class Home:
         orchestrator: bool = True,
         grammar: Sequence[str | Path] = (),
         faults: bool = False,
+        manual: bool = False,
+        settle_s: float = DEFAULT_SETTLE_S,
+        automations: bool = True,
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
         self.choice = broker if isinstance(broker, BrokerChoice) else BrokerChoice.parse(broker)
         self._port = port
-        self.clock: Clock = make_clock(speed, start)
+        self.clock: Clock = make_clock(speed, start, manual=manual, settle_s=settle_s)
+        self._with_automations = automations
         self._password = password
         self._with_orchestrator = orchestrator
         self.grammar = load_grammar([*plan.voice.grammar, *grammar])  # a bad file fails here, before anything runs
@@ -116,6 +127,8 @@ class Home:
             self.clock.add_barrier(self.barrier)
             stack.callback(self.clock.remove_barrier, self.barrier)
         self.connect = MqttConnector(endpoint, self.barrier)
+        if isinstance(self.clock, ManualClock):
+            await self._watch(self.clock)
         if self._with_faults:
             faults = HomeFaults(endpoint, [d.id for d in plan.devices], self.clock)
             self.faults = await stack.enter_async_context(faults)
@@ -135,6 +148,27 @@ class Home:
                 )
             )
 
+    async def _watch(self, clock: ManualClock) -> None:
+        """Feed ``clock.saw`` with every message on the home's topics, from a connection outside the
+        barrier (a controller seat: a controller may subscribe to the whole home)."""
+        assert self.credentials is not None and self.endpoint is not None
+        seat = claim_seat(self.topics.home, self.credentials.controller)
+        login = self.credentials.controller if seat is None else seat.login
+        if seat is not None:
+            self._stack.callback(seat.release)
+        clock.ignore(f"{self.topics.base}/{SYNC}/")
+
+        def seen(message: Message) -> None:
+            clock.saw(message.topic)
+
+        watcher = BusClient(
+            self.endpoint,
+            login,
+            client_id=None if seat is None else seat.client_id,
+        )
+        await watcher.subscribe(self.topics.everything, seen)
+        await self._stack.enter_async_context(watcher)
+
     async def restart_broker(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
         """Take the home's broker down for ``down_s`` wall-clock seconds and bring it back on its port
         (``EmbeddedBroker.restart``, ``MosquittoBroker.restart``): retained messages and sessions are
@@ -148,8 +182,10 @@ class Home:
 
     def services(self) -> list[Service]:
         """The orchestrator's services for this home (automations, voice), from the home file."""
-        services: list[Service] = [Automations(rules_of(self.plan))]
+        services: list[Service] = [Automations(rules_of(self.plan) if self._with_automations else [])]
         services.append(VoiceService(self.grammar, window_s=self.plan.voice.window_ms / 1000))
+        if isinstance(self.clock, ManualClock):
+            services.append(ClockCommands(self.clock))
         return services
 
     async def start_device(self, device: Device) -> None:
