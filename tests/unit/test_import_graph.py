@@ -26,6 +26,7 @@ LAYERS = {
     "scenarios": 6,
     "web": 7,
     "bench": 7,
+    "testing": 7,
     "cli": 8,
     "__main__": 9,
 }
