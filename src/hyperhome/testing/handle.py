@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -80,9 +80,22 @@ class Recorded:
 class Messages:
     """A live view of the recorded messages whose topic matches a filter (a list that grows)."""
 
-    def __init__(self, log: list[Recorded], topic_filter: str) -> None:
+    def __init__(self, log: list[Recorded], topic_filter: str, changed: Callable[[], Awaitable[None]]) -> None:
         self._log = log
         self.topic_filter = topic_filter
+        self._changed = changed
+
+    async def wait(self, count: int = 1, *, timeout_s: float = 10.0) -> list[Recorded]:
+        """Wait in real time (``timeout_s`` wall seconds) until at least ``count`` messages match:
+        for what an outside client does between advances. AssertionError when they do not come."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while len(self) < count:
+                    await self._changed()
+        except TimeoutError:
+            msg = f"expected {count} messages on {self.topic_filter} within {timeout_s:g} s, got {len(self)}"
+            raise AssertionError(msg) from None
+        return self._matching()
 
     def _matching(self) -> list[Recorded]:
         return [m for m in self._log if not m.retain and topic_matches_sub(self.topic_filter, m.topic)]
@@ -110,7 +123,7 @@ class TestHome:
         self._ctl = controller
         self._recorder = recorder
         self._log: list[Recorded] = []
-        self._changed = asyncio.Event()
+        self._waiting: list[asyncio.Future[None]] = []
         assert home.credentials is not None
         self.credentials = home.credentials
         self.topics = home.topics
@@ -121,7 +134,16 @@ class TestHome:
             return
         clock = self.home.clock
         self._log.append(Recorded(message.topic, message.payload, message.retain, clock.now(), clock.iso()))
-        self._changed.set()
+        waiting, self._waiting = self._waiting, []
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
+
+    async def _next_message(self) -> None:
+        """Return once the next message is recorded."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        await future
 
     # -- where and who -------------------------------------------------------------------------
     @property
@@ -249,8 +271,7 @@ class TestHome:
         try:
             async with clock.timeout(seconds):
                 while not met():
-                    self._changed.clear()
-                    await self._changed.wait()
+                    await self._next_message()
         except TimeoutError:
             return bool(met())
         return True
@@ -262,7 +283,7 @@ class TestHome:
         (``living-ac/cmd/#``) is taken under it."""
         if not topic_filter.startswith(f"{self.topics.base}/"):
             topic_filter = f"{self.topics.base}/{topic_filter}"
-        return Messages(self._log, topic_filter)
+        return Messages(self._log, topic_filter, self._next_message)
 
 
 def _checks(raw: dict[str, Any], what: str) -> dict[str, Check]:
