@@ -19,6 +19,7 @@ import typer
 from hyperhome import __version__
 from hyperhome.cli import devices, home, scenarios
 from hyperhome.cli.bench import bench
+from hyperhome.cli.clock import clock_app
 from hyperhome.cli.common import Command, Commands, console
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.command(cls=Command)(devices.send)
 app.command("scenarios", cls=Command)(scenarios.scenarios_cmd)
 app.command(cls=Command)(scenarios.run)
 app.command("bench", cls=Command)(bench)
+app.add_typer(clock_app)
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from hyperhome.cli.common import (
     run_until_done,
 )
 from hyperhome.devices.clock import Clock
+from hyperhome.durations import parse_duration
 from hyperhome.errors import ConfigError, HyperHomeError
 from hyperhome.home.homefile import load_home, rules_of
 from hyperhome.home.lock import credentials_lock
@@ -47,6 +48,17 @@ def up(
     key_file: KeyFileOpt = None,
     port: PortOpt = None,
     speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per wall second.", min=0.001)] = 1.0,
+    clock: Annotated[
+        str,
+        typer.Option(
+            "--clock",
+            help="scaled (real time times --speed) or manual: time stands still until advanced "
+            "(`hyperhome clock advance`, POST /api/clock/advance, $clock/cmd/advance; docs/test-your-code.md).",
+        ),
+    ] = "scaled",
+    settle: Annotated[
+        str, typer.Option("--settle", help="With --clock manual: real time without traffic that counts as quiet.")
+    ] = "50ms",
     credentials: CredsOpt = None,
     password: Annotated[
         str | None, typer.Option("--password", help="One password for every login instead of random ones.")
@@ -75,6 +87,12 @@ def up(
     file), every port is bound before anything is written, and the file is written last.
     """
     plan = load_home(home)
+    if clock not in ("scaled", "manual"):
+        raise fail(f"--clock {clock!r}: write scaled or manual")
+    try:
+        settle_s = parse_duration(settle)
+    except ValueError as exc:
+        raise fail(f"--settle: {exc}") from None
     try:
         choice = broker_choice(broker, logins, ca_file, cert_file, key_file)
         choice.check_home(plan.home, [d.id for d in plan.devices])
@@ -85,7 +103,15 @@ def up(
     async def main(api: socket.socket | None) -> None:
         async with (
             Home(
-                plan, broker=choice, port=port, speed=speed, password=password, grammar=grammar or (), faults=faults
+                plan,
+                broker=choice,
+                port=port,
+                speed=speed,
+                password=password,
+                grammar=grammar or (),
+                faults=faults,
+                manual=clock == "manual",
+                settle_s=settle_s,
             ) as running,
             contextlib.AsyncExitStack() as stack,
         ):
