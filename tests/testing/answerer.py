@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
         elif mode == "loop" and message.topic.endswith("/living-ac/state"):
             client.publish(cmd, json.dumps({"args": {"target_c": 20 if state["target_c"] != 20 else 21}}), qos=1)
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username)
     client.username_pw_set(username, os.environ["ANSWERER_PASSWORD"])
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
     client.connect(host, int(port))

@@ -13,7 +13,7 @@ from tests.processes import run
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "precool_service"
 
-USER_TEST = '''
+USER_TEST = """
 import pytest
 
 import hyperhome
@@ -33,7 +33,7 @@ async def test_a_home_from_the_fixture(hyperhome):
 
 def test_the_package_is_the_installed_one():
     print("HYPERHOME_AT", hyperhome.__file__)
-'''
+"""
 
 
 async def test_a_fresh_install_runs_a_test_that_uses_the_fixture_without_a_conftest(tmp_path: Path) -> None:
@@ -53,7 +53,16 @@ async def test_a_fresh_install_runs_a_test_that_uses_the_fixture_without_a_conft
     code, site, err = await run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     fresh_site = Path(site.strip())
     code, out, err = await run(
-        sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(fresh_site), str(wheel), timeout_s=300
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--target",
+        str(fresh_site),
+        str(wheel),
+        timeout_s=300,
     )
     assert code == 0, out + err
     (fresh_site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")

@@ -88,11 +88,13 @@ def up(
     """
     plan = load_home(home)
     if clock not in ("scaled", "manual"):
-        raise fail(f"--clock {clock!r}: write scaled or manual")
+        msg = f"--clock {clock!r}: write scaled or manual"
+        raise fail(msg)
     try:
         settle_s = parse_duration(settle)
     except ValueError as exc:
-        raise fail(f"--settle: {exc}") from None
+        msg = f"--settle: {exc}"
+        raise fail(msg) from None
     try:
         choice = broker_choice(broker, logins, ca_file, cert_file, key_file)
         choice.check_home(plan.home, [d.id for d in plan.devices])

@@ -30,10 +30,10 @@ import contextlib
 import heapq
 import itertools
 import math
-from collections import Counter, deque
-from dataclasses import dataclass
 from abc import ABC, abstractmethod
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -483,7 +483,7 @@ class ManualClock(VirtualClock):
         self,
         condition: Callable[[], bool],
         *,
-        max: float | str,  # noqa: A002 - the issue's and the docs' name for the bound
+        max: float | str,
         settle_s: float | None = None,
         timeout_s: float | None = None,
     ) -> Advanced:

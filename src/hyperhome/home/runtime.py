@@ -151,7 +151,8 @@ class Home:
     async def _watch(self, clock: ManualClock) -> None:
         """Feed ``clock.saw`` with every message on the home's topics, from a connection outside the
         barrier (a controller seat: a controller may subscribe to the whole home)."""
-        assert self.credentials is not None and self.endpoint is not None
+        assert self.credentials is not None
+        assert self.endpoint is not None
         seat = claim_seat(self.topics.home, self.credentials.controller)
         login = self.credentials.controller if seat is None else seat.login
         if seat is not None:

@@ -219,7 +219,7 @@ class TestHome:
         state: dict[str, Any] | None = None,
         event: str | None = None,
         where: dict[str, Any] | None = None,
-        timeout: float | str,
+        timeout: float | str,  # noqa: ASYNC109 - simulated time, the scenario files' word
     ) -> Any:
         """Let simulated time pass until ``device``'s state meets ``state`` or it sends ``event``
         (with ``where`` on its fields), at most ``timeout``; the constraints are the scenario
@@ -310,7 +310,8 @@ async def start_home(
     plan = load_home(str(home))
     settle_s = parse_duration(settle)
     async with Home(plan, broker=broker, manual=clock == "manual", settle_s=settle_s, automations=automations) as up:
-        assert up.credentials is not None and up.endpoint is not None
+        assert up.credentials is not None
+        assert up.endpoint is not None
         seat = claim_seat(up.topics.home, up.credentials.controller)
         try:
             login = up.credentials.controller if seat is None else seat.login

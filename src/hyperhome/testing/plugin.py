@@ -69,33 +69,34 @@ def hyperhome_broker(request: pytest.FixtureRequest) -> str:
     return str(chosen)
 
 
+async def _factory(hyperhome_broker: str) -> AsyncIterator[HomeFactory]:
+    """``home = await hyperhome(home="demo", broker=None, clock="manual", settle="50ms")``."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(
+            home: str | Path = "demo",
+            *,
+            broker: str | None = None,
+            clock: ClockMode = "manual",
+            settle: float | str = 0.05,
+            automations: bool = True,
+        ) -> TestHome:
+            started = start_home(
+                home, broker=broker or hyperhome_broker, clock=clock, settle=settle, automations=automations
+            )
+            return await stack.enter_async_context(started)
+
+        yield factory
+
+
+def _without_asyncio() -> Any:
+    pytest.fail("the hyperhome fixture is async: pip install 'hyperhome[pytest]' (pytest-asyncio)")
+
+
+hyperhome: Any  # the fixture: pytest-asyncio's, or one that says it is missing
 try:
     import pytest_asyncio
 except ImportError:  # the plugin must not break a project without pytest-asyncio
-
-    @pytest.fixture
-    def hyperhome() -> Any:
-        pytest.fail("the hyperhome fixture is async: pip install 'hyperhome[pytest]' (pytest-asyncio)")
-
+    hyperhome = pytest.fixture(name="hyperhome")(_without_asyncio)
 else:
-
-    @pytest_asyncio.fixture
-    async def hyperhome(hyperhome_broker: str) -> AsyncIterator[HomeFactory]:
-        """``home = await hyperhome(home="demo", broker=None, clock="manual", settle="50ms")``."""
-        async with contextlib.AsyncExitStack() as stack:
-
-            async def factory(
-                home: str | Path = "demo",
-                *,
-                broker: str | None = None,
-                clock: ClockMode = "manual",
-                settle: float | str = 0.05,
-                automations: bool = True,
-            ) -> TestHome:
-                return await stack.enter_async_context(
-                    start_home(
-                        home, broker=broker or hyperhome_broker, clock=clock, settle=settle, automations=automations
-                    )
-                )
-
-            yield factory
+    hyperhome = pytest_asyncio.fixture(name="hyperhome")(_factory)
