@@ -51,7 +51,7 @@ async def test_acl_matrix_no_forged_publish_or_forbidden_subscription_gets_throu
     published, subscribed = await access.acl_matrix(BrokerChoice.parse(broker_kind), devices=DEVICES)
 
     assert published.attempts == _forbidden_publishes(DEVICES)
-    assert published.details["logins"] == 2 * (DEVICES + 3)
+    assert published.details["logins"] == 2 * (DEVICES + 4)  # + controller, orchestrator, clock, integration
     assert (published.leaked, published.refused) == (0, published.attempts), published.details["examples"]
 
     assert subscribed.attempts > published.details["logins"] * 10
