@@ -51,7 +51,7 @@ async def test_acl_matrix_no_forged_publish_or_forbidden_subscription_gets_throu
     published, subscribed = await access.acl_matrix(BrokerChoice.parse(broker_kind), devices=DEVICES)
 
     assert published.attempts == _forbidden_publishes(DEVICES)
-    assert published.details["logins"] == 2 * (DEVICES + 3)
+    assert published.details["logins"] == 2 * (DEVICES + 4)  # + controller, orchestrator, clock, integration
     assert (published.leaked, published.refused) == (0, published.attempts), published.details["examples"]
 
     assert subscribed.attempts > published.details["logins"] * 10
@@ -64,7 +64,7 @@ async def test_acl_matrix_no_forged_publish_or_forbidden_subscription_gets_throu
 
 async def test_bad_logins_are_all_refused_at_connect(broker_kind: str) -> None:
     row = await access.bad_logins(BrokerChoice.parse(broker_kind), devices=DEVICES)
-    logins = 2 * (DEVICES + 3)
+    logins = 2 * (DEVICES + 4)  # + controller, orchestrator, clock, integration
     assert row.attempts == 4 * logins + 2 * 2 + 2
     assert (row.leaked, row.refused) == (0, row.attempts), row.details["examples"]
     assert {outcome for counts in row.details["by_class"].values() for outcome in counts} == {"refused"}

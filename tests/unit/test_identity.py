@@ -45,7 +45,7 @@ def test_a_login_may_connect_only_with_its_own_client_id(username: str | None, c
 
 def test_every_login_of_a_home_has_its_own_client_id(creds: HomeCredentials) -> None:
     ids = [bound_client_id(who) for _login, who in creds.logins()]
-    assert len(ids) == len(set(ids)) == 3 + 2 + CONTROLLER_SEATS  # controller, orchestrator, clock, 2 devices
+    assert len(ids) == len(set(ids)) == 4 + 2 + CONTROLLER_SEATS  # 4 roles (integration too), 2 devices
     assert [login.username for login, _who in creds.logins()] == ids
     seats = [who for _login, who in creds.logins() if who.seat is not None]
     assert {who.role for who in seats} == {Role.CONTROLLER}

@@ -28,6 +28,7 @@ LAYERS = {
     "fleet": 6.5,  # many homes (home and below); bench measures it, cli runs it
     "web": 7,
     "bench": 7,
+    "testing": 7,
     "cli": 8,
     "__main__": 9,
 }

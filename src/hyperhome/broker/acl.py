@@ -105,6 +105,8 @@ def rules_for(principal: Principal, root: str = DEFAULT_ROOT) -> list[Rule]:
                 sync_out,
                 sync_in,
             ]
+        case Role.INTEGRATION:  # a system under test: what a real controller app may do, no more
+            return [Rule(pub, f"{home}/+/cmd/#"), Rule(sub, f"{home}/#")]
         case Role.CLOCK:
             return [Rule(pub, f"{home}/{SYNC}/{CLOCK}"), Rule(sub, f"{home}/{SYNC}/+")]
 

@@ -33,6 +33,7 @@ from hyperhome.broker.topics import (
     CONTROLLER,
     DEFAULT_ROOT,
     HOME_ASSISTANT,
+    INTEGRATION,
     ORCHESTRATOR,
     ZIGBEE2MQTT,
     check_id,
@@ -48,6 +49,7 @@ class Role(StrEnum):
     CLOCK = "clock"
     HOME_ASSISTANT = "home_assistant"
     ZIGBEE2MQTT = "zigbee2mqtt"
+    INTEGRATION = "integration"
 
 
 _ROLE_NAMES = {
@@ -56,6 +58,7 @@ _ROLE_NAMES = {
     Role.CLOCK: CLOCK,
     Role.HOME_ASSISTANT: HOME_ASSISTANT,
     Role.ZIGBEE2MQTT: ZIGBEE2MQTT,
+    Role.INTEGRATION: INTEGRATION,
 }
 
 CONTROLLER_SEATS = 16
@@ -228,6 +231,8 @@ class HomeCredentials(BaseModel):
     controller: Login
     orchestrator: Login
     clock: Login
+    integration: Login | None = None
+    """The system under test's own login (``{home}.$integration``: a controller app's rights)."""
     devices: dict[str, Login] = Field(default_factory=dict)
     zigbee2mqtt: Login | None = None
     """The Zigbee2MQTT bridge's login (``hyperhome up --zigbee2mqtt``), or None when it does not run."""
@@ -264,6 +269,7 @@ class HomeCredentials(BaseModel):
             controller=login(Role.CONTROLLER),
             orchestrator=login(Role.ORCHESTRATOR),
             clock=login(Role.CLOCK),
+            integration=login(Role.INTEGRATION),
             devices={check_id(d, "device"): login(Role.DEVICE, d) for d in devices},
             zigbee2mqtt=login(Role.ZIGBEE2MQTT) if zigbee2mqtt else None,
         )
@@ -292,6 +298,8 @@ class HomeCredentials(BaseModel):
             (self.orchestrator, Principal(home=self.home, role=Role.ORCHESTRATOR, discovery_prefix=prefix)),
             (self.clock, Principal(home=self.home, role=Role.CLOCK)),
         ]
+        if self.integration is not None:
+            out.append((self.integration, Principal(home=self.home, role=Role.INTEGRATION)))
         out += [
             (login, Principal(home=self.home, role=Role.DEVICE, device=d, discovery_prefix=prefix))
             for d, login in self.devices.items()

@@ -34,6 +34,8 @@ ZIGBEE2MQTT = "$zigbee2mqtt"
 """The Zigbee2MQTT bridge's name (``hyperhome up --zigbee2mqtt``, conventions/zigbee2mqtt.py)."""
 ZIGBEE2MQTT_BASE = "zigbee2mqtt"
 """Zigbee2MQTT's base topic, as apps written for it expect it."""
+INTEGRATION = "$integration"
+"""The login of a system under test (a user's service): a controller app's rights (docs/test-your-code.md)."""
 
 Kind = Literal["$meta", "$availability", "state", "event", "cmd", "reply", "stream", "flow"]
 

@@ -19,6 +19,7 @@ import typer
 from hyperhome import __version__
 from hyperhome.cli import devices, fleet, home, scenarios
 from hyperhome.cli.bench import bench
+from hyperhome.cli.clock import clock_app
 from hyperhome.cli.common import Command, Commands, console
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ app.command("scenarios", cls=Command)(scenarios.scenarios_cmd)
 app.command(cls=Command)(scenarios.run)
 app.command("bench", cls=Command)(bench)
 app.command(cls=Command)(fleet.fleet)
+app.add_typer(clock_app)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from hyperhome.cli.common import (
 )
 from hyperhome.conventions.zigbee2mqtt import BASE
 from hyperhome.devices.clock import Clock
+from hyperhome.durations import parse_duration
 from hyperhome.errors import ConfigError, HyperHomeError
 from hyperhome.home.homefile import load_home, rules_of
 from hyperhome.home.lock import credentials_lock
@@ -49,6 +50,17 @@ def up(
     key_file: KeyFileOpt = None,
     port: PortOpt = None,
     speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per wall second.", min=0.001)] = 1.0,
+    clock: Annotated[
+        str,
+        typer.Option(
+            "--clock",
+            help="scaled (real time times --speed) or manual: time stands still until advanced "
+            "(`hyperhome clock advance`, POST /api/clock/advance, $clock/cmd/advance; docs/test-your-code.md).",
+        ),
+    ] = "scaled",
+    settle: Annotated[
+        str, typer.Option("--settle", help="With --clock manual: real time without traffic that counts as quiet.")
+    ] = "50ms",
     credentials: CredsOpt = None,
     password: Annotated[
         str | None, typer.Option("--password", help="One password for every login instead of random ones.")
@@ -92,6 +104,14 @@ def up(
     file), every port is bound before anything is written, and the file is written last.
     """
     plan = load_home(home)
+    if clock not in ("scaled", "manual"):
+        msg = f"--clock {clock!r}: write scaled or manual"
+        raise fail(msg)
+    try:
+        settle_s = parse_duration(settle)
+    except ValueError as exc:
+        msg = f"--settle: {exc}"
+        raise fail(msg) from None
     try:
         choice = broker_choice(broker, logins, ca_file, cert_file, key_file)
         choice.check_home(plan.home, [d.id for d in plan.devices])
@@ -115,6 +135,8 @@ def up(
                 faults=faults,
                 home_assistant=ha_prefix if wants_ha else None,
                 zigbee2mqtt=zigbee2mqtt or None,
+                manual=clock == "manual",
+                settle_s=settle_s,
             ) as running,
             contextlib.AsyncExitStack() as stack,
         ):

@@ -9,6 +9,13 @@ Three modes share one interface:
   ``sleep_until`` and ``timeout`` drive by default (a test, the scenario runner, a bounded
   request); timers set with ``call_at`` (devices' ticks, frames) are passive. So nothing happens
   behind a test's back while it is connecting a client or thinking.
+- ``ManualClock``: virtual time that stands still until someone calls ``advance`` (a test, the
+  web API, ``$clock/cmd/advance``, ``hyperhome clock advance``). It moves timer by timer up to
+  the target, and after each step waits until the home is quiet *counting outside clients too*:
+  the in-process clients by the barrier, everything else by a real-time settle window in which
+  no message was seen on the home's topics (``saw``, fed by a watcher subscription the home
+  makes), bounded by a timeout that fails loudly (``ClockBusyError``). docs/test-your-code.md
+  says what this guarantees and what it cannot.
 - ``RealtimeClock(speed=N)``: simulated time runs N times as fast as the wall clock (``scaled``);
   ``speed=1`` is ``realtime``. For demos and the dashboard.
 
@@ -22,11 +29,15 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 from abc import ABC, abstractmethod
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hyperhome.durations import parse_duration
 from hyperhome.errors import ClockError
 
 if TYPE_CHECKING:
@@ -371,12 +382,268 @@ class VirtualClock(Clock):
             raise
 
 
+# -- manual time -----------------------------------------------------------------------------------
+DEFAULT_SETTLE_S = 0.05
+"""Real time without a message on the home's topics after which a manual step counts as quiet."""
+DEFAULT_STEP_TIMEOUT_S = 10.0
+"""Real time one manual step may take to go quiet before ``advance`` fails with ``ClockBusyError``."""
+_RECENT = 4096  # messages remembered for the busy report
+
+
+class ClockBusyError(ClockError):
+    """A manual step did not go quiet within its bound; the message says what was still busy."""
+
+
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    """What one ``advance`` did: where time stands now, how many timer steps it took, wall seconds."""
+
+    now: float
+    steps: int
+    wall_s: float
+    met: bool = True
+    """For ``advance_until``: the condition held (else time reached the bound)."""
+
+
+@dataclass(slots=True)
+class _Request:
+    target: float
+    until: Callable[[], bool] | None
+    settle_s: float
+    timeout_s: float
+    done: asyncio.Future[Advanced]
+
+
+class ManualClock(VirtualClock):
+    """Virtual time moved only by ``advance``; see the module docstring.
+
+    Between advances the home still reacts in real time (a command from an outside client is
+    handled at once, at the current simulated time); drivers (``sleep``, ``timeout``) never move
+    time, they wait for someone to advance it.
+    """
+
+    mode = "manual"
+
+    def __init__(
+        self,
+        start: float | None = None,
+        *,
+        settle_s: float = DEFAULT_SETTLE_S,
+        timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
+    ) -> None:
+        super().__init__(start)
+        if settle_s < 0 or timeout_s <= 0:
+            msg = f"settle window {settle_s} s and step timeout {timeout_s} s must be positive"
+            raise ClockError(msg)
+        self.settle_s = settle_s
+        self.timeout_s = timeout_s
+        self._requests: deque[_Request] = deque()
+        self._seen = 0
+        self._last_seen = -math.inf
+        self._recent: deque[tuple[float, str]] = deque(maxlen=_RECENT)
+        self._ignored: tuple[str, ...] = ()
+        self.advances = 0
+        self.quiet_waits = 0
+        """Settle windows waited for (steps with traffic on the home's topics)."""
+
+    # -- the watcher's side -----------------------------------------------------------------
+    def ignore(self, *prefixes: str) -> None:
+        """Topics under these prefixes are not traffic (the barrier's own ``$sync`` tokens)."""
+        self._ignored = (*self._ignored, *prefixes)
+
+    def saw(self, topic: str) -> None:
+        """A message on the home's topics arrived at the watcher (whoever published it)."""
+        if topic.startswith(self._ignored):
+            return
+        now = asyncio.get_running_loop().time()
+        self._seen += 1
+        self._last_seen = now
+        self._recent.append((now, topic))
+        self._wakeup.set()
+
+    # -- driving ----------------------------------------------------------------------------------
+    def next_timer(self) -> float | None:
+        """Simulated time of the next pending timer, if any."""
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    async def advance(
+        self, by: float | str, *, settle_s: float | None = None, timeout_s: float | None = None
+    ) -> Advanced:
+        """Move simulated time ``by`` seconds (or a duration such as ``"10m"``), timer by timer,
+        waiting after every step until the home, outside clients included, is quiet."""
+        seconds = _seconds(by)
+        if seconds < 0 or not math.isfinite(seconds):
+            msg = f"advance by {by!r}: the duration must be finite and not negative"
+            raise ClockError(msg)
+        return await self._submit(self._now + seconds, None, settle_s, timeout_s)
+
+    async def advance_until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        max: float | str,
+        settle_s: float | None = None,
+        timeout_s: float | None = None,
+    ) -> Advanced:
+        """Advance step by step until ``condition()`` holds (checked once each step is quiet),
+        at most ``max``; ``Advanced.met`` says whether it held."""
+        seconds = _seconds(max)
+        return await self._submit(self._now + seconds, condition, settle_s, timeout_s)
+
+    async def _submit(
+        self, target: float, until: Callable[[], bool] | None, settle_s: float | None, timeout_s: float | None
+    ) -> Advanced:
+        if self._task is None:
+            msg = "the manual clock is not running (use `async with clock:`)"
+            raise ClockError(msg)
+        if self._error is not None:
+            raise _stopped(self._error)
+        future: asyncio.Future[Advanced] = asyncio.get_running_loop().create_future()
+        self._requests.append(
+            _Request(
+                target,
+                until,
+                self.settle_s if settle_s is None else settle_s,
+                self.timeout_s if timeout_s is None else timeout_s,
+                future,
+            )
+        )
+        self._wakeup.set()
+        return await asyncio.shield(future)
+
+    async def _drive(self) -> None:
+        try:
+            while True:
+                self._wakeup.clear()
+                await self.settle()
+                if self._heap and self._heap[0][0] <= self._now:
+                    await self._fire_due()
+                    continue
+                if self._requests:
+                    request = self._requests.popleft()
+                    if request.done.cancelled():
+                        continue
+                    try:
+                        result = await self._run(request)
+                    except ClockError as exc:
+                        if not request.done.done():
+                            request.done.set_exception(exc)
+                    else:
+                        if not request.done.done():
+                            request.done.set_result(result)
+                    continue
+                await self._wakeup.wait()
+        except asyncio.CancelledError:
+            for request in self._requests:
+                if not request.done.done():
+                    request.done.set_exception(ClockError("the manual clock stopped"))
+            raise
+        except Exception as exc:
+            self._error = exc
+            for request in self._requests:
+                if not request.done.done():
+                    request.done.set_exception(_stopped(exc))
+            for _, _, entry in self._heap:
+                if entry.on_error is not None and not entry.cancelled:
+                    entry.on_error(exc)
+            raise
+
+    async def _run(self, request: _Request) -> Advanced:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        steps = 0
+        self.advances += 1
+        marks = (self._activity() - 1, self._seen)  # the first wait: whatever came before the call
+        while True:
+            await self._quiet(request, *marks)
+            if request.until is not None and request.until():
+                return Advanced(self._now, steps, loop.time() - started, met=True)
+            when = self.next_timer()
+            if when is not None and when <= request.target:
+                marks = (self._activity(), self._seen)
+                self._now = max(self._now, when)
+                steps += 1
+                self.steps += 1
+                await self._fire_due()
+                continue
+            self._now = max(self._now, request.target)
+            if request.until is not None:
+                return Advanced(self._now, steps, loop.time() - started, met=request.until())
+            return Advanced(self._now, steps, loop.time() - started)
+
+    def _activity(self) -> int:
+        return sum(b.activity for b in self._barriers)
+
+    async def _quiet(self, request: _Request, activity: int, seen: int) -> None:
+        """Wait until the in-process clients are quiet and, for ``settle_s`` of real time, no
+        message was seen on the home's topics; ClockBusyError after ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + request.timeout_s
+        quiet_from = -math.inf
+        waited = False
+        while True:
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self.settle()
+            except TimeoutError:
+                raise self._busy(request, "the in-process clients were still exchanging messages") from None
+            now = loop.time()
+            if self._activity() != activity or self._seen != seen:
+                # something was published: its copies may still be on their way to the watcher
+                # and to outside clients, whose answers the window waits for
+                activity, seen = self._activity(), self._seen
+                quiet_from = max(quiet_from, now)
+            end = max(quiet_from, self._last_seen) + request.settle_s
+            if self._wakeup.is_set():  # an arrival to release, a new timer, a message seen
+                continue
+            if end <= now:
+                if waited:
+                    self.quiet_waits += 1
+                return
+            if now >= deadline:
+                raise self._busy(request, "messages kept coming on the home's topics")
+            waited = True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(min(end, deadline)):
+                    await self._wakeup.wait()
+
+    def _busy(self, request: _Request, what: str) -> ClockBusyError:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        window = [topic for t, topic in self._recent if t >= now - request.timeout_s]
+        counts = Counter(window).most_common(5)
+        listed = ", ".join(f"{topic} ({n})" for topic, n in counts) or "none seen by the watcher"
+        last = f"{(now - self._last_seen) * 1000:.0f} ms ago" if math.isfinite(self._last_seen) else "never"
+        msg = (
+            f"advance to {iso(request.target)} is stuck at {iso(self._now)}: the home was still busy after "
+            f"{request.timeout_s:g} s of real time ({what}; settle window {request.settle_s * 1000:g} ms). "
+            f"Messages in that time: {listed}; the last one {last}. An outside client that keeps "
+            "answering (a feedback loop) or a slow one never lets the home go quiet: fix it, or raise the "
+            "step timeout"
+        )
+        return ClockBusyError(msg)
+
+
+def _seconds(value: float | str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ClockError(str(exc)) from None
+
+
 def _stopped(exc: BaseException) -> ClockError:
     error = ClockError(f"the virtual clock stopped: {exc}")
     error.__cause__ = exc
     return error
 
 
-def make_clock(speed: float | None, start: float | None = None) -> Clock:
-    """``None`` -> virtual time; a number -> scaled (1 = real time)."""
+def make_clock(
+    speed: float | None, start: float | None = None, *, manual: bool = False, settle_s: float = DEFAULT_SETTLE_S
+) -> Clock:
+    """``manual`` -> manual time; ``None`` -> virtual time; a number -> scaled (1 = real time)."""
+    if manual:
+        return ManualClock(start, settle_s=settle_s)
     return VirtualClock(start) if speed is None else RealtimeClock(speed, start)

@@ -11,6 +11,11 @@ async with Home(load_home("demo")) as home:          # embedded broker, virtual 
 file) makes every device publish Home Assistant discovery configs with its own login, and gives
 the credentials a ``home_assistant`` login (docs/home-assistant.md).
 
+``manual=True`` runs a ``ManualClock``: time stands still until ``home.clock.advance(...)``, and
+after each step the home waits for quiet counting outside clients too, seen by a watcher: a
+controller-seat connection outside the barrier subscribed to the home's topics (``clock.saw``).
+The orchestrator then also answers ``$clock/cmd/advance`` (orchestrator/clockcmd.py).
+
 ``faults=True`` puts a fault proxy in front of each device's connection (``home.faults``,
 ``home/faults.py``); the orchestrator and controllers connect to the broker directly.
 """
@@ -23,22 +28,24 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperhome.broker.client import Connector, Endpoint, MqttConnector
+from hyperhome.broker.client import BusClient, Connector, Endpoint, Message, MqttConnector
 from hyperhome.broker.credentials import HomeCredentials
+from hyperhome.broker.identity import claim_seat
 from hyperhome.broker.launch import BrokerChoice, launch_broker
 from hyperhome.broker.restart import Restartable, WhileDown
 from hyperhome.broker.sync import SyncBarrier
-from hyperhome.broker.topics import DEFAULT_HA_PREFIX, Topics
+from hyperhome.broker.topics import DEFAULT_HA_PREFIX, SYNC, Topics
 from hyperhome.conventions import homeassistant
 from hyperhome.conventions.zigbee2mqtt import Zigbee2MqttBridge
 from hyperhome.devices import catalog
 from hyperhome.devices.base import Device
-from hyperhome.devices.clock import Clock, VirtualClock, make_clock
+from hyperhome.devices.clock import DEFAULT_SETTLE_S, Clock, ManualClock, VirtualClock, make_clock
 from hyperhome.errors import ConfigError
 from hyperhome.home.faults import HomeFaults
 from hyperhome.home.grammarfile import load_grammar
 from hyperhome.home.homefile import rules_of
 from hyperhome.orchestrator.automations import Automations
+from hyperhome.orchestrator.clockcmd import ClockCommands
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.orchestrator.service import Orchestrator, Service
 from hyperhome.orchestrator.voice import VoiceService
@@ -79,12 +86,16 @@ class Home:
         zigbee2mqtt: bool | None = None,
         credentials: HomeCredentials | None = None,
         connector: Callable[[Endpoint], MqttConnector] | None = None,
+        manual: bool = False,
+        settle_s: float = DEFAULT_SETTLE_S,
+        automations: bool = True,
     ) -> None:
         self.plan = plan
         self.topics = Topics(plan.home, plan.root)
         self.choice = broker if isinstance(broker, BrokerChoice) else BrokerChoice.parse(broker)
         self._port = port
-        self.clock: Clock = make_clock(speed, start)
+        self.clock: Clock = make_clock(speed, start, manual=manual, settle_s=settle_s)
+        self._with_automations = automations
         self._password = password
         self._with_orchestrator = orchestrator
         self.grammar = load_grammar([*plan.voice.grammar, *grammar])  # a bad file fails here, before anything runs
@@ -149,6 +160,8 @@ class Home:
             self.connect = self._connector(endpoint)
         else:
             self.connect = MqttConnector(endpoint, self.barrier)
+        if isinstance(self.clock, ManualClock):
+            await self._watch(self.clock)
         if self._with_faults:
             faults = HomeFaults(endpoint, [d.id for d in plan.devices], self.clock)
             self.faults = await stack.enter_async_context(faults)
@@ -186,6 +199,28 @@ class Home:
                 await hub.listen()
             self._hub_announced.set()
 
+    async def _watch(self, clock: ManualClock) -> None:
+        """Feed ``clock.saw`` with every message on the home's topics, from a connection outside the
+        barrier (a controller seat: a controller may subscribe to the whole home)."""
+        assert self.credentials is not None
+        assert self.endpoint is not None
+        seat = claim_seat(self.topics.home, self.credentials.controller)
+        login = self.credentials.controller if seat is None else seat.login
+        if seat is not None:
+            self._stack.callback(seat.release)
+        clock.ignore(f"{self.topics.base}/{SYNC}/")
+
+        def seen(message: Message) -> None:
+            clock.saw(message.topic)
+
+        watcher = BusClient(
+            self.endpoint,
+            login,
+            client_id=None if seat is None else seat.client_id,
+        )
+        await watcher.subscribe(self.topics.everything, seen)
+        await self._stack.enter_async_context(watcher)
+
     async def restart_broker(self, down_s: float = 0, *, while_down: WhileDown | None = None) -> None:
         """Take the home's broker down for ``down_s`` wall-clock seconds and bring it back on its port
         (``EmbeddedBroker.restart``, ``MosquittoBroker.restart``): retained messages and sessions are
@@ -199,8 +234,10 @@ class Home:
 
     def services(self) -> list[Service]:
         """The orchestrator's services for this home (automations, voice), from the home file."""
-        services: list[Service] = [Automations(rules_of(self.plan))]
+        services: list[Service] = [Automations(rules_of(self.plan) if self._with_automations else [])]
         services.append(VoiceService(self.grammar, window_s=self.plan.voice.window_ms / 1000))
+        if isinstance(self.clock, ManualClock):
+            services.append(ClockCommands(self.clock))
         return services
 
     async def start_device(self, device: Device) -> None:

@@ -29,9 +29,14 @@ class ErrorBody(BaseModel):
 
 
 class ClockOut(BaseModel):
-    mode: str = Field(description="realtime, scaled or virtual.")
+    mode: str = Field(description="realtime, scaled, virtual or manual.")
     speed: float | None = Field(description="Simulated seconds per wall second (null in virtual time).")
     now: str = Field(description="Simulated time now (ISO 8601, UTC).")
+
+
+class AdvanceOut(BaseModel):
+    now: str = Field(description="Simulated time after the advance (ISO 8601, UTC).")
+    steps: int = Field(description="Timer steps it took, each followed by a quiet home.")
 
 
 class HomeOut(BaseModel):

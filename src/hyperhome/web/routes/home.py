@@ -1,4 +1,4 @@
-"""The dashboard page, ``/api/home`` and ``/api/health``."""
+"""The dashboard page, ``/api/home``, ``/api/health`` and ``POST /api/clock/advance``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from importlib import resources
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from hyperhome.devices.clock import ManualClock
+from hyperhome.orchestrator.clockcmd import AdvanceArgs, advance_by
 from hyperhome.web.guard import WireJsonRoute
-from hyperhome.web.models import HealthOut, HomeOut
-from hyperhome.web.state import STATIC, Web, WebState, bus_state, clock_out
+from hyperhome.web.models import AdvanceOut, ErrorBody, HealthOut, HomeOut
+from hyperhome.web.state import STATIC, ApiError, Web, WebState, bus_state, clock_out
 
 router = APIRouter(tags=["home"], route_class=WireJsonRoute)  # bodies read by wire.loads (guard.py)
 
@@ -48,3 +50,20 @@ async def health(request: Request) -> Response:
         down = HealthOut(status="unavailable", bus="disconnected", detail=detail)
         return JSONResponse(down.model_dump(mode="json"), status_code=HTTPStatus.SERVICE_UNAVAILABLE)
     return JSONResponse(HealthOut(status="ok", bus="connected").model_dump(mode="json"))
+
+
+@router.post(
+    "/api/clock/advance",
+    response_model=AdvanceOut,
+    responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def advance_clock(body: AdvanceArgs, web: Web) -> AdvanceOut:
+    """With a manual clock (``hyperhome up --clock manual``): advance it ``by`` a duration
+    (``"10m"``) and answer once the step is done and the home is quiet. 409 ``not_manual`` on
+    another clock; 409 ``rejected`` when the home stayed busy (the detail says what was)."""
+    clock = web.link.clock
+    if not isinstance(clock, ManualClock):
+        mode = "no" if clock is None else f"a {clock.mode}"
+        raise ApiError(HTTPStatus.CONFLICT, "not_manual", f"this home runs {mode} clock: start it with --clock manual")
+    result = await advance_by(clock, body.model_dump())
+    return AdvanceOut(now=result["now"], steps=result["steps"])
