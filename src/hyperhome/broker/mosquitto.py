@@ -56,6 +56,9 @@ if TYPE_CHECKING:
     from hyperhome.broker.credentials import HomeCredentials, Login, Principal
 
 START_TIMEOUT_S = 10.0
+START_S_PER_LOGIN = 0.002
+"""Mosquitto reads every login and its ACL at start: a fleet's tens of thousands take seconds
+more (25,200 logins passed the 10 s bound), so the bound grows with them."""
 STOP_TIMEOUT_S = 5.0
 PASSWD_TIMEOUT_S = 60.0
 _POLL_S = 0.02
@@ -366,16 +369,23 @@ class MosquittoBroker:
             ]
         )
 
+    @property
+    def start_timeout_s(self) -> float:
+        """How long the child may take to listen: ``START_TIMEOUT_S`` plus a little per login."""
+        logins = sum(len(creds.logins()) for creds in self.homes)
+        return START_TIMEOUT_S + START_S_PER_LOGIN * logins
+
     async def _wait_listening(self) -> None:
         assert self._process is not None
+        bound = self.start_timeout_s
         try:
-            async with asyncio.timeout(START_TIMEOUT_S):
+            async with asyncio.timeout(bound):
                 while not await self._accepts():
                     if self._process.returncode is not None:
                         break
                     await asyncio.sleep(_POLL_S)
         except TimeoutError:
-            msg = f"mosquitto did not listen on {self.host}:{self.port} within {START_TIMEOUT_S:g} s{self._log_tail()}"
+            msg = f"mosquitto did not listen on {self.host}:{self.port} within {bound:g} s{self._log_tail()}"
             raise BrokerError(msg) from None
         if self._process.returncode is not None:
             msg = f"mosquitto exited with code {self._process.returncode} at start{self._log_tail()}"
