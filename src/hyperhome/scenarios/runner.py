@@ -29,7 +29,7 @@ from hyperhome.broker.faults import BrokerFault
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import ORCHESTRATOR, Topics
 from hyperhome.broker.wire import FlowStatus
-from hyperhome.devices.clock import VirtualClock
+from hyperhome.devices.clock import ManualClock, VirtualClock
 from hyperhome.durations import format_duration
 from hyperhome.errors import ConfigError, NotConnectedError
 from hyperhome.home import yamlfile
@@ -360,7 +360,10 @@ class _Run:
         elif step.wait_for is not None:
             await self.wait_for(step.wait_for)
         elif step.sleep is not None:
-            await self.home.clock.sleep(step.sleep)
+            if isinstance(self.home.clock, ManualClock):  # nobody else moves a manual clock
+                await self.home.clock.advance(step.sleep)
+            else:
+                await self.home.clock.sleep(step.sleep)
         elif step.expect is not None:
             self.expect(step.expect)
         elif step.save is not None:
@@ -501,6 +504,9 @@ class _Run:
 
     async def wait_for(self, cond: WaitFor) -> None:
         clock = self.home.clock
+        if isinstance(clock, ManualClock):
+            await self._advance_for(clock, cond)
+            return
         result: tuple[bool, str, str] = (False, "", "")
         try:
             async with clock.timeout(cond.timeout):
@@ -515,6 +521,28 @@ class _Run:
             result = self.check_now(cond)
             if result[0]:
                 return
+        expected = f"{result[1]} within {format_duration(cond.timeout)}"
+        raise StepFailed(expected, f"{result[2]} after {format_duration(cond.timeout)}")
+
+    async def _advance_for(self, clock: ManualClock, cond: WaitFor) -> None:
+        """``wait_for`` on a manual clock: advance step by step (each one quiet, outside clients
+        included) until the condition holds, a flow ends elsewhere, or the timeout is used up."""
+
+        result: tuple[bool, str, str] = (False, "", "")
+
+        def done() -> bool:
+            nonlocal result
+            result = self.check_now(cond)  # once it holds, not again: an event found moves the cursor
+            if result[0]:
+                return True
+            status = self.rec.flows.get(self.flow_id(cond.flow)) if cond.flow is not None else None
+            return status is not None and status.state.terminal
+
+        if not done():
+            await clock.advance_until(done, max=cond.timeout)
+        if result[0]:
+            return
+        self._stop_on_flow_end(cond, result)
         expected = f"{result[1]} within {format_duration(cond.timeout)}"
         raise StepFailed(expected, f"{result[2]} after {format_duration(cond.timeout)}")
 
@@ -585,18 +613,27 @@ async def run_scenario_file(
     hooks = progress or Progress()
     plan = home_plan(scenario, path)
     speed = speed if speed is not None else scenario.clock.speed
+    manual = speed is None and scenario.clock.mode == "manual"
     result = ScenarioResult(
         name=path.stem,
         title=scenario.title,
         path=str(path),
         broker=broker if isinstance(broker, str) else broker.kind,
-        clock="virtual" if speed is None else f"speed {speed:g}",
+        clock=("manual" if manual else "virtual") if speed is None else f"speed {speed:g}",
     )
     wall0 = time.perf_counter()
     choice = broker if isinstance(broker, BrokerChoice) else BrokerChoice.parse(broker)
     if scenario.restarts_broker and choice.kind == "url":
         raise _broker_not_ours(scenario, path, choice)
-    home_up = Home(plan, broker=broker, speed=speed, start=scenario.clock.start_s, faults=scenario.uses_faults)
+    home_up = Home(
+        plan,
+        broker=broker,
+        speed=speed,
+        start=scenario.clock.start_s,
+        faults=scenario.uses_faults,
+        manual=manual,
+        settle_s=scenario.clock.settle,
+    )
     async with home_up as home, home.controller() as ctl:
         recorder = Recorder(home.topics, home.clock, hooks)
         for kind in ("state", "event", "flow", "reply"):  # not stream/#: frames are not part of a trace

@@ -25,7 +25,7 @@ import re
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -276,6 +276,14 @@ class Step(_Model):
 class ClockSpec(_Model):
     start: str = Field(default="2026-07-01T17:00:00Z", description="ISO 8601 start of simulated time.")
     speed: float | None = Field(default=None, gt=0, description="Scaled real time; virtual when omitted.")
+    mode: Literal["virtual", "manual"] = Field(
+        default="virtual",
+        description="`manual`: the runner advances time itself, step by step, and after each step waits "
+        "until the home is quiet counting outside clients too (a system under test; docs/test-your-code.md).",
+    )
+    settle: Duration = Field(
+        default=0.05, description="With `mode: manual`: real time with no message that makes a step quiet."
+    )
 
     @model_validator(mode="after")
     def _start_is_a_time(self) -> ClockSpec:
@@ -284,6 +292,9 @@ class ClockSpec(_Model):
         except ValueError:
             msg = f"start {self.start!r} is not an ISO 8601 time"
             raise ValueError(msg) from None
+        if self.mode == "manual" and self.speed is not None:
+            msg = "mode manual and speed exclude each other: a manual clock moves only when advanced"
+            raise ValueError(msg)
         return self
 
     @property
