@@ -82,7 +82,7 @@ def test_set_merges_keys_of_one_command_and_reports_the_rest() -> None:
     assert commands == []
     assert "system_mode is one of off, cool, heat, dry, fan_only, auto" in problems
     commands, _ = plan_set(Lock, {"state": "LOCK"})
-    assert commands == [("lock", {})]
+    assert commands == [("set", {"locked": True})]  # rule 1: the lock's set (the one Home Assistant drives)
 
 
 def test_state_carries_the_specific_exposes_keys() -> None:

@@ -3,11 +3,12 @@
 Derived from the model, by three rules (first that applies):
 
 1. the kind's ``set`` command has an arg of the field's name: ``set {field: value}`` (the AC's
-   ``power``, ``mode``, ``target_c``, ``fan``; the speaker's ``volume_pct``, ``muted``, ...);
+   ``power``, ``mode``, ``target_c``, ``fan``; the speaker's ``volume_pct``, ``muted``; the lock's
+   ``locked``, through the ``set`` Home Assistant's lock entity drives, ...);
 2. a command named after a bool field takes exactly one bool arg: ``{command} {arg: value}``
    (the camera's ``privacy {on}`` and ``detection {on}``);
 3. the kind names a bool field in ``switches``: the first command when true, the second when
-   false, without args (the lock's ``locked``: ``lock`` / ``unlock``).
+   false, without args (a kind with ``lock`` / ``unlock`` and no ``set`` for it).
 
 Conventions that write state (MIoT ``set_properties``, Zigbee2MQTT ``/set``) write through
 these, so a write is always one of the device's own commands: there is no second command path.
