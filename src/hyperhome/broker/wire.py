@@ -34,6 +34,8 @@ _STRUCTURE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]|[^\s"\[\]{}:,]+', re.DOTALL)
 """Every JSON token, scalars included: enough to find a top-level key and its value."""
 _OPEN, _CLOSE = frozenset(b"[{"), frozenset(b"]}")
+_AS_PARENS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class PayloadError(ValueError):
@@ -324,6 +326,20 @@ def _deeper_than(payload: bytes, limit: int) -> bool:
     """Whether objects and arrays nest deeper than ``limit`` (brackets inside strings do not count)."""
     if payload.count(b"[") + payload.count(b"{") <= limit:  # the common case, at C speed
         return False
+    # Also at C speed, for a large payload (a $meta, a big state): the brackets outside strings
+    # (with the escapes gone, every other quote opens a string), each pass removing every
+    # innermost pair; balanced, the passes needed are the depth. Exact for JSON; for a payload
+    # that is not JSON, it may leave the refusal to the parser instead of the depth
+    unescaped = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
+    nest = b"".join(unescaped.split(b'"')[::2]).translate(_AS_PARENS, _NOT_BRACKETS)
+    for _ in range(limit):
+        nest = nest.replace(b"()", b"")
+        if not nest:
+            return False
+    return _walk_deeper_than(payload, limit)  # deeper, or unbalanced (not JSON): the exact walk
+
+
+def _walk_deeper_than(payload: bytes, limit: int) -> bool:
     depth = 0
     for token in _STRUCTURE.finditer(payload):
         first = token[0][0]
