@@ -21,8 +21,8 @@ spread evenly over the period. After one period of warm-up the bench measures fo
 With thousands of devices the heap holds millions of objects, and each of Python's full
 garbage collections then stops the process for 0.5 to 0.7 s: that, not the CPU, is what makes
 publishes late. ``freeze_heap`` (``--gc-freeze``) moves everything alive after start-up out of
-the collector's reach (``gc.freeze()``), as a long-running server does; ``hyperhome up`` does not
-do that yet, so it is off by default and the figures show what ``up`` gets.
+the collector's reach (``gc.freeze()``), as a long-running server does and ``hyperhome up`` and
+``hyperhome fleet`` do; it is off by default here, so the figures show what the collector costs.
 
 Each connection costs a file descriptor here (two with the embedded broker) and one in
 Mosquitto: the soft RLIMIT_NOFILE is raised to the hard limit first, which the Mosquitto child

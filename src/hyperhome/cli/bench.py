@@ -98,7 +98,7 @@ def bench(
     ] = 10.0,
     window: Annotated[float, typer.Option("--window", help="density: seconds measured per size.", min=0.1)] = 30.0,
     gc_freeze: Annotated[
-        bool, typer.Option("--gc-freeze", help="density: gc.freeze() after start-up (not what `up` does yet).")
+        bool, typer.Option("--gc-freeze", help="density: gc.freeze() after start-up, as `up` and `fleet` do.")
     ] = False,
     fleet_devices: Annotated[
         str,

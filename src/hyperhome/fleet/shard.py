@@ -17,7 +17,11 @@ seconds, spread evenly (the load of ``hyperhome bench density``); how late each 
 acknowledged (due time to PUBACK) is the publish lag.
 
 Homes start at ``ramp`` homes per second, so that the broker is not hit by every CONNECT at
-once. Once all are up, the heap built so far is frozen (``gc.freeze()``), as ``hyperhome up`` does.
+once, and at most ``STARTING_AT_ONCE`` of a shard at a time: a worker too loaded to keep the
+ramp's pace slows its own ramp instead of letting its connects time out. A home whose start
+fails all the same (a connect refused or timed out) is tried again, ``START_ATTEMPTS`` times in
+all, a few seconds apart; only then is it counted an error. Once all are up, the heap built so
+far is frozen (``gc.freeze()``), as ``hyperhome up`` does.
 """
 
 from __future__ import annotations
@@ -51,6 +55,14 @@ log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 15.0
 """Wall seconds a driver waits for a command's reply before counting it an error."""
 MAX_FPS = 30.0
+STARTING_AT_ONCE = 8
+"""Homes of one shard starting (connecting, subscribing, announcing) at the same time: enough
+to keep a ramp of hundreds a second going, few enough that one start's connects stay far inside
+their bound on a saturated worker."""
+START_ATTEMPTS = 3
+"""Tries of one home's start before it is counted an error."""
+START_RETRY_S = 2.0
+"""Wall seconds before a failed home start is tried again (twice that before the third)."""
 
 
 class BrokerSpec(BaseModel):
@@ -99,6 +111,12 @@ class _Driven:
     flows: dict[str, str] = field(default_factory=dict)  # flow id -> last state seen
 
 
+class _Started(contextlib.AsyncExitStack):
+    """A started home's contexts (its ``Home``, then its driver), closed in reverse."""
+
+    driven: _Driven
+
+
 @dataclass(frozen=True, slots=True)
 class CountingConnector(MqttConnector):
     """``MqttConnector`` whose clients count their messages into ``stats``."""
@@ -120,16 +138,22 @@ def counting(stats: Stats) -> Any:
 
 
 class _CountingBus(BusClient):
+    """Counts what it sends and receives; a publish that fails is counted once the client has
+    been connected (before that, it is the start of its home that failed, and was retried)."""
+
     stats: Stats
+    _was_connected = False
 
     def count_in(self, _message: Message) -> None:
         self.stats.counts["msgs_in"] += 1
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
+        self._was_connected = self._was_connected or self.connected
         try:
             await super().publish(topic, payload, qos=qos, retain=retain)
         except HyperHomeError:
-            self.stats.counts["publish_failed"] += 1
+            if self._was_connected or self.connected:
+                self.stats.counts["publish_failed"] += 1
             raise
         self.stats.counts["msgs_out"] += 1
 
@@ -148,6 +172,7 @@ class Shard:
         self.all_up = asyncio.Event()
         self._beats = TaskOwner(f"fleet:{spec.name}:beats", logger=log)
         self._stopping = False
+        self._starting = asyncio.Semaphore(STARTING_AT_ONCE)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters now; ``devices_online`` as the homes' controllers see it (once stopped:
@@ -190,9 +215,9 @@ class Shard:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(max(0.0, start_at - loop.time()))
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                running = await stack.enter_async_context(self._home(plan))
-                driven = await stack.enter_async_context(self._driver(running))
+            async with await self._start(plan) as stack:
+                driven: _Driven = stack.driven
+                running = driven.home
                 self.stats.add("homes_up")
                 up.set_result(None)
                 self._heartbeat(running)
@@ -205,6 +230,28 @@ class Shard:
             self._running.pop(plan.home, None)
             if not up.done():
                 up.set_result(None)
+
+    async def _start(self, plan: HomePlan) -> _Started:
+        """The home and its driver, up: one of ``STARTING_AT_ONCE``, tried ``START_ATTEMPTS`` times."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            stack = _Started()
+            try:
+                async with self._starting:
+                    running = await stack.enter_async_context(self._home(plan))
+                    stack.driven = await stack.enter_async_context(self._driver(running))
+            except HyperHomeError as exc:
+                await stack.aclose()
+                if attempt == START_ATTEMPTS:
+                    raise
+                self.stats.add("home_start_retries")
+                log.info("home %s did not start (%s): trying again", plan.home, exc)
+                await asyncio.sleep(START_RETRY_S * attempt)
+            except BaseException:
+                await stack.aclose()
+                raise
+            else:
+                return stack
+        raise AssertionError  # the last attempt returned or raised
 
     def _home(self, plan: HomePlan) -> Home:
         b = self.spec.broker

@@ -49,6 +49,7 @@ def p99_ms(counts: list[int] | tuple[int, ...], pct: float = 99.0) -> float:
 COUNTERS = (
     "homes",
     "homes_up",
+    "home_start_retries",
     "devices",
     "msgs_out",
     "msgs_in",
