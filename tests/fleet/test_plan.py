@@ -9,7 +9,7 @@ import pytest
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.devices import catalog
 from hyperhome.fleet import homes
-from hyperhome.fleet.plan import DAY_S, JOIN_ORDER, HomePlan, plan_fleet, plan_home
+from hyperhome.fleet.plan import DAY_S, FIRST_DAY, JOIN_ORDER, HomePlan, plan_fleet, plan_home
 from hyperhome.home.homefile import load_home
 from hyperhome.orchestrator.flows import KINDS
 
@@ -48,6 +48,30 @@ def test_homes_join_their_day_before_each_kind_of_episode_in_turn() -> None:
         assert 0 < first.start - plan.joined <= 40
     kinds = Counter(e.kind for p in plans for e in p.episodes)
     assert set(kinds) >= {"weather", "leave", "return", "call", "hotspot", "visitor", "voice"}
+
+
+def test_homes_joining_anytime_spread_over_the_day_and_start_in_the_state_of_their_moment() -> None:
+    ids = [(i, homes.home_id(DEMO, i)) for i in range(240)]
+    plans = plan_fleet(2, ids, DEMO, join="anytime")
+    assert plans == plan_fleet(2, ids, DEMO, join="anytime")  # seeded
+    assert plan_fleet(2, ids[5::7], DEMO, join="anytime") == plans[5::7]  # whatever the shards
+    hours = Counter(int((p.joined - FIRST_DAY) // 3600) for p in plans)
+    assert set(hours) == set(range(24))  # every hour of the day has homes joining it: no clustering
+    assert max(hours.values()) <= 3 * 240 / 24
+    for plan in plans:
+        assert FIRST_DAY <= plan.joined < FIRST_DAY + DAY_S
+        assert all(e.start >= plan.joined for e in plan.episodes)
+    # a home that joins at night has its residents at home; one joining mid-morning on a workday
+    # (between their leaving and coming back) has at least one away
+    away = [p for p in plans if any(s.get("location") == "office" for s in p.start_state.values())]
+    assert 0 < len(away) < len(plans)
+    night = [p for p in plans if (p.joined - FIRST_DAY) < 4 * 3600]
+    assert night and not any(p in away for p in night)
+
+
+def test_an_unknown_join_is_refused() -> None:
+    with pytest.raises(ValueError, match="join must be one of episode, anytime, not 'noon'"):
+        plan_home(1, 0, "demo-00000", DEMO, join="noon")  # type: ignore[arg-type]
 
 
 def test_a_plan_covers_its_days_and_no_more() -> None:

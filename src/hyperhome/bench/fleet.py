@@ -14,6 +14,10 @@ home is up and one period has passed, the bench measures a window of ``window_s`
   machine's idle share;
 - errors: error replies and failed flows during the whole step.
 
+The homes join their days at any moment (``join="anytime"``, ``--join anytime``: the mix of a
+real day, what a back end meets in steady state), or each just before one of its episodes
+(``--join episode``: about one home in six on a 30 fps video call at once, the busiest mix).
+
 The first size that does not hold ends the run (the larger ones are not tried).
 """
 
@@ -30,6 +34,7 @@ from hyperhome.bench.report import BenchError, BenchResult, Progress, cpu_second
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.errors import HyperHomeError
 from hyperhome.fleet import run as fleet_run
+from hyperhome.fleet.plan import Join
 from hyperhome.fleet.stats import p99_ms
 from hyperhome.home.homefile import load_home
 
@@ -46,6 +51,7 @@ async def run(
     *,
     devices: list[int],
     workers: int | None = None,
+    join: Join = "anytime",
     period_s: float = PERIOD_S,
     window_s: float = WINDOW_S,
     template: str = "demo",
@@ -60,26 +66,30 @@ async def run(
             steps.append({"devices": count, "holds": False, "error": f"not tried: {failed:,} devices did not hold"})
             continue
         homes = math.ceil(count / per_home)
-        progress(f"fleet: {homes:,} homes ({homes * per_home:,} devices) on mosquitto, {window_s:g} s window")
+        progress(
+            f"fleet: {homes:,} homes ({homes * per_home:,} devices) on mosquitto, joining their days {join}, "
+            f"{window_s:g} s window"
+        )
         try:
-            steps.append(await _step(home, homes, workers or os.cpu_count() or 1, period_s, window_s))
+            steps.append(await _step(home, homes, workers or os.cpu_count() or 1, join, period_s, window_s))
         except HyperHomeError as exc:  # it could not even start (the broker, a worker): it does not hold
             steps.append({"devices": homes * per_home, "holds": False, "error": str(exc)})
     held = [s["devices"] for s in steps if s["holds"]]
     _marginal(steps)
-    figures = {"mosquitto": {"max_devices_held": max(held, default=0), "steps": steps}}
+    figures = {"mosquitto": {"max_devices_held": max(held, default=0), "join": join, "steps": steps}}
     notes = []
     if max(held, default=0) < TARGET_DEVICES:
         notes.append(f"fleet on mosquitto: held {max(held, default=0):,} devices (target {TARGET_DEVICES:,})")
-    return BenchResult("fleet", figures, table=_table(steps, period_s), notes=notes)
+    return BenchResult("fleet", figures, table=_table(steps, period_s, join), notes=notes)
 
 
-async def _step(home: Any, homes: int, workers: int, period_s: float, window_s: float) -> dict[str, Any]:
+async def _step(home: Any, homes: int, workers: int, join: Join, period_s: float, window_s: float) -> dict[str, Any]:
     options = fleet_run.FleetOptions(
         template=home,
         homes=homes,
         broker=BrokerChoice.parse("mosquitto"),
         workers=workers,
+        join=join,
         speed=1.0,
         ramp=RAMP_HOMES_PER_S,
         state_every_s=period_s,
@@ -179,7 +189,7 @@ def _marginal(steps: list[dict[str, Any]]) -> None:
         after["marginal_kb_per_device"] = round((after["workers_rss_mb"] - before["workers_rss_mb"]) * 1024 / added, 1)
 
 
-def _table(steps: list[dict[str, Any]], period_s: float) -> Any:
+def _table(steps: list[dict[str, Any]], period_s: float, join: Join) -> Any:
     rows: list[list[Any]] = []
     for s in steps:
         if "error" in s:
@@ -203,7 +213,7 @@ def _table(steps: list[dict[str, Any]], period_s: float) -> Any:
         )
     return figures_table(
         f"fleet: demo homes on this machine, managed Mosquitto, a state publish per device each {period_s:g} s, "
-        "real time",
+        f"real time, homes joining their days {join}",
         [
             "devices",
             "holds",

@@ -40,6 +40,11 @@ class BenchName(StrEnum):
     ALL = "all"
 
 
+class FleetJoin(StrEnum):
+    ANYTIME = "anytime"
+    EPISODE = "episode"
+
+
 class Via(StrEnum):
     DIRECT = "direct"
     FLOW = "flow"
@@ -108,6 +113,14 @@ def bench(
         int | None,
         typer.Option("--workers", help="fleet: worker processes.", min=1, show_default="one per core"),
     ] = None,
+    join: Annotated[
+        FleetJoin,
+        typer.Option(
+            "--join",
+            help="fleet: when each home joins its day, as `hyperhome fleet --join`: anytime (the mix of a real "
+            "day) or episode (every home just before one of its episodes: the busiest mix).",
+        ),
+    ] = FleetJoin.ANYTIME,
     messages: Annotated[int, typer.Option("--messages", help="overhead: publishes per loop.", min=1)] = 2000,
     seconds: Annotated[float, typer.Option("--seconds", help="broker: seconds per phase.", min=0.1)] = 5.0,
     rate: Annotated[float, typer.Option("--rate", help="broker: msgs/s of the fixed-rate phase.", min=1)] = 200.0,
@@ -161,6 +174,7 @@ def bench(
         "sizes": sizes,
         "fleet_sizes": fleet_sizes,
         "workers": workers,
+        "join": join.value,
         "period": period,
         "window": window,
         "gc_freeze": gc_freeze,
@@ -223,10 +237,12 @@ async def _benches(names: list[BenchName], choices: list[BrokerChoice], o: dict[
                 )
             case BenchName.FLEET:
                 from hyperhome.bench import fleet
+                from hyperhome.fleet.plan import join_of
 
                 result = await fleet.run(
                     devices=o["fleet_sizes"],
                     workers=o["workers"],
+                    join=join_of(o["join"]),
                     period_s=o["period"],
                     window_s=o["window"],
                     progress=say,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 import os
@@ -33,6 +34,11 @@ from hyperhome.home.homefile import load_home
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
+class Join(enum.StrEnum):
+    episode = "episode"
+    anytime = "anytime"
+
+
 def fleet(
     homes: Annotated[
         int, typer.Option("--homes", help="How many homes, each a copy of --home with its own id.", min=1)
@@ -42,6 +48,15 @@ def fleet(
     days: Annotated[
         int, typer.Option("--days", help="Simulated days each home lives (from when it joins).", min=1)
     ] = 1,
+    join: Annotated[
+        Join,
+        typer.Option(
+            "--join",
+            help="When each home joins its day: a little before one of its episodes, the kinds in turn (every "
+            "flow shows early; about one home in six starts on a video call), or at any moment of the day "
+            "(the mix of a real day, most homes idle at any moment).",
+        ),
+    ] = Join.episode,
     speed: Annotated[
         float, typer.Option("--speed", help="Simulated seconds per wall second (1: real time).", min=0.001)
     ] = 1.0,
@@ -108,7 +123,8 @@ def fleet(
     living a seeded day (residents leaving and coming home, weather, calls moved to the rear camera,
     voice requests, pre-cools, visitors), with live figures and a summary.
     """
-    from hyperhome.fleet.run import FleetOptions, check  # imported here: `hyperhome --help` stays quick
+    from hyperhome.fleet.plan import join_of  # imported here: `hyperhome --help` stays quick
+    from hyperhome.fleet.run import FleetOptions, check
 
     try:
         choice = broker_choice(broker, logins, ca_file, cert_file, key_file)
@@ -119,6 +135,7 @@ def fleet(
             workers=workers or (1 if shard else os.cpu_count() or 1),
             seed=seed,
             days=days,
+            join=join_of(join.value),
             speed=speed,
             ramp=ramp,
             duration_s=_seconds(duration, "--duration") if duration else None,

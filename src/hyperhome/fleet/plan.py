@@ -22,11 +22,17 @@ What the template lacks (no car, no camera, no speaker) is left out. Everything 
 ``random.Random(f"{seed}/{home index}/{day}")``: the plan of a home depends only on the seed, its
 index and the template, never on how the fleet is sharded or how many homes there are.
 
-A home does not start its first day at midnight: it *joins* its day a little before one of its
-episodes (``lead_s``), the kinds taken in turn over the homes (home 0 before its return, home 1
-before its call, ...), so even a short run of a fleet shows the whole mix of traffic. The
-episodes that began before it joined are not run; the home's devices start in the state of that
-moment (``start_state``: the residents home or away, the outdoor temperature of the hour).
+A home does not start its first day at midnight: it *joins* its day (``join``)
+
+- ``episode`` (the default): a little before one of its episodes (``lead_s``), the kinds taken in
+  turn over the homes (home 0 before its return, home 1 before its call, ...), so even a short
+  run of a fleet shows the whole mix of traffic. That mix is front-loaded: about one home in six
+  starts on a video call, where a real fleet at any moment has far fewer;
+- ``anytime``: at a moment of its day drawn uniformly, so a run shows the mix of a real day
+  (most homes idle between their episodes at any moment): the load of a fleet in steady state.
+
+The episodes that began before it joined are not run; the home's devices start in the state of
+that moment (``start_state``: the residents home or away, the outdoor temperature of the hour).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from hyperhome.broker.topics import ORCHESTRATOR
 from hyperhome.home.homefile import HomeFile
@@ -45,6 +51,20 @@ FIRST_DAY = datetime(2026, 7, 1, tzinfo=UTC).timestamp()
 """Midnight (UTC) of the first simulated day: a summer day, as the demo's."""
 JOIN_ORDER = ("return", "call", "hotspot", "leave", "visitor", "voice")
 """The episode kinds homes join their day before, in turn (so every kind of flow shows early)."""
+Join = Literal["episode", "anytime"]
+"""When homes join their day: before an episode of their turn, or at any moment (module docstring)."""
+JOINS: tuple[Join, ...] = get_args(Join)
+
+
+def join_of(name: str) -> Join:
+    """``name`` as a ``Join``; ValueError if it is none."""
+    for join in JOINS:
+        if join == name:
+            return join
+    msg = f"join must be one of {', '.join(JOINS)}, not {name!r}"
+    raise ValueError(msg)
+
+
 LEAD_S = (5.0, 40.0)
 """How long before that episode a home joins its day (simulated seconds, drawn per home)."""
 
@@ -259,15 +279,22 @@ def _person(name: str | None) -> dict[str, Any]:
     return {} if name is None else {"name": name}
 
 
-def plan_home(seed: int, index: int, home: str, template: HomeFile, *, days: int = 1) -> HomePlan:
+def plan_home(
+    seed: int, index: int, home: str, template: HomeFile, *, days: int = 1, join: Join = "episode"
+) -> HomePlan:
     """Home ``index``'s plan: it joins its first day ``LEAD_S`` before the episode of its turn in
-    ``JOIN_ORDER`` and lives ``days`` days from there."""
+    ``JOIN_ORDER`` (``join="episode"``) or at a moment of the day drawn uniformly (``"anytime"``),
+    and lives ``days`` days from there."""
+    join = join_of(join)
     first, facts = day_episodes(seed, index, 0, template)
     rng = random.Random(f"{seed}/{index}/join")
-    kinds = [k for k in JOIN_ORDER if any(e.kind == k for e in first)] or ["weather"]
-    kind = kinds[index % len(kinds)]
-    target = next(e for e in first if e.kind == kind)
-    joined = target.start - rng.uniform(*LEAD_S)
+    if join == "anytime":
+        joined = FIRST_DAY + rng.uniform(0.0, DAY_S)
+    else:
+        kinds = [k for k in JOIN_ORDER if any(e.kind == k for e in first)] or ["weather"]
+        kind = kinds[index % len(kinds)]
+        target = next(e for e in first if e.kind == kind)
+        joined = target.start - rng.uniform(*LEAD_S)
     until = joined + days * DAY_S
     episodes = [e for e in first if e.start >= joined]
     for day in range(1, days + 1):
@@ -291,6 +318,8 @@ def _start_state(template: HomeFile, joined: float, facts: dict[str, Any]) -> di
     return state
 
 
-def plan_fleet(seed: int, homes: list[tuple[int, str]], template: HomeFile, *, days: int = 1) -> list[HomePlan]:
+def plan_fleet(
+    seed: int, homes: list[tuple[int, str]], template: HomeFile, *, days: int = 1, join: Join = "episode"
+) -> list[HomePlan]:
     """The plans of ``homes`` (index, home id): any subset gives the same plans as the whole."""
-    return [plan_home(seed, index, home, template, days=days) for index, home in homes]
+    return [plan_home(seed, index, home, template, days=days, join=join) for index, home in homes]

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from hyperhome.broker.launch import BrokerChoice, launch_broker
 from hyperhome.errors import ConfigError, HyperHomeError
 from hyperhome.fleet import homes
-from hyperhome.fleet.plan import DAY_S
+from hyperhome.fleet.plan import DAY_S, Join
 from hyperhome.fleet.shard import BrokerSpec, ShardSpec
 from hyperhome.fleet.stats import COUNTERS, EDGES_MS, delta, p99_ms, raise_open_files_limit, total
 from hyperhome.home.homefile import HomeFile
@@ -59,6 +59,7 @@ class FleetOptions:
     workers: int = 1
     seed: int = 1
     days: int = 1
+    join: Join = "episode"
     speed: float = 1.0
     ramp: float = 50.0
     duration_s: float | None = None
@@ -227,6 +228,7 @@ def specs_for(options: FleetOptions, broker: BrokerSpec, ours: list[tuple[int, s
             homes=part,
             seed=options.seed,
             days=options.days,
+            join=options.join,
             speed=options.speed,
             ramp=options.ramp / len(parts),
             state_every_s=options.state_every_s,
@@ -305,6 +307,7 @@ async def run_fleet(
         "workers": options.workers,
         "seed": options.seed,
         "days": options.days,
+        "join": options.join,
         "speed": options.speed,
         "ramp_homes_per_s": options.ramp,
         "duration_s": options.duration_s,

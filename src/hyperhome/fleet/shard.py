@@ -43,7 +43,7 @@ from hyperhome.broker.wire import TERMINAL_STATES
 from hyperhome.devices.base import Device
 from hyperhome.errors import HyperHomeError
 from hyperhome.fleet import homes
-from hyperhome.fleet.plan import HomePlan, Step, plan_home
+from hyperhome.fleet.plan import HomePlan, Join, Step, plan_home
 from hyperhome.fleet.stats import Stats, raise_open_files_limit
 from hyperhome.home.homefile import HomeFile
 from hyperhome.home.runtime import Home
@@ -92,6 +92,8 @@ class ShardSpec(BaseModel):
     homes: list[tuple[int, str]]
     seed: int
     days: int = 1
+    join: Join = "episode"
+    """When each home joins its day (fleet/plan.py)."""
     speed: float = 1.0
     ramp: float = 50.0
     """Homes started per second by this shard."""
@@ -167,7 +169,7 @@ class Shard:
         self.stats = Stats()
         self.stats.add("homes", len(spec.homes))
         self.stats.add("devices", len(spec.homes) * len(self.template.devices))
-        self.plans = [plan_home(spec.seed, i, h, self.template, days=spec.days) for i, h in spec.homes]
+        self.plans = [plan_home(spec.seed, i, h, self.template, days=spec.days, join=spec.join) for i, h in spec.homes]
         self._running: dict[str, _Driven] = {}
         self.all_up = asyncio.Event()
         self._beats = TaskOwner(f"fleet:{spec.name}:beats", logger=log)
