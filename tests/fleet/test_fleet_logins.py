@@ -9,7 +9,7 @@ import contextlib
 import pytest
 
 from hyperhome.broker.client import BusClient, Endpoint, Message
-from hyperhome.broker.credentials import Login
+from hyperhome.broker.credentials import CONTROLLER_SEATS, HomeCredentials, Login
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import Topics
 from hyperhome.errors import ConnectError, ForbiddenError
@@ -55,3 +55,13 @@ async def test_each_fleet_home_has_its_own_logins_and_sees_nothing_of_another(br
         with pytest.raises(ConnectError):
             async with BusClient(endpoint, wrong, connect_timeout_s=3):
                 pass
+
+
+def test_a_fleet_home_holds_only_the_logins_its_clients_use() -> None:
+    """No controller seats and no integration login: a broker loading a fleet of thousands of
+    homes loads 12 logins a home, not 29 (its start time grows faster than the logins)."""
+    creds = homes.credentials(DEMO, homes.home_id(DEMO, 3), homes.new_secret())
+    names = sorted(login.username.split(".", 1)[1] for login, _ in creds.logins())
+    assert names == sorted(["$controller", "$orchestrator", "$clock", *(d.id for d in DEMO.devices)])
+    home = HomeCredentials.generate("solo", [d.id for d in DEMO.devices])  # a home of its own keeps them all
+    assert len(home.logins()) == 4 + len(DEMO.devices) + CONTROLLER_SEATS

@@ -66,7 +66,8 @@ def test_homes_joining_anytime_spread_over_the_day_and_start_in_the_state_of_the
     away = [p for p in plans if any(s.get("location") == "office" for s in p.start_state.values())]
     assert 0 < len(away) < len(plans)
     night = [p for p in plans if (p.joined - FIRST_DAY) < 4 * 3600]
-    assert night and not any(p in away for p in night)
+    assert night
+    assert not any(p in away for p in night)
 
 
 def test_an_unknown_join_is_refused() -> None:
