@@ -55,7 +55,6 @@ from hyperhome.bench.report import (
     figures_table,
     percentile,
     quiet,
-    raise_open_files_limit,
     rss_kb,
 )
 from hyperhome.broker.client import Endpoint, MqttConnector
@@ -67,6 +66,7 @@ from hyperhome.broker.topics import Topics
 from hyperhome.devices.base import Device, DeviceSpec, DeviceState
 from hyperhome.devices.clock import Clock, RealtimeClock
 from hyperhome.errors import ConfigError, HyperHomeError
+from hyperhome.limits import raise_open_files_limit
 
 HOME = "density"
 PERIOD_S = 10.0

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import platform
-import resource
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from hyperhome.broker.launch import BrokerChoice
-from hyperhome.errors import ConfigError, HyperHomeError
+from hyperhome.errors import HyperHomeError
 
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -156,24 +155,6 @@ def cpu_seconds(pid: int) -> float:
     fields = text.rsplit(")", 1)[-1].split()
     # after the command name: state is field 3, utime field 14, stime field 15 (proc(5))
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
-def raise_open_files_limit(needed: int) -> int:
-    """Raise this process's soft RLIMIT_NOFILE to the hard limit (children inherit it).
-
-    ConfigError if even the hard limit is below ``needed``: only root can raise that.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if target > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        msg = (
-            f"this needs about {needed} open files but the hard limit is {hard}; "
-            "raise it (ulimit -Hn, or LimitNOFILE in systemd) or ask for fewer devices"
-        )
-        raise ConfigError(msg)
-    return target
 
 
 # -- brokers and output ------------------------------------------------------------------------------

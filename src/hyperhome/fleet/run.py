@@ -37,8 +37,9 @@ from hyperhome.errors import ConfigError, HyperHomeError
 from hyperhome.fleet import homes
 from hyperhome.fleet.plan import DAY_S, Join
 from hyperhome.fleet.shard import BrokerSpec, ShardSpec
-from hyperhome.fleet.stats import COUNTERS, EDGES_MS, delta, p99_ms, raise_open_files_limit, total
+from hyperhome.fleet.stats import COUNTERS, EDGES_MS, delta, p99_ms, total
 from hyperhome.home.homefile import HomeFile
+from hyperhome.limits import raise_open_files_limit
 
 EMBEDDED_MAX_DEVICES = 250
 """The embedded broker (amqtt) routes in Python, in the fleet's own process: about 25 homes of 9."""

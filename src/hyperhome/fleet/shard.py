@@ -44,9 +44,10 @@ from hyperhome.devices.base import Device
 from hyperhome.errors import HyperHomeError
 from hyperhome.fleet import homes
 from hyperhome.fleet.plan import HomePlan, Join, Step, plan_home
-from hyperhome.fleet.stats import Stats, raise_open_files_limit
+from hyperhome.fleet.stats import Stats
 from hyperhome.home.homefile import HomeFile
 from hyperhome.home.runtime import Home
+from hyperhome.limits import raise_open_files_limit
 from hyperhome.orchestrator.controller import Controller
 from hyperhome.tasks import TaskOwner
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 import bisect
 import math
 import os
-import resource
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from hyperhome.errors import ConfigError
 
 _FIRST_MS = 0.1
 _RATIO = 1.25
@@ -141,14 +138,3 @@ def delta(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
         if name in now:
             out[name] = now[name] - before.get(name, 0)
     return out
-
-
-def raise_open_files_limit(needed: int) -> None:
-    """Every connection is a descriptor here and one in a managed broker (which inherits the limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if target > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        msg = f"this fleet needs about {needed:,} open files but the hard limit is {hard:,} (ulimit -Hn)"
-        raise ConfigError(msg)
