@@ -40,7 +40,6 @@ import math
 import random
 import socket
 import weakref
-from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -838,8 +837,8 @@ class MqttLink:
 
     async def messages(self) -> AsyncGenerator[Message, None]:
         try:
-            async for message in self._client.inbox():
-                yield message
+            async for raw in self._client.messages:
+                yield Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain))
         except aiomqtt.MqttError as exc:
             raise LinkError(str(exc)) from None
 
@@ -859,17 +858,6 @@ class _PromptClient(aiomqtt.Client):
     once; only when the socket cannot take it all (or off the loop, while connecting in
     aiomqtt's executor thread) is the socket watched for writing, as before.
 
-    Less work per message, for a process holding thousands of connections (``hyperhome fleet``):
-
-    - what arrives goes straight into an inbox of ``Message`` (``inbox``), drained in batches;
-      aiomqtt wraps each message in its own type with a validated ``Topic`` and, to read it,
-      starts a task racing the queue against the disconnect, for every single message;
-    - paho's housekeeping (keepalive pings, a PINGRESP that never came) runs from one timer per
-      event loop for all connections (``_Housekeeping``), where aiomqtt keeps a task per
-      connection that wakes every second;
-    - paho's log lines go to a logger that keeps the last error (``_PahoLog``) instead of an
-      ``on_log`` callback, for which paho formats a line for every packet sent or received.
-
     Also: a connection the broker closes before accepting it fails the connect at once, with
     paho's last error (a TLS alert, say) as its reason; a write that finds the link dead (a
     client kicked by another connection with its id) leaves nothing to watch, where aiomqtt would
@@ -878,11 +866,10 @@ class _PromptClient(aiomqtt.Client):
     aiomqtt logs a ``KeyError`` traceback.
     """
 
-    def __init__(self, *args: Any, logger: logging.Logger, **kwargs: Any) -> None:
-        self._log = _PahoLog(logger)
-        super().__init__(*args, logger=self._log, **kwargs)  # type: ignore[arg-type]  # a Logger in all it is used for
-        self._inbox: deque[Message] = deque()
-        self._inbox_waiter: asyncio.Future[None] | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_error = ""
+        self._client.on_log = self._remember_error
 
     async def __aenter__(self) -> _PromptClient:
         """aiomqtt's connect, owned here so that a connect given up half-way (Ctrl-C, a refusal,
@@ -933,11 +920,15 @@ class _PromptClient(aiomqtt.Client):
         if self._lock.locked():
             self._lock.release()
 
+    def _remember_error(self, client: Any, userdata: Any, level: int, line: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._last_error = line
+
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any = None) -> None:
         # Closed before its CONNACK (a broker that wants a client certificate, say): aiomqtt would
         # wait for a CONNACK that cannot come, until the connect timeout. Fail the connect now.
         if not self._connected.done():
-            reason = self._log.last_error or f"the broker closed the connection before accepting it ({reason_code})"
+            reason = self._last_error or f"the broker closed the connection before accepting it ({reason_code})"
             self._connected.set_exception(aiomqtt.MqttError(reason))
             self._connected.exception()  # no "never retrieved" warning if the connect was given up already
             return
@@ -974,43 +965,6 @@ class _PromptClient(aiomqtt.Client):
             return
         super()._on_unsubscribe(client, userdata, mid, reason_codes, properties)
 
-    def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
-        self._inbox.append(Message(message.topic, _payload_bytes(message.payload), message.qos, bool(message.retain)))
-        self._wake_inbox()
-
-    def _wake_inbox(self, _: object = None) -> None:
-        waiter = self._inbox_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def inbox(self) -> AsyncGenerator[Message, None]:
-        """What arrives, in arrival order, until the connection is lost (then ``MqttError``):
-        what arrived before the loss is still delivered."""
-        inbox, disconnected = self._inbox, self._disconnected
-        disconnected.add_done_callback(self._wake_inbox)
-        try:
-            while True:
-                while inbox:
-                    yield inbox.popleft()
-                if disconnected.done():
-                    msg = "Disconnected during message iteration"
-                    raise aiomqtt.MqttError(msg)
-                self._inbox_waiter = self._loop.create_future()
-                await self._inbox_waiter
-        finally:
-            self._inbox_waiter = None
-            disconnected.remove_done_callback(self._wake_inbox)
-
-    async def _misc_loop(self) -> None:
-        """aiomqtt's per-connection housekeeping task, here a wait on the loop's one timer."""
-        ended = self._loop.create_future()
-        housekeeping = _Housekeeping.of(self._loop)
-        housekeeping.add(self._client, ended)
-        try:
-            await ended
-        finally:
-            housekeeping.discard(self._client)
-
     async def lost(self) -> None:
         """Return when this connection is gone (aiomqtt keeps that in a private future)."""
         with contextlib.suppress(Exception):
@@ -1027,70 +981,6 @@ class _PromptClient(aiomqtt.Client):
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
 
 
-class _PahoLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The logger a client's paho and aiomqtt write to: the shared one, and the last error line
-    kept (a connect the broker closed says why). paho formats a line only for an enabled level."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        super().__init__(logger, {})
-        self.last_error = ""
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if level >= logging.ERROR:
-            try:
-                self.last_error = str(msg) % args if args else str(msg)
-            except (TypeError, ValueError):
-                self.last_error = str(msg)
-        super().log(level, msg, *args, **kwargs)
-
-
-class _Housekeeping:
-    """paho's ``loop_misc`` (keepalive pings, a missing PINGRESP) for every connection of one
-    event loop, each once a second, from one timer: the connections are spread over ``SLICES``
-    turns of it, so that ten thousand of them cost no long stall and no wake-up each."""
-
-    SLICES = 10
-    PERIOD_S = 1.0
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._slices: list[dict[paho.Client, asyncio.Future[None]]] = [{} for _ in range(self.SLICES)]
-        self._where: dict[paho.Client, int] = {}
-        self._added = itertools.count()
-        self._turn = 0
-        self._timer: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> _Housekeeping:
-        found = _housekeeping_of.get(loop)
-        if found is None:
-            found = _housekeeping_of[loop] = cls(loop)
-        return found
-
-    def add(self, client: paho.Client, ended: asyncio.Future[None]) -> None:
-        """Keep ``client`` until ``loop_misc`` says it has no connection: then ``ended`` is set."""
-        where = next(self._added) % self.SLICES
-        self._slices[where][client] = ended
-        self._where[client] = where
-        if self._timer is None:
-            self._timer = self._loop.call_later(self.PERIOD_S / self.SLICES, self._tick)
-
-    def discard(self, client: paho.Client) -> None:
-        where = self._where.pop(client, None)
-        if where is not None:
-            self._slices[where].pop(client, None)
-
-    def _tick(self) -> None:
-        self._timer = None
-        turn, self._turn = self._turn, (self._turn + 1) % self.SLICES
-        for client, ended in list(self._slices[turn].items()):
-            if client.loop_misc() != paho.MQTT_ERR_SUCCESS and not ended.done():
-                ended.set_result(None)
-        if self._where:
-            self._timer = self._loop.call_later(self.PERIOD_S / self.SLICES, self._tick)
-
-
-_housekeeping_of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Housekeeping] = weakref.WeakKeyDictionary()
 _watched_for_loss: weakref.WeakSet[aiomqtt.Client] = weakref.WeakSet()
 
 
