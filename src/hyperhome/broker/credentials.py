@@ -238,9 +238,6 @@ class HomeCredentials(BaseModel):
     """The Zigbee2MQTT bridge's login (``hyperhome up --zigbee2mqtt``), or None when it does not run."""
     tls: TlsFiles | None = None
     """Set when the broker is reached over TLS (``mqtts://``); paths are absolute."""
-    seats: int = Field(CONTROLLER_SEATS, ge=0, le=CONTROLLER_SEATS)
-    """How many of the controller's seats the broker holds logins for (a fleet's homes, whose one
-    controller is the fleet's own driver, hold none: a broker loads a third of the logins)."""
     home_assistant: HomeAssistantLogin | None = None
     """Set when the home speaks Home Assistant's MQTT discovery (docs/home-assistant.md)."""
 
@@ -309,7 +306,7 @@ class HomeCredentials(BaseModel):
         ]
         if self.zigbee2mqtt is not None:
             out.append((self.zigbee2mqtt, Principal(home=self.home, role=Role.ZIGBEE2MQTT)))
-        out += controller_seats(self.home, self.controller)[: self.seats]
+        out += controller_seats(self.home, self.controller)
         if ha is not None:
             who = Principal(
                 home=self.home, role=Role.HOME_ASSISTANT, discovery_prefix=ha.prefix, ha_commands=tuple(ha.commands)

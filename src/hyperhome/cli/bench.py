@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.mosquitto import find_mosquitto
+from hyperhome.cli.common import FleetJoin
 from hyperhome.errors import ConfigError, HyperHomeError
 
 console = Console()
@@ -38,11 +39,6 @@ class BenchName(StrEnum):
     RELIABILITY = "reliability"
     FLEET = "fleet"
     ALL = "all"
-
-
-class FleetJoin(StrEnum):
-    ANYTIME = "anytime"
-    EPISODE = "episode"
 
 
 class Via(StrEnum):

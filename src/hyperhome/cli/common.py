@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Coroutine
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,6 +30,13 @@ from hyperhome.home.loginsfile import load_logins
 from hyperhome.orchestrator.controller import Controller
 
 T = TypeVar("T")
+
+
+class FleetJoin(StrEnum):
+    """``--join`` of ``fleet`` and ``bench fleet``: the values of ``fleet.plan.JOINS``."""
+
+    ANYTIME = "anytime"
+    EPISODE = "episode"
 
 
 class PlainHelp:

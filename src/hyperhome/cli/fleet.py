@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from rich.table import Table
 from hyperhome.cli.common import (
     CaFileOpt,
     CertFileOpt,
+    FleetJoin,
     HomeOpt,
     KeyFileOpt,
     LoginsOpt,
@@ -34,11 +34,6 @@ from hyperhome.home.homefile import load_home
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
-class Join(enum.StrEnum):
-    episode = "episode"
-    anytime = "anytime"
-
-
 def fleet(
     homes: Annotated[
         int, typer.Option("--homes", help="How many homes, each a copy of --home with its own id.", min=1)
@@ -49,14 +44,14 @@ def fleet(
         int, typer.Option("--days", help="Simulated days each home lives (from when it joins).", min=1)
     ] = 1,
     join: Annotated[
-        Join,
+        FleetJoin,
         typer.Option(
             "--join",
             help="When each home joins its day: a little before one of its episodes, the kinds in turn (every "
             "flow shows early; about one home in six starts on a video call), or at any moment of the day "
             "(the mix of a real day, most homes idle at any moment).",
         ),
-    ] = Join.episode,
+    ] = FleetJoin.EPISODE,
     speed: Annotated[
         float, typer.Option("--speed", help="Simulated seconds per wall second (1: real time).", min=0.001)
     ] = 1.0,
