@@ -178,3 +178,44 @@ async def test_an_acknowledgement_after_its_waiter_gave_up_is_dropped_quietly(
         logger.setLevel(level)
     assert len(acks) == 2
     assert [r for r in acks if r.exc_info is not None or r.levelno >= logging.WARNING] == []
+
+
+async def test_idle_links_keep_alive_and_one_failing_housekeeping_stops_no_other(
+    running_broker: RunningBroker, homes: list[HomeCredentials], broker_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paho's keepalive pings go out from one timer for every connection of the loop
+    (``_Housekeeping``): a connection whose housekeeping raises loses only itself, the others
+    still ping and are answered; Mosquitto then drops the silent one (amqtt does not enforce
+    keepalives this tightly)."""
+    assert running_broker.port is not None
+    creds = homes[0]
+    endpoint = Endpoint(running_broker.host, running_broker.port)
+    keepalive_s = 1
+    healthy = endpoint.link(
+        creds.device("cam"), client_id=client_id_of(creds.home, "cam"), will=None, keepalive_s=keepalive_s
+    )
+    broken = endpoint.link(
+        creds.device("lock"), client_id=client_id_of(creds.home, "lock"), will=None, keepalive_s=keepalive_s
+    )
+
+    def fails() -> int:
+        msg = "housekeeping of this connection is broken"
+        raise RuntimeError(msg)
+
+    async with asyncio.timeout(2 * WAIT_S), healthy, broken:
+        monkeypatch.setattr(broken._client._client, "loop_misc", fails)
+        answered = asyncio.Event()
+        paho_client = healthy._client._client
+        handle_pingresp = paho_client._handle_pingresp
+
+        def pingresp() -> object:
+            answered.set()
+            return handle_pingresp()
+
+        monkeypatch.setattr(paho_client, "_handle_pingresp", pingresp)
+        # idle: the healthy link's PINGREQ goes out after one keepalive period and is answered
+        await asyncio.wait_for(answered.wait(), timeout=4 * keepalive_s)
+        if broker_kind == "mosquitto":  # it drops a link silent for over 1.5 keepalive periods
+            # (Mosquitto 2.0 looks at keepalives every few seconds: seen 4.6 s after the ping)
+            await asyncio.wait_for(broken.lost(), timeout=10 * keepalive_s)
+        await healthy.publish(Topics(creds.home).event("cam", "motion"), b"{}", qos=1, retain=False)

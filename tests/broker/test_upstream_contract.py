@@ -29,6 +29,7 @@ AIOMQTT = {  # method: its parameters, as _PromptClient overrides or calls it
     "_on_socket_close": ["self", "client", "userdata", "sock"],
     "_on_subscribe": ["self", "client", "userdata", "mid", "reason_codes", "properties"],
     "_on_unsubscribe": ["self", "client", "userdata", "mid", "reason_codes", "properties"],
+    "_on_message": ["self", "client", "userdata", "message"],
     "_misc_loop": ["self"],
 }
 AIOMQTT_FIELDS = (

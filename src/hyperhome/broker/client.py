@@ -40,6 +40,7 @@ import math
 import random
 import socket
 import weakref
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -581,6 +582,12 @@ class BusClient:
 
         Several handlers may share a filter; each gets every matching message once.
         Raises ForbiddenError when the broker refuses the subscription.
+
+        Retained messages: the broker replays them for a new subscription at the broker. A filter
+        added while connected that one already held there covers (``+/state`` covers
+        ``living-ac/state``) is matched here, with no new SUBSCRIBE, so the handler gets what
+        arrives from now on and no replay: subscribe before connecting, or read what is retained
+        from what the covering handler kept (a ``Registry``).
         """
         existing = self._subscriptions.get(topic_filter)
         if existing is not None:
@@ -837,8 +844,8 @@ class MqttLink:
 
     async def messages(self) -> AsyncGenerator[Message, None]:
         try:
-            async for raw in self._client.messages:
-                yield Message(str(raw.topic), _payload_bytes(raw.payload), raw.qos, bool(raw.retain))
+            async for message in self._client.inbox():
+                yield message
         except aiomqtt.MqttError as exc:
             raise LinkError(str(exc)) from None
 
@@ -858,6 +865,18 @@ class _PromptClient(aiomqtt.Client):
     once; only when the socket cannot take it all (or off the loop, while connecting in
     aiomqtt's executor thread) is the socket watched for writing, as before.
 
+    Less work per message and per connection, for a process holding thousands of them (``hyperhome
+    fleet``, ``bench density``; docs/upstream.md items 13 and 14):
+
+    - what arrives goes straight into an inbox of ``Message`` (``inbox``), drained in batches;
+      aiomqtt wraps each message in its own type with a validated ``Topic`` and, to read it,
+      starts a task racing its queue against the disconnect, for every single message;
+    - paho's housekeeping (keepalive pings, a PINGRESP that never came) runs from one timer per
+      event loop for all connections (``_Housekeeping``), where aiomqtt keeps a task per
+      connection that wakes every second;
+    - paho's ``on_log`` callback (the last error line: why a connect was closed) is set only until
+      the broker accepted the connect: with it set, paho formats a line for every packet.
+
     Also: a connection the broker closes before accepting it fails the connect at once, with
     paho's last error (a TLS alert, say) as its reason; a write that finds the link dead (a
     client kicked by another connection with its id) leaves nothing to watch, where aiomqtt would
@@ -869,7 +888,9 @@ class _PromptClient(aiomqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_error = ""
-        self._client.on_log = self._remember_error
+        self._client.on_log = self._remember_error  # until connected (below)
+        self._inbox: deque[Message] = deque()
+        self._inbox_waiter: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> _PromptClient:
         """aiomqtt's connect, owned here so that a connect given up half-way (Ctrl-C, a refusal,
@@ -886,6 +907,9 @@ class _PromptClient(aiomqtt.Client):
         except BaseException:
             await self._abandon_connect()
             raise
+        # the last error line matters only to a connect the broker closes; with a callback set,
+        # paho formats a log line for every packet sent or received
+        self._client.on_log = None
         if self._disconnected.done():
             self._disconnected = asyncio.get_running_loop().create_future()
         return self
@@ -965,6 +989,43 @@ class _PromptClient(aiomqtt.Client):
             return
         super()._on_unsubscribe(client, userdata, mid, reason_codes, properties)
 
+    def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._inbox.append(Message(message.topic, _payload_bytes(message.payload), message.qos, bool(message.retain)))
+        self._wake_inbox()
+
+    def _wake_inbox(self, _: object = None) -> None:
+        waiter = self._inbox_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def inbox(self) -> AsyncGenerator[Message, None]:
+        """What arrives, in arrival order, until the connection is lost (then ``MqttError``); what
+        arrived before the loss is still delivered first."""
+        inbox, disconnected = self._inbox, self._disconnected
+        disconnected.add_done_callback(self._wake_inbox)
+        try:
+            while True:
+                while inbox:
+                    yield inbox.popleft()
+                if disconnected.done():
+                    msg = "Disconnected during message iteration"
+                    raise aiomqtt.MqttError(msg)
+                self._inbox_waiter = self._loop.create_future()
+                await self._inbox_waiter
+        finally:
+            self._inbox_waiter = None
+            disconnected.remove_done_callback(self._wake_inbox)
+
+    async def _misc_loop(self) -> None:
+        """aiomqtt's per-connection housekeeping task, here a wait on the event loop's one timer."""
+        ended = self._loop.create_future()
+        housekeeping = _Housekeeping.of(self._loop)
+        housekeeping.add(self._client, ended)
+        try:
+            await ended
+        finally:
+            housekeeping.discard(self._client)
+
     async def lost(self) -> None:
         """Return when this connection is gone (aiomqtt keeps that in a private future)."""
         with contextlib.suppress(Exception):
@@ -981,6 +1042,61 @@ class _PromptClient(aiomqtt.Client):
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
 
 
+class _Housekeeping:
+    """paho's ``loop_misc`` (keepalive pings, a PINGRESP that never came) for every connection of
+    one event loop, each once a second, from one timer: the connections are spread over
+    ``SLICES`` turns of it, so that ten thousand of them cost neither a long stall nor a wake-up
+    each (aiomqtt keeps a task per connection that sleeps one second between calls)."""
+
+    SLICES = 10
+    PERIOD_S = 1.0
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._slices: list[dict[paho.Client, asyncio.Future[None]]] = [{} for _ in range(self.SLICES)]
+        self._where: dict[paho.Client, int] = {}
+        self._added = itertools.count()
+        self._turn = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Housekeeping:
+        found = _housekeeping_of.get(loop)
+        if found is None:
+            found = _housekeeping_of[loop] = cls(loop)
+        return found
+
+    def add(self, client: paho.Client, ended: asyncio.Future[None]) -> None:
+        """Keep ``client`` until ``loop_misc`` says it has no connection: then ``ended`` is set."""
+        where = next(self._added) % self.SLICES
+        self._slices[where][client] = ended
+        self._where[client] = where
+        if self._timer is None:
+            self._timer = self._loop.call_later(self.PERIOD_S / self.SLICES, self._tick)
+
+    def discard(self, client: paho.Client) -> None:
+        where = self._where.pop(client, None)
+        if where is not None:
+            self._slices[where].pop(client, None)
+
+    def _tick(self) -> None:
+        self._timer = None
+        turn, self._turn = self._turn, (self._turn + 1) % self.SLICES
+        try:
+            for client, ended in list(self._slices[turn].items()):
+                try:
+                    alive = client.loop_misc() == paho.MQTT_ERR_SUCCESS
+                except Exception:  # one broken connection must not stop the others' keepalives
+                    log.exception("paho's housekeeping failed for one connection; it counts as lost")
+                    alive = False
+                if not alive and not ended.done():
+                    ended.set_result(None)
+        finally:
+            if self._where:
+                self._timer = self._loop.call_later(self.PERIOD_S / self.SLICES, self._tick)
+
+
+_housekeeping_of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Housekeeping] = weakref.WeakKeyDictionary()
 _watched_for_loss: weakref.WeakSet[aiomqtt.Client] = weakref.WeakSet()
 
 

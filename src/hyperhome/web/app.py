@@ -77,10 +77,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            ctl = await stack.enter_async_context(Controller(link.connect, link.login, link.topics, clock=None))
+            ctl = Controller(link.connect, link.login, link.topics, clock=None)
             redactor = Redactor(ctl.registry)
             web = WebState(link, ctl, EventHub(ctl.bus, link.topics, redactor), redactor, runs, conf, faults=faults)
+            # before the connect: the registry's own filter covers this topic at the broker, so a
+            # subscription added once connected would not get the retained availability replayed
             await ctl.bus.subscribe(link.topics.availability(ORCHESTRATOR), web.on_orchestrator)
+            await stack.enter_async_context(ctl)
             await web.hub.attach()
             await ctl.synced()
             if runs is not None:

@@ -87,12 +87,17 @@ class _AcWatch:
 
     def state(self, message: Message) -> None:
         data = message.json()
-        if not isinstance(data, dict) or "power" not in data:
+        if isinstance(data, dict) and "power" in data:
+            self.seen(data["power"])
+
+    def seen(self, power: object) -> None:
+        """The AC's ``power`` as of now (``None``: not known yet)."""
+        if power is None:
             return
-        power = data["power"] is True
-        if power and self._power is False:
+        on = power is True
+        if on and self._power is False:
             self.starts += 1
-        self._power = power
+        self._power = on
 
     def flow_ended(self, message: Message) -> None:
         data = message.json()
@@ -148,6 +153,10 @@ async def _one_restart(choice: BrokerChoice) -> tuple[list[str], int, float | No
     ):
         watch = _AcWatch()
         await ctl.bus.subscribe(home.topics.state("living-ac"), watch.state)
+        # the registry's filter covers this topic at the broker, so no retained state is replayed
+        # for it: the AC's power as of now comes from the registry (what arrives next, from both)
+        known = ctl.registry.devices.get("living-ac")
+        watch.seen(((known.state if known else None) or {}).get("power"))
         await ctl.bus.subscribe(home.topics.event(ORCHESTRATOR, "flow_ended"), watch.flow_ended)
         await ctl.synced()
         # a flow that has ended: only the orchestrator's republishing brings its status back
