@@ -9,7 +9,7 @@ import contextlib
 import pytest
 
 from hyperhome.broker.client import BusClient, Endpoint, Message
-from hyperhome.broker.credentials import CONTROLLER_SEATS, HomeCredentials, Login
+from hyperhome.broker.credentials import CONTROLLER_SEATS, FLEET_SEATS, HomeCredentials, Login
 from hyperhome.broker.launch import BrokerChoice, open_broker
 from hyperhome.broker.topics import Topics
 from hyperhome.errors import ConnectError, ForbiddenError
@@ -58,11 +58,11 @@ async def test_each_fleet_home_has_its_own_logins_and_sees_nothing_of_another(br
 
 
 def test_a_fleet_home_holds_only_the_logins_its_clients_use() -> None:
-    """No integration login (a fleet runs no system under test); the controller's seats stay (a
-    driver restarted while its old session lingers takes one)."""
+    """No integration login (a fleet runs no system under test), and FLEET_SEATS controller seats
+    for tools watching a home from outside, not the sixteen of a home of its own."""
     creds = homes.credentials(DEMO, homes.home_id(DEMO, 3), homes.new_secret())
     names = sorted(login.username.split(".", 1)[1] for login, _ in creds.logins())
-    seats = [f"$controller-{n}" for n in range(1, CONTROLLER_SEATS + 1)]
+    seats = [f"$controller-{n}" for n in range(1, FLEET_SEATS + 1)]
     assert names == sorted(["$controller", "$orchestrator", "$clock", *seats, *(d.id for d in DEMO.devices)])
     home = HomeCredentials.generate("solo", [d.id for d in DEMO.devices])  # a home of its own keeps them all
     assert len(home.logins()) == 4 + len(DEMO.devices) + CONTROLLER_SEATS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhome.broker.credentials import CONTROLLER_SEATS, HomeCredentials, Login, Principal, Role
+from hyperhome.broker.credentials import CONTROLLER_SEATS, FLEET_SEATS, HomeCredentials, Login, Principal, Role
 from hyperhome.broker.identity import bound_client_id, claim_seat, client_id_of_login, may_connect
 from hyperhome.errors import ConfigError
 
@@ -89,3 +89,19 @@ def test_a_seventeenth_controller_is_told_every_seat_is_taken(creds: HomeCredent
 
 def test_an_operators_own_controller_login_has_no_seats(tmp_path: Path) -> None:
     assert claim_seat("demo", Login(username="hh-controller", password="pw"), lock_dir=tmp_path) is None
+
+
+def test_a_home_with_fewer_seats_claims_only_those(tmp_path: Path) -> None:
+    """A fleet home holds FLEET_SEATS seats at the broker: a third controller is refused here,
+    naming the count, rather than trying a seat the broker does not know."""
+    creds = HomeCredentials.generate("demo", ["lamp"]).model_copy(update={"seats": FLEET_SEATS})
+    assert [who.seat for _, who in creds.logins() if who.seat is not None] == list(range(1, FLEET_SEATS + 1))
+    held = [claim_seat("demo", creds.controller, count=creds.seats, lock_dir=tmp_path) for _ in range(FLEET_SEATS)]
+    assert [seat.login.username for seat in held if seat is not None] == [
+        f"demo.$controller-{n}" for n in range(1, FLEET_SEATS + 1)
+    ]
+    with pytest.raises(ConfigError, match=f"all {FLEET_SEATS} controller seats of home 'demo' are taken"):
+        claim_seat("demo", creds.controller, count=creds.seats, lock_dir=tmp_path)
+    for seat in held:
+        assert seat is not None
+        seat.release()

@@ -45,6 +45,8 @@ HOLDS_LAG_MS = 1000.0
 TARGET_DEVICES = 20_000
 SIZES = (2000, 5000, 10_000, 20_000)
 RAMP_HOMES_PER_S = 40.0
+STALL_S = 60.0
+"""A size fails once no further home came up for this long."""
 
 
 async def run(
@@ -98,16 +100,23 @@ async def _step(home: Any, homes: int, workers: int, join: Join, period_s: float
     stop = asyncio.Event()
     marks: dict[str, Any] = {}
     ramp_s = homes / RAMP_HOMES_PER_S
-    bound_s = 60 + 3 * ramp_s + period_s
+    # coming up may take longer than the ramp asks (a saturated machine starts homes more slowly:
+    # that time is reported, as connect_s); a size fails when no home came up for STALL_S, or
+    # past a last bound
+    bound_s = 60 + 10 * ramp_s + period_s
+    progress_at = {"homes_up": -1, "at": 0.0}
 
     def seen(p: fleet_run.Progress) -> None:
         now = time.monotonic()
         if "up" not in marks:
-            if p.total["homes_up"] == homes and p.total["devices_online"] == devices:
+            up = p.total["homes_up"]
+            if up > progress_at["homes_up"]:
+                progress_at.update(homes_up=up, at=p.elapsed_s)
+            if up == homes and p.total["devices_online"] == devices:
                 marks["up"] = now
                 marks["connect_s"] = p.elapsed_s
-            elif p.elapsed_s > bound_s:
-                marks["failed"] = f"{p.total['homes_up']:,} of {homes:,} homes up after {p.elapsed_s:.0f} s"
+            elif p.elapsed_s > bound_s or p.elapsed_s - progress_at["at"] > STALL_S:
+                marks["failed"] = f"{up:,} of {homes:,} homes up after {p.elapsed_s:.0f} s"
                 stop.set()
             return
         if "begin" not in marks and now - marks["up"] >= period_s:

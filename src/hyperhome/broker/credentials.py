@@ -7,7 +7,8 @@ the home, ``hyperhome up --home-assistant``, docs/home-assistant.md); ``.`` neve
 principal can always be read back from a username. The controller's login also comes in
 ``CONTROLLER_SEATS`` seats, ``{home}.$controller-{n}`` with the controller's password: a client
 id belongs to one login (``broker/identity.py``), and several controllers of a home may be
-connected at once, each in its own seat.
+connected at once, each in its own seat. A home may hold fewer (``HomeCredentials.seats``: a
+fleet home holds ``FLEET_SEATS``).
 
 On a broker HyperHome does not run (a URL), the logins are the operator's: one for every client
 (from the URL) or one per client (``ClientLogins``, from ``--logins FILE``). Whatever the login,
@@ -63,6 +64,11 @@ _ROLE_NAMES = {
 
 CONTROLLER_SEATS = 16
 """Controllers of one home that may be connected at once under HyperHome's logins (seats 1..16)."""
+FLEET_SEATS = 2
+"""The seats of a fleet home (``hyperhome fleet``): its driver logs in as the controller itself;
+a seat is for a tool that watches the home from outside (a second for its restart). Each login
+is one more for the broker to load: 16 seats were more than half of a fleet home's logins, and a
+managed Mosquitto's start grows with the square of its logins."""
 
 
 class Principal(BaseModel):
@@ -144,13 +150,13 @@ class Login(BaseModel):
     password: str = Field(repr=False)
 
 
-def controller_seats(home: str, controller: Login) -> list[tuple[Login, Principal]]:
-    """The seats of ``home``'s controller login, if it is HyperHome's ``{home}.$controller``
+def controller_seats(home: str, controller: Login, count: int = CONTROLLER_SEATS) -> list[tuple[Login, Principal]]:
+    """The ``count`` seats of ``home``'s controller login, if it is HyperHome's ``{home}.$controller``
     (an operator's own controller login on a broker by URL has none): each
     ``{home}.$controller-{n}`` with the controller's password."""
     if controller.username != client_id_of(home, CONTROLLER):
         return []
-    seats = [Principal(home=home, role=Role.CONTROLLER, seat=n) for n in range(1, CONTROLLER_SEATS + 1)]
+    seats = [Principal(home=home, role=Role.CONTROLLER, seat=n) for n in range(1, min(count, CONTROLLER_SEATS) + 1)]
     return [(Login(username=who.username, password=controller.password), who) for who in seats]
 
 
@@ -240,6 +246,8 @@ class HomeCredentials(BaseModel):
     """Set when the broker is reached over TLS (``mqtts://``); paths are absolute."""
     home_assistant: HomeAssistantLogin | None = None
     """Set when the home speaks Home Assistant's MQTT discovery (docs/home-assistant.md)."""
+    seats: int = Field(CONTROLLER_SEATS, ge=0, le=CONTROLLER_SEATS)
+    """How many controller seats the home's brokers hold (``$controller-1`` .. ``-{seats}``)."""
 
     @classmethod
     def generate(
@@ -306,7 +314,7 @@ class HomeCredentials(BaseModel):
         ]
         if self.zigbee2mqtt is not None:
             out.append((self.zigbee2mqtt, Principal(home=self.home, role=Role.ZIGBEE2MQTT)))
-        out += controller_seats(self.home, self.controller)
+        out += controller_seats(self.home, self.controller, self.seats)
         if ha is not None:
             who = Principal(
                 home=self.home, role=Role.HOME_ASSISTANT, discovery_prefix=ha.prefix, ha_commands=tuple(ha.commands)

@@ -83,10 +83,13 @@ class Seat:
         self.release()
 
 
-def claim_seat(home: str, controller: Login, *, lock_dir: Path | None = None) -> Seat | None:
-    """A free seat of ``home``'s controller login, or None if that login has no seats (an
-    operator's own login on a broker by URL). ConfigError when every seat is taken."""
-    seats = controller_seats(home, controller)
+def claim_seat(
+    home: str, controller: Login, *, count: int = CONTROLLER_SEATS, lock_dir: Path | None = None
+) -> Seat | None:
+    """A free one of the ``count`` seats of ``home``'s controller login (``HomeCredentials.seats``),
+    or None if that login has no seats (an operator's own login on a broker by URL). ConfigError
+    when every seat is taken."""
+    seats = controller_seats(home, controller, count)
     if not seats:
         return None
     folder = lock_dir or _private_dir()
@@ -97,7 +100,7 @@ def claim_seat(home: str, controller: Login, *, lock_dir: Path | None = None) ->
         if fd is not None:
             return Seat(login, fd)
     msg = (
-        f"all {CONTROLLER_SEATS} controller seats of home {home!r} are taken "
+        f"all {count} controller seats of home {home!r} are taken "
         "(other hyperhome commands, the web API or scenario runs are connected): stop one and try again"
     )
     raise ConfigError(msg)

@@ -19,7 +19,7 @@ import hmac
 import secrets
 from typing import Any
 
-from hyperhome.broker.credentials import HomeCredentials, Login
+from hyperhome.broker.credentials import FLEET_SEATS, HomeCredentials, Login
 from hyperhome.broker.topics import check_id
 from hyperhome.devices import catalog
 from hyperhome.errors import ConfigError
@@ -45,8 +45,8 @@ def password_of(secret: str, username: str) -> str:
 
 def credentials(template: HomeFile, home: str, secret: str) -> HomeCredentials:
     """The logins of fleet home ``home``, each with its password derived from ``secret``: those
-    its clients use (its devices, orchestrator, clock, the fleet's driver as its controller and
-    its seats: a driver restarted while its old session lingers takes one), no integration login."""
+    its clients use (its devices, orchestrator, clock, the fleet's driver as its controller, and
+    ``FLEET_SEATS`` seats for tools that watch the home from outside), no integration login."""
     creds = HomeCredentials.generate(home, [d.id for d in template.devices], root=template.root, password="x")
 
     def derived(login: Login) -> Login:
@@ -59,6 +59,7 @@ def credentials(template: HomeFile, home: str, secret: str) -> HomeCredentials:
             "clock": derived(creds.clock),
             "devices": {device: derived(login) for device, login in creds.devices.items()},
             "integration": None,
+            "seats": FLEET_SEATS,
         }
     )
 

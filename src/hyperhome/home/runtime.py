@@ -266,7 +266,11 @@ class Home:
         assert self.credentials is not None
         assert self.connect is not None
         return Controller(
-            self.connect, self.credentials.controller, self.topics, clock=self.clock if in_sim_time else None
+            self.connect,
+            self.credentials.controller,
+            self.topics,
+            clock=self.clock if in_sim_time else None,
+            seats=self.credentials.seats,
         )
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperhome.broker.client import Bus, Connector, Message
 from hyperhome.broker.credentials import Login, client_id_of
-from hyperhome.broker.identity import claim_seat
+from hyperhome.broker.identity import CONTROLLER_SEATS, claim_seat
 from hyperhome.broker.topics import CONTROLLER, ORCHESTRATOR, Topics
 from hyperhome.broker.wire import FlowStatus, OrchestratorMeta, Reply, decode
 from hyperhome.orchestrator.registry import Registry
@@ -52,7 +52,9 @@ class Controller:
         *,
         clock: Clock | None = None,
         client_id: str | None = None,
+        seats: int = CONTROLLER_SEATS,
     ) -> None:
+        """``seats``: how many controller seats the home holds (its ``HomeCredentials.seats``)."""
         self.topics = topics
         self.registry = Registry(topics)
         self.flows: dict[str, FlowStatus] = {}
@@ -67,7 +69,7 @@ class Controller:
         self._flows_changed = asyncio.Event()
         # several controllers of a home may be connected at once (CLI, web API, a scenario run):
         # with HyperHome's logins each takes a seat, a login whose one client id is its own
-        self._seat = None if client_id else claim_seat(topics.home, login)
+        self._seat = None if client_id else claim_seat(topics.home, login, count=seats)
         if self._seat is not None:
             weakref.finalize(self, self._seat.release)
             login, client_id = self._seat.login, self._seat.client_id
