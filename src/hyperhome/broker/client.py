@@ -993,7 +993,9 @@ class _PromptClient(aiomqtt.Client):
         self._inbox.append(Message(message.topic, _payload_bytes(message.payload), message.qos, bool(message.retain)))
         self._wake_inbox()
 
-    def _wake_inbox(self, _: object = None) -> None:
+    def _wake_inbox(self, done: object = None) -> None:
+        if isinstance(done, asyncio.Future) and not done.cancelled():
+            done.exception()  # the loss, seen: the inbox raises it (no "never retrieved" at exit)
         waiter = self._inbox_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -1008,8 +1010,9 @@ class _PromptClient(aiomqtt.Client):
                 while inbox:
                     yield inbox.popleft()
                 if disconnected.done():
+                    cause = None if disconnected.cancelled() else disconnected.exception()
                     msg = "Disconnected during message iteration"
-                    raise aiomqtt.MqttError(msg)
+                    raise aiomqtt.MqttError(msg) from cause
                 self._inbox_waiter = self._loop.create_future()
                 await self._inbox_waiter
         finally:
