@@ -993,9 +993,12 @@ class _PromptClient(aiomqtt.Client):
         self._inbox.append(Message(message.topic, _payload_bytes(message.payload), message.qos, bool(message.retain)))
         self._wake_inbox()
 
-    def _wake_inbox(self, done: object = None) -> None:
-        if isinstance(done, asyncio.Future) and not done.cancelled():
-            done.exception()  # the loss, seen: the inbox raises it (no "never retrieved" at exit)
+    def _inbox_lost(self, disconnected: asyncio.Future[None]) -> None:
+        if not disconnected.cancelled():
+            disconnected.exception()  # seen: the inbox raises it (no "never retrieved" at exit)
+        self._wake_inbox()
+
+    def _wake_inbox(self) -> None:
         waiter = self._inbox_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -1004,7 +1007,7 @@ class _PromptClient(aiomqtt.Client):
         """What arrives, in arrival order, until the connection is lost (then ``MqttError``); what
         arrived before the loss is still delivered first."""
         inbox, disconnected = self._inbox, self._disconnected
-        disconnected.add_done_callback(self._wake_inbox)
+        disconnected.add_done_callback(self._inbox_lost)
         try:
             while True:
                 while inbox:
@@ -1017,7 +1020,7 @@ class _PromptClient(aiomqtt.Client):
                 await self._inbox_waiter
         finally:
             self._inbox_waiter = None
-            disconnected.remove_done_callback(self._wake_inbox)
+            disconnected.remove_done_callback(self._inbox_lost)
 
     async def _misc_loop(self) -> None:
         """aiomqtt's per-connection housekeeping task, here a wait on the event loop's one timer."""
