@@ -23,7 +23,12 @@ from hyperhome.testing import TestHome
 
 HOME = Path(__file__).resolve().parents[2] / "examples" / "precool_service" / "home.yaml"
 ANSWERER = Path(__file__).with_name("answerer.py")
-STEPS = 1000
+STEPS = 500
+SETTLE_S = 0.1
+"""Twice the default window: the suite runs on every core (pytest-xdist), and under that load an
+outside process's answer came over 50 ms late once in the 4,000 answers of two full runs here;
+the test is of the rule (an answer inside the window is handled in its instant), not of one
+machine's scheduling."""
 
 
 @asynccontextmanager
@@ -53,7 +58,7 @@ async def steps_with_an_answering_client(home: TestHome) -> tuple[int, list[str]
         await home.advance("1m")
         await home.messages("living-ac/reply").wait(1)
         counted_from = home.now + 1
-        done = await home.advance(f"{STEPS}m")
+        done = await home.advance(f"{STEPS}m", settle=SETTLE_S)
     assert done.steps >= STEPS
     states = [m for m in home.messages("car/state") if m.json().get("driven_km") and m.at >= counted_from]
     assert len(states) == STEPS
@@ -66,8 +71,8 @@ async def test_an_answer_within_the_settle_window_is_handled_before_time_moves_o
     hyperhome: Any, mosquitto_available: None
 ) -> None:
     """Both brokers at once: the steps mostly wait for the settle window, so side by side they
-    take about half the wall time. The default 50 ms window: answers under load on 2 cores took
-    up to 19 ms typically, and a few over 30 ms."""
+    take about half the wall time. Answers under load on 2 cores took up to 19 ms typically, a few
+    over 30 ms, and with the whole suite running beside them, now and then over 50 ms (``SETTLE_S``)."""
     brokers = ("embedded", "mosquitto")
     homes = [await hyperhome(home=HOME, broker=broker) for broker in brokers]
     results = await asyncio.gather(*(steps_with_an_answering_client(home) for home in homes))

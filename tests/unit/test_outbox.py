@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hyperhome.broker.client import Payload, encode
+from hyperhome.broker.client import Acked, Payload, encode
 from hyperhome.broker.outbox import Outbox
 from hyperhome.errors import NotConnectedError
 
@@ -14,16 +14,32 @@ from hyperhome.errors import NotConnectedError
 @dataclass
 class CutBus:
     """Records what reached the broker; ``connected`` is set by the test; ``fail_after`` cuts it
-    after that many more publishes."""
+    after that many more publishes. A message handed over without waiting (``publish_nowait``)
+    is acknowledged at once, unless ``hold_acks``: then ``ack`` or ``cut`` answers it."""
 
     client_id: str = "demo.$orchestrator"
     connects: int = 1
     connected: bool = True
     fail_after: int | None = None
+    hold_acks: bool = False
     sent: list[tuple[str, bytes, bool]] = field(default_factory=list)
     qos: list[tuple[str, int]] = field(default_factory=list)
+    unacked: list[Acked] = field(default_factory=list)
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
+        self._send(topic, payload, qos, retain)
+
+    def publish_nowait(
+        self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False, acked: Acked | None = None
+    ) -> None:
+        self._send(topic, payload, qos, retain)
+        if acked is not None:
+            if self.hold_acks:
+                self.unacked.append(acked)
+            else:
+                acked(True)
+
+    def _send(self, topic: str, payload: Payload, qos: int, retain: bool) -> None:
         if self.fail_after == 0:
             self.connected = False
         if not self.connected:
@@ -33,6 +49,19 @@ class CutBus:
             self.fail_after -= 1
         self.sent.append((topic, encode(payload), retain))
         self.qos.append((topic, qos))
+
+    def ack(self, count: int) -> None:
+        """The broker acknowledges the oldest ``count`` messages in flight."""
+        for acked in self.unacked[:count]:
+            acked(True)
+        del self.unacked[:count]
+
+    def cut(self) -> None:
+        """The connection is lost: every message still in flight is reported lost."""
+        self.connected = False
+        for acked in self.unacked:
+            acked(False)
+        self.unacked.clear()
 
 
 def topics(bus: CutBus) -> list[str]:
@@ -137,3 +166,48 @@ async def test_retained_statuses_go_at_qos_0_events_at_qos_1_also_after_a_reconn
         ("flow/f-1", 0),  # the queued newer status, sent in the queue's order
         ("event/flow_ended", 1),
     ]
+
+
+async def test_publish_does_not_wait_for_the_puback_and_keeps_the_message_until_it_comes() -> None:
+    bus = CutBus(hold_acks=True)
+    outbox = Outbox(bus)  # type: ignore[arg-type]
+    await outbox.publish("event/e0", {})
+    await outbox.publish("reply", {"id": "c-1"})
+    assert topics(bus) == ["event/e0", "reply"]  # both on the wire, neither acknowledged yet
+    assert outbox.pending == 2
+    bus.ack(1)
+    assert outbox.pending == 1
+    bus.ack(1)
+    assert outbox.pending == 0
+
+
+async def test_what_was_in_flight_when_the_link_dropped_is_sent_again_first_and_in_order() -> None:
+    bus = CutBus(hold_acks=True)
+    outbox = Outbox(bus)  # type: ignore[arg-type]
+    await outbox.publish("event/e0", {})
+    bus.ack(1)
+    await outbox.publish("event/e1", {})
+    await outbox.publish("event/e2", {})
+    bus.cut()  # e1 and e2 may or may not have reached the broker
+    await outbox.publish("event/e3", {})  # no connection: queued behind them
+    bus.connected = True
+    await outbox.publish("event/e4", {})  # connected again, not yet flushed: still behind them
+    assert topics(bus) == ["event/e0", "event/e1", "event/e2"]
+    bus.sent.clear()
+    bus.hold_acks = False
+    await outbox.flush()
+    assert topics(bus) == ["event/e1", "event/e2", "event/e3", "event/e4"]
+    assert outbox.pending == 0
+    await outbox.publish("event/e5", {})  # flushed: straight out again
+    assert topics(bus)[-1] == "event/e5"
+    assert outbox.pending == 0
+
+
+async def test_a_broker_that_stops_acknowledging_makes_publish_wait_past_the_bound() -> None:
+    bus = CutBus(hold_acks=True)
+    outbox = Outbox(bus, max_queued=2)  # type: ignore[arg-type]
+    for n in range(3):
+        await outbox.publish(f"event/e{n}", {})
+    assert len(bus.unacked) == 2  # the third went through the waiting publish
+    assert topics(bus) == ["event/e0", "event/e1", "event/e2"]
+    assert outbox.pending == 2

@@ -66,6 +66,8 @@ _paho_log.addHandler(logging.NullHandler())
 
 Payload = bytes | str | dict[str, Any] | list[Any] | BaseModel | None
 Handler = Callable[["Message"], Awaitable[None] | None]
+Acked = Callable[[bool], None]
+"""Told whether a message handed over without waiting reached the broker (``publish_nowait``)."""
 
 _ABANDON_CONNECT_S = 5.0  # how long a given-up connect waits for paho's connecting thread
 _SUBACK_FAILURE = 0x80
@@ -180,6 +182,10 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None: ...
 
+    def publish_nowait(
+        self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False, acked: Acked | None = None
+    ) -> None: ...
+
 
 class Connector(Protocol):
     """Makes the connection for one login: ``MqttConnector`` or ``MemoryBroker.connector``."""
@@ -227,8 +233,13 @@ class Link(Protocol):
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
         """Publish and wait for the broker's acknowledgement (for QoS 1)."""
 
-    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
-        """Hand the message over without waiting for its acknowledgement."""
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool, acked: Acked | None = None) -> None:
+        """Hand the message over without waiting for its acknowledgement.
+
+        ``acked``, if given, is called once: ``acked(True)`` when the broker has the message (its
+        PUBACK for QoS 1; at once for QoS 0 and in memory), ``acked(False)`` when the connection
+        was lost first (the message may or may not have reached the broker).
+        """
 
     def messages(self) -> AsyncGenerator[Message, None]:
         """What arrives, in arrival order; ends with ``LinkError`` when the connection is lost."""
@@ -728,6 +739,31 @@ class BusClient:
             msg = f"publish to {topic} failed: {exc}"
             raise NotConnectedError(msg) from None
 
+    def publish_nowait(
+        self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False, acked: Acked | None = None
+    ) -> None:
+        """Hand the message over now and return, never waiting for the broker's acknowledgement;
+        NotConnectedError if there is no connection right now.
+
+        What ``publish`` does without the wait: the packet is written to the connection at once,
+        in order with everything else this client sends, and ``acked`` (if given) is told later
+        whether the broker got it (``Link.publish_nowait``). For a sender that must not hold its
+        handler for a broker round trip (a device's state and reply, the orchestrator's outbox);
+        in virtual time it is ``publish`` exactly (that never waits there either).
+        """
+        link = self._link
+        if link is None or not self.connected:
+            msg = f"{self.client_id} is not connected; cannot publish to {topic}"
+            raise NotConnectedError(msg)
+        data = encode(payload)
+        if self._observer is not None:
+            self._observer.published(self, topic, data)
+        try:
+            link.publish_nowait(topic, data, qos=qos, retain=retain, acked=acked)
+        except LinkError as exc:
+            msg = f"publish to {topic} failed: {exc}"
+            raise NotConnectedError(msg) from None
+
     async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
         """Return once this client's transport knows the connection is gone: from then on a
         publish fails at once with NotConnectedError (``connected`` may say so a turn later).
@@ -836,9 +872,10 @@ class MqttLink:
             msg = "the connection was lost before the broker acknowledged it"
             raise LinkError(msg)
 
-    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool, acked: Acked | None = None) -> None:
+        client = self._client
         try:
-            self._client.publish_nowait(topic, payload, qos=qos, retain=retain)
+            client.publish_nowait(topic, payload, qos=qos, retain=retain, acked=acked)
         except aiomqtt.MqttError as exc:
             raise LinkError(str(exc)) from None
 
@@ -1037,15 +1074,41 @@ class _PromptClient(aiomqtt.Client):
         with contextlib.suppress(Exception):
             await asyncio.shield(self._disconnected)
 
-    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool, acked: Acked | None = None) -> None:
         """Queue a PUBLISH (written at once, see above) without waiting for its PUBACK.
 
         aiomqtt's ``publish`` always waits for the broker's acknowledgement of QoS 1; its
-        ``on_publish`` callback ignores the acknowledgement of a message nobody waits for.
+        ``on_publish`` callback ignores the acknowledgement of a message nobody waits for, and
+        with ``acked`` it tells that instead (``_Ack``: no task, no future per message).
         """
         info = self._client.publish(topic, payload, qos, retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if acked is None:
+            return
+        if qos == 0 or info.is_published():
+            acked(True)
+            return
+        _release_publishes_on_loss(self)
+        self._pending_publishes[info.mid] = _Ack(self, acked)  # type: ignore[assignment]
+
+
+class _Ack:
+    """Stands in aiomqtt's table of publishes waiting for their PUBACK (``_pending_publishes``)
+    for one that nobody awaits: aiomqtt calls ``set`` on the PUBACK, and so does
+    ``_release_publishes_on_loss`` when the connection is lost first."""
+
+    __slots__ = ("_acked", "_client")
+
+    def __init__(self, client: aiomqtt.Client, acked: Acked) -> None:
+        self._client = client
+        self._acked: Acked | None = acked
+
+    def set(self) -> None:
+        acked, self._acked = self._acked, None
+        if acked is not None:
+            # woken by the loss, not by a PUBACK: lost (at least once; see ``MqttLink.publish``)
+            acked(not self._client._disconnected.done())
 
 
 class _Housekeeping:

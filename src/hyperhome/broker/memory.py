@@ -36,7 +36,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from hyperhome.broker.acl import Policy
-from hyperhome.broker.client import BusClient, LinkError, Message, Will
+from hyperhome.broker.client import Acked, BusClient, LinkError, Message, Will
 from hyperhome.broker.credentials import HomeCredentials, Login
 from hyperhome.broker.filters import within
 from hyperhome.broker.identity import may_connect
@@ -278,9 +278,11 @@ class MemoryLink:
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
         self.publish_nowait(topic, payload, qos=qos, retain=retain)
 
-    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool, acked: Acked | None = None) -> None:
         self._check()
         self.broker.route(self.username, Message(topic, payload, qos, retain))
+        if acked is not None:
+            acked(True)  # routed: the broker has it
 
     async def messages(self) -> AsyncGenerator[Message, None]:
         try:

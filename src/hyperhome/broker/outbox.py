@@ -7,13 +7,16 @@ The orchestrator's flow statuses, its events and its replies go through one ``Ou
     ...
     await outbox.flush()          # in the bus's on_connect: after every (re)connect
 
-- Connected, with nothing waiting, a message is published at once, exactly as ``bus.publish``
-  would (in virtual time that keeps its place in the instant's order, docs/protocol.md).
+- Connected, with nothing waiting, a message is handed to the connection at once
+  (``bus.publish_nowait``: in virtual time that keeps its place in the instant's order,
+  docs/protocol.md) and ``publish`` returns without waiting for the broker's PUBACK: the caller
+  (a flow, the orchestrator's command handler) goes on at once instead of a broker round trip
+  later. The message stays *in flight*, kept here, until its PUBACK comes.
 - Otherwise (no connection, the publish failed, or older messages still wait) it is queued, in
-  order, and ``flush`` sends the queue after the next connect. A message leaves the queue only
-  once the broker has it (``publish`` returned: in real time, its PUBACK came). A message whose
+  order, and ``flush`` sends the queue after the next connect. A message in flight whose
   connection dropped before its PUBACK may have reached the broker all the same and is sent
-  again: delivery is at least once.
+  again, ahead of the queue (it is older): delivery is at least once, in order. Until that
+  ``flush``, nothing newer goes out ahead of it.
 - Retained messages: the newest per topic wins. A queued retained message that a newer one on
   the same topic replaces is dropped from the queue (the newer one goes to its end, so the order
   of what is sent stays the order of publishing), and the outbox remembers the last payload of
@@ -28,12 +31,14 @@ The orchestrator's flow statuses, its events and its replies go through one ``Ou
   handoff publishes five statuses before its first command; HyperHome issue 13).
 - Bounded: at most ``max_queued`` messages wait. Past that the oldest non-retained one is
   dropped (counted in ``dropped``, logged); a retained topic is never dropped from the queue
-  while it is remembered, since ``flush`` would republish it anyway.
+  while it is remembered, since ``flush`` would republish it anyway. At most ``max_queued``
+  messages are in flight: past that ``publish`` waits for the broker (``bus.publish``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -56,6 +61,7 @@ class _Queued:
     payload: bytes
     retain: bool
     live: bool = True  # False once a newer retained message on the topic replaced it
+    lost: bool = False  # in flight: its connection was lost before the broker acknowledged it
 
 
 class Outbox:
@@ -73,11 +79,13 @@ class Outbox:
         self._retained: OrderedDict[str, bytes] = OrderedDict()
         self._flushing = False
         self._lock = asyncio.Lock()
+        self._inflight: deque[_Queued] = deque()  # handed over, no PUBACK yet (oldest first)
+        self._lost = 0  # how many of them lost their connection: sent again by ``flush``
 
     @property
     def pending(self) -> int:
-        """How many messages wait for the broker."""
-        return self._live
+        """How many messages wait for the broker (queued, or in flight without a PUBACK)."""
+        return self._live + len(self._inflight)
 
     @property
     def retained(self) -> dict[str, bytes]:
@@ -89,14 +97,37 @@ class Outbox:
         data = encode(payload)
         if retain:
             self._remember(topic, data)
-        if not self._live and not self._flushing and self.bus.connected:
+        if not self._live and not self._lost and not self._flushing and self.bus.connected:
             try:
-                await self.bus.publish(topic, data, qos=_qos(retain), retain=retain)
+                if retain:  # kept in ``_retained`` and republished by every flush: no PUBACK to track
+                    self.bus.publish_nowait(topic, data, qos=RETAINED_QOS, retain=True)
+                elif len(self._inflight) < self.max_queued:
+                    entry = _Queued(topic, data, retain)
+                    self._inflight.append(entry)
+                    try:
+                        self.bus.publish_nowait(topic, data, qos=EVENT_QOS, acked=lambda ok: self._acked(entry, ok))
+                    except NotConnectedError:
+                        self._inflight.remove(entry)
+                        raise
+                else:  # a broker that stopped acknowledging: wait for it rather than hold more
+                    await self.bus.publish(topic, data, qos=EVENT_QOS)
             except NotConnectedError:
                 pass
             else:
                 return
         self._enqueue(topic, data, retain)
+
+    def _acked(self, entry: _Queued, ok: bool) -> None:
+        """The one answer for an in-flight ``entry``: the broker has it, or its connection is gone."""
+        if ok:
+            if self._inflight and self._inflight[0] is entry:
+                self._inflight.popleft()  # PUBACKs come in order: the usual case
+            else:
+                with contextlib.suppress(ValueError):
+                    self._inflight.remove(entry)
+        elif not entry.lost:
+            entry.lost = True
+            self._lost += 1
 
     async def flush(self) -> None:
         """Republish every remembered retained topic, then send the queue in order.
@@ -107,12 +138,25 @@ class Outbox:
         async with self._lock:
             self._flushing = True
             try:
+                self._requeue_lost()
                 await self._republish_retained()
                 await self._send_queue()
             except NotConnectedError:
                 log.info("outbox of %s: connection lost while flushing; %d waiting", self.bus.client_id, self._live)
             finally:
                 self._flushing = False
+
+    def _requeue_lost(self) -> None:
+        """In-flight messages whose connection was lost go to the front of the queue, in order."""
+        if not self._lost:
+            return
+        lost = [e for e in self._inflight if e.lost]
+        self._inflight = deque(e for e in self._inflight if not e.lost)
+        self._lost = 0
+        for entry in reversed(lost):
+            entry.lost = False
+            self._queue.appendleft(entry)
+        self._live += len(lost)
 
     async def _republish_retained(self) -> None:
         for topic in list(self._retained):

@@ -494,11 +494,15 @@ class Device:
         await self._publish(self.topics.event(self.id, event), dumps(payload))
 
     async def _publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
+        """Hand the message to the connection and go on: a device never holds its handler (and so
+        its connection's next message) for the broker's PUBACK. Its state is retained and
+        republished after every reconnect; a reply lost with the connection is asked for again
+        by its sender (the orchestrator's ``resend``, docs/protocol.md)."""
         bus = self.bus
         if bus is None:
             return
         try:
-            await bus.publish(topic, payload, qos=qos, retain=retain)
+            bus.publish_nowait(topic, payload, qos=qos, retain=retain)
         except NotConnectedError:
             log.debug("%s: offline, not publishing %s (republished on reconnect)", self.id, topic)
 
@@ -577,16 +581,13 @@ class Device:
         """Hook: after ``restore``, (re)schedule the kind's timers from its state and shadow state."""
 
     async def _send_reply(self, payload: bytes) -> None:
-        reply = self._publish(self.topics.reply(self.id), payload)
-        if not self._state_changed:
-            await reply
-            return
-        self._state_changed = False
-        # the state, then the reply, back to back on the one connection (gather starts its tasks
-        # in order, and each hands its packet over before it first waits), so a client that has
-        # the reply has the new state; the reply does not wait for the state's PUBACK. Only if
-        # changed: a hook of the command may have published it already (a phone's lease count)
-        await asyncio.gather(self.publish_state_if_changed(), reply)
+        if self._state_changed:
+            self._state_changed = False
+            # the state, then the reply, back to back on the one connection, so a client that has
+            # the reply has the new state. Only if changed: a hook of the command may have
+            # published it already (a phone's lease count)
+            await self.publish_state_if_changed()
+        await self._publish(self.topics.reply(self.id), payload)
 
 
 def _jsonable(value: Any) -> Any:

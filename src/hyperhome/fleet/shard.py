@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hyperhome.broker.client import BusClient, Endpoint, Message, MqttConnector, Payload
+from hyperhome.broker.client import Acked, BusClient, Endpoint, Message, MqttConnector, Payload
 from hyperhome.broker.credentials import ClientLogins, HomeCredentials, Login, TlsFiles, client_id_of
 from hyperhome.broker.launch import BrokerChoice
 from hyperhome.broker.topics import CONTROLLER, Topics
@@ -154,6 +154,18 @@ class _CountingBus(BusClient):
         self._was_connected = self._was_connected or self.connected
         try:
             await super().publish(topic, payload, qos=qos, retain=retain)
+        except HyperHomeError:
+            if self._was_connected or self.connected:
+                self.stats.counts["publish_failed"] += 1
+            raise
+        self.stats.counts["msgs_out"] += 1
+
+    def publish_nowait(
+        self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False, acked: Acked | None = None
+    ) -> None:
+        self._was_connected = self._was_connected or self.connected
+        try:
+            super().publish_nowait(topic, payload, qos=qos, retain=retain, acked=acked)
         except HyperHomeError:
             if self._was_connected or self.connected:
                 self.stats.counts["publish_failed"] += 1
