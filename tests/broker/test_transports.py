@@ -131,6 +131,35 @@ async def test_a_retained_message_comes_on_subscribe_flagged_and_an_empty_one_cl
     ]
 
 
+async def test_subscribe_all_holds_every_filter_with_its_retained_copy_or_none_if_one_is_refused(
+    net: Net, homes: list[HomeCredentials]
+) -> None:
+    topics = net.topics
+    cam, lock = await net.client(net.creds.device("cam")), await net.client(net.creds.device("lock"))
+    await cam.publish(topics.state("cam"), b'{"on": true}', retain=True)
+    await lock.publish(topics.state("lock"), b'{"locked": true}', retain=True)
+    orchestrator = await net.client(net.creds.orchestrator)
+    seen = Seen()
+    await orchestrator.subscribe_all([topics.state("cam"), topics.stream("cam", "rear")], seen)
+    await cam.publish(topics.stream("cam", "rear"), b"frame")
+    messages = await seen.until(has(topics.stream("cam", "rear"), b"frame"))
+    assert [(m.topic, m.retain) for m in messages] == [
+        (topics.state("cam"), True),
+        (topics.stream("cam", "rear"), False),
+    ]
+    assert {topics.state("cam"), topics.stream("cam", "rear")} <= orchestrator.broker_filters
+    if net.kind == "mosquitto":  # Mosquitto's acl_file does not refuse subscriptions (it delivers nothing)
+        return
+    other = Topics(homes[1].home)
+    refused, control = Seen(), Seen()
+    with pytest.raises(ForbiddenError, match="refused"):
+        await cam.subscribe_all([topics.availability("lock"), other.everything], refused)
+    await cam.subscribe(topics.availability("lock"), control)
+    await lock.publish(topics.availability("lock"), b"after", retain=True)
+    await control.until(has(topics.availability("lock"), b"after"))
+    assert refused.messages == []  # the filter the broker allowed was not kept either
+
+
 async def test_overlapping_handlers_get_each_message_once_in_the_publisher_order(net: Net) -> None:
     topics = net.topics
     orchestrator = await net.client(net.creds.orchestrator)

@@ -41,7 +41,7 @@ import random
 import socket
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -177,6 +177,8 @@ class Bus(Protocol):
     ) -> None: ...
 
     async def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None: ...
+
+    async def subscribe_all(self, topic_filters: Sequence[str], handler: Handler, qos: int = 1) -> None: ...
 
     async def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None: ...
 
@@ -600,19 +602,37 @@ class BusClient:
         arrives from now on and no replay: subscribe before connecting, or read what is retained
         from what the covering handler kept (a ``Registry``).
         """
-        existing = self._subscriptions.get(topic_filter)
-        if existing is not None:
-            existing.handlers.append(handler)
+        await self.subscribe_all([topic_filter], handler, qos)
+
+    async def subscribe_all(self, topic_filters: Sequence[str], handler: Handler, qos: int = 1) -> None:
+        """``subscribe`` to each of ``topic_filters`` with ``handler``, in one change of filters:
+        the SUBSCRIBEs go out together and their SUBACKs are awaited together (one broker round
+        trip, not one per filter). If the broker refuses one, none of them is kept."""
+        added: list[str] = []
+        for topic_filter in topic_filters:
+            existing = self._subscriptions.get(topic_filter)
+            if existing is not None:
+                existing.handlers.append(handler)
+            else:
+                self._subscriptions[topic_filter] = _Subscription(topic_filter, [handler], qos)
+                added.append(topic_filter)
+        if not added:
             return
-        self._subscriptions[topic_filter] = _Subscription(topic_filter, [handler], qos)
         self._routes.clear()
         link = self._link
         if link is not None and self.connected:
             try:
                 await self._sync_broker_filters(link)
             except ForbiddenError:
-                del self._subscriptions[topic_filter]
+                for topic_filter in topic_filters:
+                    if topic_filter in added:
+                        del self._subscriptions[topic_filter]
+                    else:
+                        with contextlib.suppress(ValueError):
+                            self._subscriptions[topic_filter].handlers.remove(handler)
                 self._routes.clear()
+                if len(added) > 1:  # what the broker allowed of them it holds: let it go, as unsubscribe does
+                    self._drop_filters_soon(link)
                 raise
 
     async def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None:
@@ -634,10 +654,13 @@ class BusClient:
         self._routes.clear()
         link = self._link
         if link is not None and self.connected:
-            task = self._filter_tasks.spawn(self._drop_filters(link), name=f"unsubscribe:{self.client_id}")
-            observer = self._observer
-            if task is not None and observer is not None:
-                observer.filters_changing()  # before the task's first step: ended in its finally
+            self._drop_filters_soon(link)
+
+    def _drop_filters_soon(self, link: Link) -> None:
+        task = self._filter_tasks.spawn(self._drop_filters(link), name=f"unsubscribe:{self.client_id}")
+        observer = self._observer
+        if task is not None and observer is not None:
+            observer.filters_changing()  # before the task's first step: ended in its finally
 
     async def _drop_filters(self, link: Link) -> None:
         try:
@@ -666,18 +689,18 @@ class BusClient:
 
     async def _sync_broker_filters_locked(self, link: Link) -> None:
         wanted = cover(list(self._subscriptions))
-        for topic_filter in wanted:
-            if topic_filter in self._broker_filters:
+        missing = [f for f in wanted if f not in self._broker_filters]
+        # every SUBSCRIBE goes out at once (in order), then their SUBACKs are awaited together
+        answers = await asyncio.gather(*(self._subscribe_at_broker(link, f) for f in missing), return_exceptions=True)
+        for topic_filter, answer in zip(missing, answers, strict=True):
+            if answer is None:
                 continue
-            try:
-                await self._subscribe_at_broker(link, topic_filter)
-            except ForbiddenError:
-                if topic_filter in self._subscriptions:
-                    raise
-                # a join this login may not hold: hold its parts (the broker may then send copies)
-                for part in self._subscriptions:
-                    if within(part, topic_filter) and part not in self._broker_filters:
-                        await self._subscribe_at_broker(link, part)
+            if not isinstance(answer, ForbiddenError) or topic_filter in self._subscriptions:
+                raise answer
+            # a join this login may not hold: hold its parts (the broker may then send copies)
+            for part in self._subscriptions:
+                if within(part, topic_filter) and part not in self._broker_filters:
+                    await self._subscribe_at_broker(link, part)
         needed = {f for f in wanted if f in self._broker_filters}
         for held in list(self._broker_filters):
             covered_elsewhere = any(within(held, w) for w in needed if w != held)

@@ -416,10 +416,11 @@ class Flow(Generic[A]):
 
         return self.abort_when(offline)
 
-    async def subscribe(self, topic_filter: str, handler: Handler) -> None:
-        """Subscribe to any topic of the home while the flow runs."""
-        self._subscriptions.append((topic_filter, handler))  # first: ended with the flow even if cut short
-        await self.ctx.bus.subscribe(topic_filter, handler, qos=0)
+    async def subscribe(self, *topic_filters: str, handler: Handler) -> None:
+        """Subscribe to topics of the home while the flow runs (several: in one broker round trip)."""
+        for topic_filter in topic_filters:  # first: ended with the flow even if cut short
+            self._subscriptions.append((topic_filter, handler))
+        await self.ctx.bus.subscribe_all(topic_filters, handler, qos=0)
 
     # -- the engine ----------------------------------------------------------------------------------
     @property

@@ -231,8 +231,7 @@ class CameraHandoff(Flow[CameraHandoffArgs]):
                 watching.exception()  # seen: it failed after the flow had failed for another reason
 
     async def _watch_frames(self, topics: list[str]) -> None:
-        for topic in topics:
-            await self.subscribe(topic, self._on_frame)
+        await self.subscribe(*topics, handler=self._on_frame)
 
     async def _supervise(self) -> dict[str, Any]:
         self._supervising = True
