@@ -738,23 +738,18 @@ class BusClient:
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
         """Publish; NotConnectedError if there is no connection right now."""
-        link = self._link
-        if link is None or not self.connected:
-            msg = f"{self.client_id} is not connected; cannot publish to {topic}"
-            raise NotConnectedError(msg)
-        data = encode(payload)
         if self._observer is not None:
             # virtual time: hand the packet over and return, never waiting for the PUBACK. A
             # caller that waited would resume whenever the broker's answer came, so the order of
             # what it did next, against every other handler, would be the network's; and the
             # barrier proves delivery itself (broker/sync.py)
-            self._observer.published(self, topic, data)
-            try:
-                link.publish_nowait(topic, data, qos=qos, retain=retain)
-            except LinkError as exc:
-                msg = f"publish to {topic} failed: {exc}"
-                raise NotConnectedError(msg) from None
+            self._hand_over(topic, encode(payload), qos, retain, None)
             return
+        link = self._link
+        if link is None or not self.connected:
+            msg = f"{self.client_id} is not connected; cannot publish to {topic}"
+            raise NotConnectedError(msg)
+        data = encode(payload)
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 await link.publish(topic, data, qos=qos, retain=retain)
@@ -774,11 +769,13 @@ class BusClient:
         handler for a broker round trip (a device's state and reply, the orchestrator's outbox);
         in virtual time it is ``publish`` exactly (that never waits there either).
         """
+        self._hand_over(topic, encode(payload), qos, retain, acked)
+
+    def _hand_over(self, topic: str, data: bytes, qos: int, retain: bool, acked: Acked | None) -> None:
         link = self._link
         if link is None or not self.connected:
             msg = f"{self.client_id} is not connected; cannot publish to {topic}"
             raise NotConnectedError(msg)
-        data = encode(payload)
         if self._observer is not None:
             self._observer.published(self, topic, data)
         try:
