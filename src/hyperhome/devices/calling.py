@@ -182,9 +182,6 @@ class CallingDevice(MediaSource):
 
     async def on_start(self) -> None:
         await super().on_start()
-        assert self.bus is not None
-        # Same filter as MediaSource's subscription, so this handler replaces it and calls it first.
-        await self.bus.subscribe(self.topics.all_of("$availability"), self._on_device_availability)
         if self.state.in_call:
             source = self.state.source or self._own_camera()
             self.state.source = None
@@ -452,7 +449,7 @@ class CallingDevice(MediaSource):
             await self._ask_for_share(self.config.share_phone)
         return {"uplink": self.state.uplink, "online": self.state.online}
 
-    async def _on_device_availability(self, message: Message) -> None:
+    async def on_device_availability(self, message: Message) -> None:
         ref = self.topics.parse(message.topic)
         if ref is None or ref.device == self.id:
             return

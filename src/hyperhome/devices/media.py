@@ -88,7 +88,7 @@ class MediaSource(Device):
     async def on_start(self) -> None:
         await super().on_start()
         assert self.bus is not None
-        await self.bus.subscribe(self.topics.all_of("$availability"), self._on_availability)
+        await self.bus.subscribe(self.topics.all_of("$availability"), self._on_availability_message)
 
     async def stop(self) -> None:
         """Stop the frame timers too: in real time they would outlive the clock."""
@@ -197,6 +197,16 @@ class MediaSource(Device):
         )
         stream.timer = self.clock.call_later(1.0 / stream.fps, lambda: self._frame_due(name))
         return frame.to_payload()
+
+    async def _on_availability_message(self, message: Message) -> None:
+        """The kind's one handler of every device's ``$availability``: the leases first, then the
+        kind's hook. One subscription: a second handler added on the same filter after connecting
+        would get no retained copy (``BusClient.subscribe``), and could miss who is online already."""
+        self._on_availability(message)
+        await self.on_device_availability(message)
+
+    async def on_device_availability(self, message: Message) -> None:
+        """Hook: a device's ``$availability`` (retained copies included), after the leases' handling."""
 
     def _on_availability(self, message: Message) -> None:
         ref = self.topics.parse(message.topic)
