@@ -34,7 +34,7 @@ AIOMQTT = {  # method: its parameters, as _PromptClient overrides or calls it
 }
 AIOMQTT_FIELDS = (
     "_client", "_loop", "_lock", "_connected", "_disconnected", "_misc_task",
-    "_pending_subscribes", "_pending_unsubscribes", "_socket_options",
+    "_pending_subscribes", "_pending_unsubscribes", "_pending_publishes", "_socket_options",
 )  # fmt: skip
 PAHO = {"_reset_sockets": ["self", "sockpair_only"]}
 AMQTT = {
@@ -69,3 +69,19 @@ async def test_the_private_fields_the_client_reads_exist() -> None:
     assert not missing, f"aiomqtt.Client lost {missing}"
     assert isinstance(client._connected, asyncio.Future)
     assert isinstance(client._disconnected, asyncio.Future)
+
+
+async def test_a_puback_sets_what_waits_in_the_pending_publishes_table() -> None:
+    """``publish_nowait(acked=...)`` puts its own ``_Ack`` in aiomqtt's table of publishes waiting
+    for their PUBACK: aiomqtt's ``_on_publish`` must pop it by mid and call its ``set``."""
+    client = aiomqtt.Client("127.0.0.1", 1)
+    calls: list[str] = []
+
+    class Waiting:
+        def set(self) -> None:
+            calls.append("set")
+
+    client._pending_publishes[7] = Waiting()  # type: ignore[assignment]
+    client._on_publish(client._client, None, 7, None, None)  # type: ignore[arg-type]
+    assert calls == ["set"]
+    assert 7 not in client._pending_publishes
