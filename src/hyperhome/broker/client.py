@@ -690,8 +690,10 @@ class BusClient:
     async def _sync_broker_filters_locked(self, link: Link) -> None:
         wanted = cover(list(self._subscriptions))
         missing = [f for f in wanted if f not in self._broker_filters]
-        # every SUBSCRIBE goes out at once (in order), then their SUBACKs are awaited together
-        answers = await asyncio.gather(*(self._subscribe_at_broker(link, f) for f in missing), return_exceptions=True)
+        if len(missing) == 1:  # the usual change: no task to gather
+            answers = [await self._subscribe_answer(link, missing[0])]
+        else:  # every SUBSCRIBE goes out at once (in order), then their SUBACKs are awaited together
+            answers = await asyncio.gather(*(self._subscribe_answer(link, f) for f in missing))
         for topic_filter, answer in zip(missing, answers, strict=True):
             if answer is None:
                 continue
@@ -710,6 +712,14 @@ class BusClient:
                 with contextlib.suppress(LinkError, TimeoutError):
                     async with asyncio.timeout(self._connect_timeout_s):
                         await link.unsubscribe(held)
+
+    async def _subscribe_answer(self, link: Link, topic_filter: str) -> Exception | None:
+        """``_subscribe_at_broker``, its failure returned rather than raised."""
+        try:
+            await self._subscribe_at_broker(link, topic_filter)
+        except Exception as exc:
+            return exc
+        return None
 
     async def _subscribe_at_broker(self, link: Link, topic_filter: str) -> None:
         qos = max((s.qos for f, s in self._subscriptions.items() if within(f, topic_filter)), default=1)
@@ -893,9 +903,8 @@ class MqttLink:
             raise LinkError(msg)
 
     def publish_nowait(self, topic: str, payload: bytes, *, qos: int, retain: bool, acked: Acked | None = None) -> None:
-        client = self._client
         try:
-            client.publish_nowait(topic, payload, qos=qos, retain=retain, acked=acked)
+            self._client.publish_nowait(topic, payload, qos=qos, retain=retain, acked=acked)
         except aiomqtt.MqttError as exc:
             raise LinkError(str(exc)) from None
 

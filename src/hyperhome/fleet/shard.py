@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,21 +152,21 @@ class _CountingBus(BusClient):
         self.stats.counts["msgs_in"] += 1
 
     async def publish(self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False) -> None:
-        self._was_connected = self._was_connected or self.connected
-        try:
+        with self._counted():
             await super().publish(topic, payload, qos=qos, retain=retain)
-        except HyperHomeError:
-            if self._was_connected or self.connected:
-                self.stats.counts["publish_failed"] += 1
-            raise
-        self.stats.counts["msgs_out"] += 1
 
     def publish_nowait(
         self, topic: str, payload: Payload = None, *, qos: int = 1, retain: bool = False, acked: Acked | None = None
     ) -> None:
+        with self._counted():
+            super().publish_nowait(topic, payload, qos=qos, retain=retain, acked=acked)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        """One message out, or one failed publish (once the client has been connected)."""
         self._was_connected = self._was_connected or self.connected
         try:
-            super().publish_nowait(topic, payload, qos=qos, retain=retain, acked=acked)
+            yield
         except HyperHomeError:
             if self._was_connected or self.connected:
                 self.stats.counts["publish_failed"] += 1
